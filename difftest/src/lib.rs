@@ -1,0 +1,1 @@
+//! Differential tests against Xen's C (see issue 2).

@@ -1,0 +1,1 @@
+//! Not yet ported: see the issue tracker.

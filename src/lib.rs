@@ -1,0 +1,29 @@
+//! Xen's ioreq servers, rangesets and PCI hotplug controller, from Paul Durrant's 2014 series
+//! "Support for running secondary emulators", ported to Rust as a hypervisor component.
+//!
+//! Layout: one safe core per component (`rangeset`, `ioreq`, `hotplug`, `hvmop`), each with a thin
+//! `ffi` module exporting the series' C symbols, and one [`platform`] boundary through which the
+//! cores reach the rest of Xen. The `xen` feature implements that boundary with `extern "C"` hooks
+//! supplied by the C glue in `xen-patches/`; the `host` feature implements it on std with resource
+//! counters, for tests, fuzzing, benchmarks and the demo.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+extern crate alloc;
+#[cfg(any(feature = "host", test))]
+extern crate std;
+
+pub mod errno;
+pub mod platform;
+
+pub mod hotplug;
+pub mod hvmop;
+pub mod ioreq;
+pub mod rangeset;
+
+pub use errno::{Errno, XenResult};

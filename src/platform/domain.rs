@@ -1,0 +1,97 @@
+//! Domains and vCPUs: identity, per-domain storage for the Rust components, lookup by id with the
+//! permission checks the series' hypercalls make, pausing.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use crate::errno::XenResult;
+
+/// A `struct domain *` that Rust never dereferences.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct DomainRef(NonNull<c_void>);
+
+impl DomainRef {
+    /// Wraps a non-NULL `struct domain *`; NULL gives `None`.
+    pub fn from_ptr(p: *mut c_void) -> Option<Self> {
+        NonNull::new(p).map(Self)
+    }
+    pub fn as_ptr(self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+}
+
+// SAFETY: a DomainRef is an opaque address that Rust only passes back to the platform, which is
+// responsible for any synchronisation of the domain it names.
+unsafe impl Send for DomainRef {}
+// SAFETY: as for Send: no data is reachable through it from Rust.
+unsafe impl Sync for DomainRef {}
+
+/// A `struct vcpu *` that Rust never dereferences.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct VcpuRef(NonNull<c_void>);
+
+impl VcpuRef {
+    pub fn from_ptr(p: *mut c_void) -> Option<Self> {
+        NonNull::new(p).map(Self)
+    }
+    pub fn as_ptr(self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+}
+
+// SAFETY: opaque address, as for DomainRef.
+unsafe impl Send for VcpuRef {}
+// SAFETY: opaque address, as for DomainRef.
+unsafe impl Sync for VcpuRef {}
+
+/// Pointer-sized words in `struct domain` that belong to the Rust components (the Xen glue adds
+/// them to the struct; the host platform has them in its fake domain). Each holds a pointer to that
+/// component's per-domain state, NULL when it has none.
+#[repr(u32)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DomainSlot {
+    /// The domain's list of rangesets (Xen's `d->rangesets` + `d->rangesets_lock`).
+    Rangesets = 0,
+    /// The domain's ioreq servers.
+    Ioreq = 1,
+    /// The domain's PCI hotplug controller.
+    Hotplug = 2,
+}
+
+/// How many [`DomainSlot`]s the glue must provide.
+pub const NR_DOMAIN_SLOTS: usize = 3;
+
+pub trait Domains {
+    /// `d->domain_id`.
+    fn domain_id(d: DomainRef) -> u16;
+
+    /// The address of `d`'s word for `slot`. It stays valid while `d` exists; callers serialise
+    /// their own accesses to it.
+    fn domain_slot(d: DomainRef, slot: DomainSlot) -> NonNull<*mut c_void>;
+
+    /// `current->domain`: the caller of a hypercall.
+    fn current_domain() -> DomainRef;
+
+    /// `rcu_lock_remote_domain_by_id(domid)`: -ESRCH if there is no such domain, -EPERM if it is
+    /// the caller itself (DOMID_SELF is not translated). Pair with [`Domains::unlock_domain`].
+    fn lock_remote_domain(domid: u16) -> XenResult<DomainRef>;
+
+    /// `rcu_unlock_domain(d)`.
+    fn unlock_domain(d: DomainRef);
+
+    /// `is_hvm_domain(d)`.
+    fn is_hvm(d: DomainRef) -> bool;
+
+    /// `d->is_dying`.
+    fn is_dying(d: DomainRef) -> bool;
+
+    /// `xsm_hvm_ioreq_server(XSM_DM_PRIV, d, op)`: with the dummy policy, allowed iff the caller
+    /// is privileged or is `d`'s device-model domain (-EPERM otherwise).
+    fn xsm_dm_priv(d: DomainRef, op: u32) -> XenResult<()>;
+
+    /// `domain_pause(d)` / `domain_unpause(d)`.
+    fn pause(d: DomainRef);
+    fn unpause(d: DomainRef);
+}

@@ -1,0 +1,165 @@
+//! Fake domains: a registry of heap-allocated [`HostDomain`]s with the few properties the
+//! components ask about, and counters for pauses and RCU locks so tests see imbalances.
+
+use core::cell::{Cell, RefCell};
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use std::boxed::Box;
+use std::vec::Vec;
+
+use super::HostPlatform;
+use crate::errno::{Errno, XenResult};
+use crate::platform::domain::{DomainRef, DomainSlot, Domains, NR_DOMAIN_SLOTS};
+
+/// What the host platform knows of a domain. Its address is the `DomainRef`.
+pub struct HostDomain {
+    pub id: u16,
+    slots: [*mut c_void; NR_DOMAIN_SLOTS],
+    pub is_hvm: bool,
+    pub is_dying: bool,
+    /// May act as device model for every domain (dom0).
+    pub is_privileged: bool,
+    /// The domain whose device model this one is (`d->target` seen from the emulator), if any.
+    pub dm_target: Option<u16>,
+    pub pause_count: i32,
+}
+
+std::thread_local! {
+    static DOMAINS: RefCell<Vec<NonNull<HostDomain>>> = const { RefCell::new(Vec::new()) };
+    static CURRENT: Cell<Option<DomainRef>> = const { Cell::new(None) };
+    static RCU_LOCKS: Cell<i64> = const { Cell::new(0) };
+}
+
+fn host(d: DomainRef) -> NonNull<HostDomain> {
+    d.as_ptr().cast::<HostDomain>().into_nonnull()
+}
+
+trait IntoNonNull<T> {
+    fn into_nonnull(self) -> NonNull<T>;
+}
+impl<T> IntoNonNull<T> for *mut T {
+    fn into_nonnull(self) -> NonNull<T> {
+        NonNull::new(self).unwrap_or_else(|| unreachable!("DomainRef is never NULL"))
+    }
+}
+
+impl HostDomain {
+    /// Creates and registers an HVM domain with id `id` (which must not be live on this thread).
+    pub fn create(id: u16) -> DomainRef {
+        assert!(Self::lookup(id).is_none(), "domain {id} already exists");
+        let b = Box::new(HostDomain {
+            id,
+            slots: [core::ptr::null_mut(); NR_DOMAIN_SLOTS],
+            is_hvm: true,
+            is_dying: false,
+            is_privileged: false,
+            dm_target: None,
+            pause_count: 0,
+        });
+        let p = NonNull::from(Box::leak(b));
+        DOMAINS.with(|l| l.borrow_mut().push(p));
+        DomainRef::from_ptr(p.as_ptr().cast()).unwrap_or_else(|| unreachable!())
+    }
+
+    /// Unregisters and frees `d`. The components must have released their slots first.
+    pub fn destroy(d: DomainRef) {
+        let p = host(d);
+        DOMAINS.with(|l| l.borrow_mut().retain(|q| *q != p));
+        if CURRENT.with(|c| c.get()) == Some(d) {
+            CURRENT.with(|c| c.set(None));
+        }
+        // SAFETY: `p` came from Box::leak in `create` and was just removed from the registry, so
+        // this is the one place that frees it.
+        let b = unsafe { Box::from_raw(p.as_ptr()) };
+        assert!(
+            b.slots.iter().all(|s| s.is_null()),
+            "domain {} destroyed with Rust state still attached",
+            b.id
+        );
+    }
+
+    /// The live domain with this id, if any.
+    pub fn lookup(id: u16) -> Option<DomainRef> {
+        DOMAINS.with(|l| {
+            l.borrow()
+                .iter()
+                // SAFETY: registered pointers are live HostDomains (removed before being freed).
+                .find(|p| unsafe { p.as_ref() }.id == id)
+                .and_then(|p| DomainRef::from_ptr(p.as_ptr().cast()))
+        })
+    }
+
+    /// Runs `f` on `d`'s properties.
+    pub fn with<R>(d: DomainRef, f: impl FnOnce(&mut HostDomain) -> R) -> R {
+        let mut p = host(d);
+        // SAFETY: DomainRefs handed out by this module point to live HostDomains until `destroy`;
+        // the host platform is single-threaded per domain, so no other reference is active.
+        f(unsafe { p.as_mut() })
+    }
+
+    /// Makes `d` the caller of subsequent hypercalls on this thread.
+    pub fn set_current(d: DomainRef) {
+        CURRENT.with(|c| c.set(Some(d)));
+    }
+
+    /// RCU domain locks taken and not yet released on this thread.
+    pub fn outstanding_rcu_locks() -> i64 {
+        RCU_LOCKS.with(|c| c.get())
+    }
+}
+
+impl Domains for HostPlatform {
+    fn domain_id(d: DomainRef) -> u16 {
+        HostDomain::with(d, |h| h.id)
+    }
+
+    fn domain_slot(d: DomainRef, slot: DomainSlot) -> NonNull<*mut c_void> {
+        HostDomain::with(d, |h| NonNull::from(&mut h.slots[slot as usize]))
+    }
+
+    fn current_domain() -> DomainRef {
+        CURRENT
+            .with(|c| c.get())
+            .unwrap_or_else(|| panic!("host platform: no current domain set"))
+    }
+
+    fn lock_remote_domain(domid: u16) -> XenResult<DomainRef> {
+        let d = HostDomain::lookup(domid).ok_or(Errno::ESRCH)?;
+        if Some(d) == CURRENT.with(|c| c.get()) {
+            return Err(Errno::EPERM);
+        }
+        RCU_LOCKS.with(|c| c.set(c.get() + 1));
+        Ok(d)
+    }
+
+    fn unlock_domain(_d: DomainRef) {
+        RCU_LOCKS.with(|c| c.set(c.get() - 1));
+    }
+
+    fn is_hvm(d: DomainRef) -> bool {
+        HostDomain::with(d, |h| h.is_hvm)
+    }
+
+    fn is_dying(d: DomainRef) -> bool {
+        HostDomain::with(d, |h| h.is_dying)
+    }
+
+    fn xsm_dm_priv(d: DomainRef, _op: u32) -> XenResult<()> {
+        let caller = Self::current_domain();
+        let target = Self::domain_id(d);
+        let ok = HostDomain::with(caller, |c| c.is_privileged || c.dm_target == Some(target));
+        if ok {
+            Ok(())
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+
+    fn pause(d: DomainRef) {
+        HostDomain::with(d, |h| h.pause_count += 1);
+    }
+
+    fn unpause(d: DomainRef) {
+        HostDomain::with(d, |h| h.pause_count -= 1);
+    }
+}

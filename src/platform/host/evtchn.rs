@@ -1,0 +1,6 @@
+//! Host implementation of [`crate::platform::EventChannels`].
+
+use super::HostPlatform;
+use crate::platform::EventChannels;
+
+impl EventChannels for HostPlatform {}

@@ -1,0 +1,191 @@
+//! The Xen platform: every method is an `extern "C"` hook implemented by the C glue that
+//! `xen-patches/` adds to the hypervisor (`xen/common/rust-glue.c`), on Xen's real primitives.
+//! This module and `hooks` are the only places that call into Xen's C.
+
+mod hooks;
+#[cfg(not(feature = "host"))]
+mod runtime;
+
+use core::ffi::c_void;
+use core::fmt::{self, Write};
+use core::ptr::NonNull;
+
+use super::domain::{DomainRef, DomainSlot, Domains};
+use super::guest_copy::{GuestCopy, GuestHandle};
+use super::sync::{Locks, RawRwLock};
+use super::{Console, EventChannels, GuestMemory, IsaIrq, Platform};
+use crate::errno::{Errno, XenResult};
+
+/// The hypervisor implementation of [`Platform`].
+pub struct XenPlatform;
+
+impl Platform for XenPlatform {}
+
+/// Formats into a small stack buffer and hands full chunks to Xen's printk: Xen stacks are small.
+struct PrintkWriter {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl PrintkWriter {
+    fn flush(&mut self) {
+        if self.len > 0 {
+            // SAFETY: `buf[..len]` is initialised; the hook reads exactly `len` bytes and keeps none.
+            unsafe { hooks::xen_rust_printk(self.buf.as_ptr().cast(), self.len) };
+            self.len = 0;
+        }
+    }
+}
+
+impl Write for PrintkWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Console for XenPlatform {
+    fn printk(args: fmt::Arguments<'_>) {
+        let mut w = PrintkWriter {
+            buf: [0; 128],
+            len: 0,
+        };
+        let _ = w.write_fmt(args);
+        w.flush();
+    }
+}
+
+/// A `rwlock_t` allocated by the glue.
+pub struct XenRwLock(NonNull<c_void>);
+
+// SAFETY: a Xen rwlock is designed to be shared between CPUs; the pointer is only used through
+// the lock hooks.
+unsafe impl Send for XenRwLock {}
+// SAFETY: as above.
+unsafe impl Sync for XenRwLock {}
+
+impl RawRwLock for XenRwLock {
+    fn new() -> XenResult<Self> {
+        // SAFETY: the hook has no preconditions; it returns an initialised lock or NULL.
+        let p = unsafe { hooks::xen_rust_rwlock_alloc() };
+        NonNull::new(p).map(Self).ok_or(Errno::ENOMEM)
+    }
+    fn read_lock(&self) {
+        // SAFETY: self.0 is a live lock from xen_rust_rwlock_alloc.
+        unsafe { hooks::xen_rust_read_lock(self.0.as_ptr()) }
+    }
+    fn read_unlock(&self) {
+        // SAFETY: self.0 is a live lock, held for reading by this CPU (RwLock guards pair calls).
+        unsafe { hooks::xen_rust_read_unlock(self.0.as_ptr()) }
+    }
+    fn write_lock(&self) {
+        // SAFETY: self.0 is a live lock from xen_rust_rwlock_alloc.
+        unsafe { hooks::xen_rust_write_lock(self.0.as_ptr()) }
+    }
+    fn write_unlock(&self) {
+        // SAFETY: self.0 is a live lock, held for writing by this CPU (RwLock guards pair calls).
+        unsafe { hooks::xen_rust_write_unlock(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for XenRwLock {
+    fn drop(&mut self) {
+        // SAFETY: self.0 came from xen_rust_rwlock_alloc and is dropped exactly once, unlocked.
+        unsafe { hooks::xen_rust_rwlock_free(self.0.as_ptr()) }
+    }
+}
+
+impl Locks for XenPlatform {
+    type RwLock = XenRwLock;
+}
+
+impl Domains for XenPlatform {
+    fn domain_id(d: DomainRef) -> u16 {
+        // SAFETY: `d` is a live `struct domain *` handed to us by Xen.
+        unsafe { hooks::xen_rust_domain_id(d.as_ptr()) }
+    }
+
+    fn domain_slot(d: DomainRef, slot: DomainSlot) -> NonNull<*mut c_void> {
+        // SAFETY: `d` is a live domain; the glue returns the address of a word inside it.
+        let p = unsafe { hooks::xen_rust_domain_slot(d.as_ptr(), slot as u32) };
+        NonNull::new(p).unwrap_or_else(|| unreachable!("glue returns a field address"))
+    }
+
+    fn current_domain() -> DomainRef {
+        // SAFETY: no preconditions; `current->domain` is never NULL in hypercall context.
+        let p = unsafe { hooks::xen_rust_current_domain() };
+        DomainRef::from_ptr(p).unwrap_or_else(|| unreachable!("current->domain is never NULL"))
+    }
+
+    fn lock_remote_domain(domid: u16) -> XenResult<DomainRef> {
+        let mut out: *mut c_void = core::ptr::null_mut();
+        // SAFETY: `out` is a valid place for the hook to store the locked domain.
+        let rc = unsafe { hooks::xen_rust_lock_remote_domain(domid, &mut out) };
+        Errno::from_ret(rc)?;
+        DomainRef::from_ptr(out).ok_or(Errno::ESRCH)
+    }
+
+    fn unlock_domain(d: DomainRef) {
+        // SAFETY: `d` was locked by lock_remote_domain.
+        unsafe { hooks::xen_rust_unlock_domain(d.as_ptr()) }
+    }
+
+    fn is_hvm(d: DomainRef) -> bool {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_is_hvm(d.as_ptr()) }
+    }
+
+    fn is_dying(d: DomainRef) -> bool {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_is_dying(d.as_ptr()) }
+    }
+
+    fn xsm_dm_priv(d: DomainRef, op: u32) -> XenResult<()> {
+        // SAFETY: `d` is a live domain.
+        Errno::from_ret(unsafe { hooks::xen_rust_xsm_dm_priv(d.as_ptr(), op) }).map(|_| ())
+    }
+
+    fn pause(d: DomainRef) {
+        // SAFETY: `d` is a live domain that is not the caller's own.
+        unsafe { hooks::xen_rust_domain_pause(d.as_ptr()) }
+    }
+
+    fn unpause(d: DomainRef) {
+        // SAFETY: `d` was paused by `pause`.
+        unsafe { hooks::xen_rust_domain_unpause(d.as_ptr()) }
+    }
+}
+
+impl GuestCopy for XenPlatform {
+    fn copy_from_guest(dst: &mut [u8], src: GuestHandle) -> XenResult<()> {
+        // SAFETY: `dst` is valid for `len` writes; the hook validates the guest address itself and
+        // returns the number of bytes not copied.
+        let left =
+            unsafe { hooks::xen_rust_copy_from_guest(dst.as_mut_ptr().cast(), src.0, dst.len()) };
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn copy_to_guest(dst: GuestHandle, src: &[u8]) -> XenResult<()> {
+        // SAFETY: `src` is valid for `len` reads; the hook validates the guest address.
+        let left = unsafe { hooks::xen_rust_copy_to_guest(dst.0, src.as_ptr().cast(), src.len()) };
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+}
+
+impl GuestMemory for XenPlatform {}
+impl EventChannels for XenPlatform {}
+impl IsaIrq for XenPlatform {}

@@ -1,0 +1,1 @@
+//! Xen's rangeset (being ported: see issue 2).
