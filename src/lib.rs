@@ -18,7 +18,9 @@ extern crate alloc;
 #[cfg(any(feature = "host", test))]
 extern crate std;
 
+/// cbindgen:ignore
 pub mod errno;
+/// cbindgen:ignore
 pub mod platform;
 
 pub mod hotplug;
