@@ -1,0 +1,1 @@
+//! Differential tests against Xen's ioreq C (see issue 3).
