@@ -1,0 +1,1 @@
+/* Stand-in: everything Xen's C needs from <asm/ioreq.h> is in ../emul.h (force-included). */

@@ -1,0 +1,451 @@
+//! The C harness (`c/harness.h`) and the layout probe: raw declarations in `raw`, and the thin
+//! safe functions over them that the rest of the crate uses. All `unsafe` of the crate is here.
+
+use core::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use core::ptr::NonNull;
+
+/// `struct domain` of the harness: opaque to Rust.
+#[repr(C)]
+pub struct CDomainRaw {
+    _private: [u8; 0],
+}
+
+/// `struct xenc_counters` (`c/harness.h`), all int64_t.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub live_allocs: i64,
+    pub live_pages: i64,
+    pub live_global_maps: i64,
+    pub live_evtchns: i64,
+    pub notifications: i64,
+    pub last_notified_port: i64,
+    pub waits_prepared: i64,
+    pub last_wait_port: i64,
+    pub pauses: i64,
+    pub p2m_adds: i64,
+    pub p2m_removes: i64,
+    pub domain_crashes: i64,
+    pub fail_alloc_after: i64,
+    pub fail_domheap: i64,
+    pub fail_global_map: i64,
+    pub evtchn_limit: i64,
+    pub shutting_down: i64,
+}
+
+/// `struct xenc_domain_stats` (`c/harness.h`), all int64_t.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomainStats {
+    pub refs: i64,
+    pub pause_count: i64,
+    pub crashed: i64,
+    pub live_evtchns: i64,
+    pub p2m_entries: i64,
+    pub rangesets: i64,
+    pub lock_depth: i64,
+    pub shutdown_deferrals: i64,
+}
+
+/// Xen's `ioreq_t` as the harness passes it (32 bytes; the bitfield byte is `bits`, laid out as
+/// the layout probe reports: state 0..3, data_is_ptr 4, dir 5, df 6).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawIoreq {
+    pub addr: u64,
+    pub data: u64,
+    pub count: u32,
+    pub size: u32,
+    pub vp_eport: u32,
+    pub pad0: u16,
+    pub bits: u8,
+    pub type_: u8,
+}
+const _: () = assert!(core::mem::size_of::<RawIoreq>() == 32);
+const _: () = assert!(core::mem::offset_of!(RawIoreq, bits) == 30);
+const _: () = assert!(core::mem::offset_of!(RawIoreq, type_) == 31);
+
+/// One entry of the layout probe.
+#[repr(C)]
+pub struct LayoutEntry {
+    pub name: *const c_char,
+    pub value: u64,
+}
+
+mod raw {
+    use super::*;
+    extern "C" {
+        pub fn xenc_h_domain_create(domid: u16, nr_vcpus: c_uint) -> *mut CDomainRaw;
+        pub fn xenc_h_domain_destroy(d: *mut CDomainRaw);
+        pub fn xenc_h_domain_set_hvm(d: *mut CDomainRaw, hvm: bool);
+        pub fn xenc_h_domain_set_privileged(d: *mut CDomainRaw, privileged: bool);
+        pub fn xenc_h_domain_set_dm_target(d: *mut CDomainRaw, target: c_int);
+        pub fn xenc_h_domain_set_pool(d: *mut CDomainRaw, base: u64, nr_pages: c_uint) -> c_int;
+        pub fn xenc_h_domain_set_cpu(d: *mut CDomainRaw, amd: bool, family: c_uint, cf8_ext: bool);
+        pub fn xenc_h_vcpu_add(d: *mut CDomainRaw) -> c_int;
+        pub fn xenc_h_vcpu_remove_last(d: *mut CDomainRaw);
+        pub fn xenc_h_nr_vcpus(d: *mut CDomainRaw) -> c_uint;
+        pub fn xenc_h_set_current(d: *mut CDomainRaw, vcpu: c_uint);
+        pub fn xenc_h_domain_stats(d: *mut CDomainRaw, out: *mut DomainStats);
+
+        pub fn xenc_h_dm_op(domid: u16, buf: *mut c_void, len: usize) -> c_int;
+        pub fn xenc_h_create(domid: u16, handle_bufioreq: u8, id: *mut u16) -> c_int;
+        pub fn xenc_h_get_info(
+            domid: u16,
+            id: u16,
+            flags: u16,
+            ioreq_gfn: *mut u64,
+            bufioreq_gfn: *mut u64,
+            bufioreq_port: *mut u32,
+        ) -> c_int;
+        pub fn xenc_h_map_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
+        pub fn xenc_h_unmap_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
+        pub fn xenc_h_set_state(domid: u16, id: u16, enabled: u8) -> c_int;
+        pub fn xenc_h_destroy(domid: u16, id: u16) -> c_int;
+
+        pub fn xenc_h_portio(
+            d: *mut CDomainRaw,
+            dir: c_int,
+            port: c_uint,
+            bytes: c_uint,
+            val: *mut u32,
+        ) -> c_int;
+        pub fn xenc_h_select(d: *mut CDomainRaw, p: *mut RawIoreq) -> c_int;
+        pub fn xenc_h_send(d: *mut CDomainRaw, id: u16, p: *mut RawIoreq, buffered: bool) -> c_int;
+        pub fn xenc_h_broadcast(d: *mut CDomainRaw, p: *mut RawIoreq, buffered: bool) -> c_uint;
+        pub fn xenc_h_io_pending() -> bool;
+        pub fn xenc_h_handle_completion() -> bool;
+        pub fn xenc_h_vcpu_io_req() -> RawIoreq;
+
+        pub fn xenc_h_server_enabled(d: *mut CDomainRaw, id: u16) -> c_int;
+        pub fn xenc_h_server_emulator(d: *mut CDomainRaw, id: u16) -> c_int;
+        pub fn xenc_h_server_bufioreq_handling(d: *mut CDomainRaw, id: u16) -> c_int;
+        pub fn xenc_h_server_bufioreq_evtchn(d: *mut CDomainRaw, id: u16) -> i64;
+        pub fn xenc_h_server_vcpu_evtchn(d: *mut CDomainRaw, id: u16, vcpu: c_uint) -> i64;
+        pub fn xenc_h_server_gfn(d: *mut CDomainRaw, id: u16, buf: bool) -> u64;
+        pub fn xenc_h_server_page(d: *mut CDomainRaw, id: u16, buf: bool) -> *mut c_void;
+        pub fn xenc_h_server_ranges(
+            d: *mut CDomainRaw,
+            id: u16,
+            ty: u32,
+            out: *mut u64,
+            max: c_uint,
+        ) -> c_int;
+
+        pub fn xenc_h_counters(out: *mut Counters);
+        pub fn xenc_h_set_fault(
+            fail_alloc_after: i64,
+            fail_domheap: bool,
+            fail_global_map: bool,
+            evtchn_limit: i64,
+        );
+        pub fn xenc_h_console_take(buf: *mut c_char, len: usize) -> usize;
+        pub fn xenc_h_sizeof_counters() -> usize;
+        pub fn xenc_h_sizeof_domain_stats() -> usize;
+
+        pub fn xenc_layout_probe_417(count: *mut c_uint) -> *const LayoutEntry;
+    }
+
+    #[cfg(not(xen_c_414_unavailable))]
+    extern "C" {
+        pub fn xenc_layout_probe_414(count: *mut c_uint) -> *const LayoutEntry;
+    }
+}
+
+/// A domain of the C harness. Owns it: dropping it without [`CDomain::destroy`] leaks it (the
+/// harness's counters then show the leak). Not `Send`: the harness is single-threaded.
+pub struct CDomain {
+    raw: NonNull<CDomainRaw>,
+    domid: u16,
+}
+
+impl CDomain {
+    /// A new HVM domain with `nr_vcpus` vcpus (at most 8); `None` if the id is live.
+    pub fn create(domid: u16, nr_vcpus: u32) -> Option<Self> {
+        // SAFETY: plain values in; the harness returns NULL or a domain it owns until destroy.
+        let raw = unsafe { raw::xenc_h_domain_create(domid, nr_vcpus) };
+        NonNull::new(raw).map(|raw| CDomain { raw, domid })
+    }
+
+    pub fn domid(&self) -> u16 {
+        self.domid
+    }
+
+    fn p(&self) -> *mut CDomainRaw {
+        self.raw.as_ptr()
+    }
+
+    /// Tears the domain down as Xen does (destroy_all, event channels, P2M, rangesets).
+    pub fn destroy(self) {
+        // SAFETY: `self` owns a live harness domain; consuming it ends every use of the pointer.
+        unsafe { raw::xenc_h_domain_destroy(self.p()) }
+    }
+
+    pub fn set_hvm(&self, hvm: bool) {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_domain_set_hvm(self.p(), hvm) }
+    }
+
+    pub fn set_privileged(&self, privileged: bool) {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_domain_set_privileged(self.p(), privileged) }
+    }
+
+    pub fn set_dm_target(&self, target: Option<u16>) {
+        let t = target.map_or(-1, c_int::from);
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_domain_set_dm_target(self.p(), t) }
+    }
+
+    /// The ioreq GFN pool (params 32/33), populated with guest RAM; 0 or -errno.
+    pub fn set_pool(&self, base: u64, nr_pages: u32) -> i32 {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_domain_set_pool(self.p(), base, nr_pages) }
+    }
+
+    pub fn set_cpu(&self, amd: bool, family: u32, cf8_ext: bool) {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_domain_set_cpu(self.p(), amd, family, cf8_ext) }
+    }
+
+    /// Adds a vcpu, registering it with every server; 0 or -errno.
+    pub fn vcpu_add(&self) -> i32 {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_vcpu_add(self.p()) }
+    }
+
+    pub fn vcpu_remove_last(&self) {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_vcpu_remove_last(self.p()) }
+    }
+
+    pub fn nr_vcpus(&self) -> u32 {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_nr_vcpus(self.p()) }
+    }
+
+    /// Makes vcpu `vcpu` of this domain `current` (the caller of what follows).
+    pub fn make_current(&self, vcpu: u32) {
+        // SAFETY: live domain (owned by self).
+        unsafe { raw::xenc_h_set_current(self.p(), vcpu) }
+    }
+
+    pub fn stats(&self) -> DomainStats {
+        let mut s = DomainStats::default();
+        // SAFETY: live domain; `s` is a valid, exclusive DomainStats (size checked in tests).
+        unsafe { raw::xenc_h_domain_stats(self.p(), &mut s) };
+        s
+    }
+
+    /// A port access through the handlers the ioreq code registered; the X86EMUL code, or -1.
+    pub fn portio(&self, dir: i32, port: u32, bytes: u32, val: &mut u32) -> i32 {
+        // SAFETY: live domain; `val` is a valid exclusive u32.
+        unsafe { raw::xenc_h_portio(self.p(), dir, port, bytes, val) }
+    }
+
+    /// `ioreq_server_select`: the id of the chosen server; `p` may be rewritten.
+    pub fn select(&self, p: &mut RawIoreq) -> Option<u16> {
+        // SAFETY: live domain; `p` is a valid exclusive ioreq_t (layout asserted above).
+        let id = unsafe { raw::xenc_h_select(self.p(), p) };
+        u16::try_from(id).ok()
+    }
+
+    /// `ioreq_send` to server `id` as the current vcpu: IOREQ_STATUS_*, or -1 without a server.
+    pub fn send(&self, id: u16, p: &mut RawIoreq, buffered: bool) -> i32 {
+        // SAFETY: live domain; `p` valid and exclusive.
+        unsafe { raw::xenc_h_send(self.p(), id, p, buffered) }
+    }
+
+    /// `ioreq_broadcast` as the current vcpu (which must belong to this domain).
+    pub fn broadcast(&self, p: &mut RawIoreq, buffered: bool) -> u32 {
+        // SAFETY: live domain; `p` valid and exclusive.
+        unsafe { raw::xenc_h_broadcast(self.p(), p, buffered) }
+    }
+
+    pub fn server_enabled(&self, id: u16) -> Option<bool> {
+        // SAFETY: live domain.
+        let r = unsafe { raw::xenc_h_server_enabled(self.p(), id) };
+        (r >= 0).then_some(r != 0)
+    }
+
+    pub fn server_emulator(&self, id: u16) -> Option<u16> {
+        // SAFETY: live domain.
+        let r = unsafe { raw::xenc_h_server_emulator(self.p(), id) };
+        u16::try_from(r).ok()
+    }
+
+    pub fn server_bufioreq_handling(&self, id: u16) -> Option<u8> {
+        // SAFETY: live domain.
+        let r = unsafe { raw::xenc_h_server_bufioreq_handling(self.p(), id) };
+        u8::try_from(r).ok()
+    }
+
+    pub fn server_bufioreq_evtchn(&self, id: u16) -> Option<u32> {
+        // SAFETY: live domain.
+        let r = unsafe { raw::xenc_h_server_bufioreq_evtchn(self.p(), id) };
+        u32::try_from(r).ok()
+    }
+
+    pub fn server_vcpu_evtchn(&self, id: u16, vcpu: u32) -> Option<u32> {
+        // SAFETY: live domain.
+        let r = unsafe { raw::xenc_h_server_vcpu_evtchn(self.p(), id, vcpu) };
+        u32::try_from(r).ok()
+    }
+
+    /// The server's ioreq (`buf` false) or bufioreq gfn; `None` when it has none.
+    pub fn server_gfn(&self, id: u16, buf: bool) -> Option<u64> {
+        // SAFETY: live domain.
+        let g = unsafe { raw::xenc_h_server_gfn(self.p(), id, buf) };
+        (g != u64::MAX).then_some(g)
+    }
+
+    /// A copy of the server's shared page (`buf` false: ioreq, true: bufioreq), if it has one.
+    pub fn server_page(&self, id: u16, buf: bool) -> Option<[u8; 4096]> {
+        // SAFETY: live domain.
+        let p = unsafe { raw::xenc_h_server_page(self.p(), id, buf) };
+        let p = NonNull::new(p.cast::<[u8; 4096]>())?;
+        // SAFETY: a non-NULL page pointer of the harness is a live, mapped 4096-byte frame; the
+        // single-threaded harness does not write it during this copy.
+        Some(unsafe { *p.as_ptr() })
+    }
+
+    /// The server's ranges of type `ty` in ascending order; `None` without such a server/type.
+    pub fn server_ranges(&self, id: u16, ty: u32) -> Option<std::vec::Vec<(u64, u64)>> {
+        let mut buf = std::vec![0u64; 2 * 300];
+        // SAFETY: live domain; `buf` has room for 300 pairs, the `max` passed.
+        let n = unsafe { raw::xenc_h_server_ranges(self.p(), id, ty, buf.as_mut_ptr(), 300) };
+        let n = usize::try_from(n).ok()?;
+        assert!(n <= 300, "more ranges than the harness buffer");
+        Some(buf[..2 * n].chunks(2).map(|c| (c[0], c[1])).collect())
+    }
+}
+
+/// The XEN_DMOP hypercall with one buffer, as the current vcpu; 0 or -errno.
+pub fn dm_op(domid: u16, buf: &mut [u8]) -> i32 {
+    // SAFETY: `buf` is valid for writes of its length, which is passed.
+    unsafe { raw::xenc_h_dm_op(domid, buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+pub fn create(domid: u16, handle_bufioreq: u8, id: &mut u16) -> i32 {
+    // SAFETY: `id` is a valid exclusive u16.
+    unsafe { raw::xenc_h_create(domid, handle_bufioreq, id) }
+}
+
+/// get_info: the outputs are in-out, as in the hypercall (left alone on failure).
+pub fn get_info(
+    domid: u16,
+    id: u16,
+    flags: u16,
+    ioreq_gfn: &mut u64,
+    bufioreq_gfn: &mut u64,
+    bufioreq_port: &mut u32,
+) -> i32 {
+    // SAFETY: all three outputs are valid exclusive references.
+    unsafe { raw::xenc_h_get_info(domid, id, flags, ioreq_gfn, bufioreq_gfn, bufioreq_port) }
+}
+
+pub fn map_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> i32 {
+    // SAFETY: plain values.
+    unsafe { raw::xenc_h_map_range(domid, id, ty, start, end) }
+}
+
+pub fn unmap_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> i32 {
+    // SAFETY: plain values.
+    unsafe { raw::xenc_h_unmap_range(domid, id, ty, start, end) }
+}
+
+pub fn set_state(domid: u16, id: u16, enabled: u8) -> i32 {
+    // SAFETY: plain values.
+    unsafe { raw::xenc_h_set_state(domid, id, enabled) }
+}
+
+pub fn destroy(domid: u16, id: u16) -> i32 {
+    // SAFETY: plain values.
+    unsafe { raw::xenc_h_destroy(domid, id) }
+}
+
+/// `vcpu_ioreq_pending(current)`.
+pub fn io_pending() -> bool {
+    // SAFETY: no arguments; the harness requires `current` set, which callers ensure.
+    unsafe { raw::xenc_h_io_pending() }
+}
+
+/// `vcpu_ioreq_handle_completion(current)`. Aborts the process if Xen would block.
+pub fn handle_completion() -> bool {
+    // SAFETY: as io_pending.
+    unsafe { raw::xenc_h_handle_completion() }
+}
+
+/// `current->io.req`.
+pub fn vcpu_io_req() -> RawIoreq {
+    // SAFETY: as io_pending.
+    unsafe { raw::xenc_h_vcpu_io_req() }
+}
+
+pub fn counters() -> Counters {
+    let mut c = Counters::default();
+    // SAFETY: `c` is a valid exclusive Counters (size checked in tests).
+    unsafe { raw::xenc_h_counters(&mut c) };
+    c
+}
+
+/// Fault injection: the (n+1)th xmalloc fails (`None`: never), domheap/global-map failures,
+/// highest allocatable event-channel port.
+pub fn set_fault(
+    fail_alloc_after: Option<u32>,
+    fail_domheap: bool,
+    fail_global_map: bool,
+    evtchn_limit: u32,
+) {
+    let n = fail_alloc_after.map_or(-1, i64::from);
+    // SAFETY: plain values.
+    unsafe { raw::xenc_h_set_fault(n, fail_domheap, fail_global_map, i64::from(evtchn_limit)) }
+}
+
+/// What the C printed since the last call.
+pub fn console_take() -> std::string::String {
+    let mut buf = std::vec![0u8; 1 << 16];
+    // SAFETY: `buf` is valid for writes of its length, which is passed.
+    let n = unsafe { raw::xenc_h_console_take(buf.as_mut_ptr().cast(), buf.len()) };
+    buf.truncate(n);
+    std::string::String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The C sizes of the two counter records, to check the Rust mirrors.
+pub fn c_record_sizes() -> (usize, usize) {
+    // SAFETY: no arguments.
+    unsafe {
+        (
+            raw::xenc_h_sizeof_counters(),
+            raw::xenc_h_sizeof_domain_stats(),
+        )
+    }
+}
+
+/// The layout probe's entries for Xen `ver` ("4.17" or "4.14"); `None` if not built.
+pub fn layout_probe(ver: &str) -> Option<std::vec::Vec<(std::string::String, u64)>> {
+    let mut n: c_uint = 0;
+    let p = match ver {
+        // SAFETY: `n` is a valid exclusive c_uint; the probe returns a static array of n entries.
+        "4.17" => unsafe { raw::xenc_layout_probe_417(&mut n) },
+        #[cfg(not(xen_c_414_unavailable))]
+        // SAFETY: as above.
+        "4.14" => unsafe { raw::xenc_layout_probe_414(&mut n) },
+        _ => return None,
+    };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the probe returned a static array of `n` initialised entries.
+    let entries = unsafe { core::slice::from_raw_parts(p, n as usize) };
+    Some(
+        entries
+            .iter()
+            .map(|e| {
+                // SAFETY: every name is a NUL-terminated string literal of the probe.
+                let name = unsafe { CStr::from_ptr(e.name) };
+                (name.to_string_lossy().into_owned(), e.value)
+            })
+            .collect(),
+    )
+}
