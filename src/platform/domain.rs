@@ -95,3 +95,33 @@ pub trait Domains {
     fn pause(d: DomainRef);
     fn unpause(d: DomainRef);
 }
+
+/// What the ioreq servers need of domains and vCPUs beyond [`Domains`]. A separate trait (the
+/// ioreq code asks for `P: Platform + HvmDomains`) so that other components' additions to
+/// `Domains` do not collide with it.
+pub trait HvmDomains {
+    /// `d->max_vcpus`: vCPU ids are below it.
+    fn max_vcpus(d: DomainRef) -> u32;
+
+    /// `d->vcpu[id]`, if that vCPU exists.
+    fn domain_vcpu(d: DomainRef, id: u32) -> Option<VcpuRef>;
+
+    /// `v->vcpu_id`.
+    fn vcpu_id(v: VcpuRef) -> u32;
+
+    /// `current`: the vCPU the hypervisor runs on behalf of (guest I/O paths only).
+    fn current_vcpu() -> Option<VcpuRef>;
+
+    /// `d->arch.hvm.params[index]` (0 for an index out of range).
+    fn hvm_param(d: DomainRef, index: u32) -> u64;
+
+    /// `d->arch.hvm.params[index] = value` (ignored for an index out of range).
+    fn set_hvm_param(d: DomainRef, index: u32, value: u64);
+
+    /// `domain_crash(d)`: the emulator (or guest) broke the protocol.
+    fn domain_crash(d: DomainRef);
+
+    /// `vcpu_start_shutdown_deferral(v)`: false if the domain is shutting down (the request must
+    /// then not be sent).
+    fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool;
+}
