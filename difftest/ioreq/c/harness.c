@@ -554,6 +554,20 @@ int xenc_h_server_ranges(struct domain *d, uint16_t id, uint32_t type, uint64_t 
     return (int)r.n;
 }
 
+int64_t xenc_h_evtchn_notified(struct domain *d, unsigned int port)
+{
+    struct xenc_domain *xd = XD(d);
+
+    if ( port >= XENC_MAX_EVTCHN || !xd->evtchn[port].in_use )
+        return -1;
+    return (int64_t)xd->evtchn[port].notified;
+}
+
+bool xenc_h_p2m_present(struct domain *d, uint64_t gfn)
+{
+    return xenc_h_p2m_lookup(d, gfn) != NULL;
+}
+
 /* ---- process-wide ------------------------------------------------------------------------- */
 
 void xenc_h_counters(struct xenc_counters *out)

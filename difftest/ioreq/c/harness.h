@@ -139,6 +139,11 @@ void *xenc_h_server_page(struct domain *d, uint16_t id, bool buf);
 int xenc_h_server_ranges(struct domain *d, uint16_t id, uint32_t type, uint64_t *out,
                          unsigned int max);
 
+/* Notifications sent on port of d (-1 when the port is not allocated). */
+int64_t xenc_h_evtchn_notified(struct domain *d, unsigned int port);
+/* Whether d's P2M maps gfn. */
+bool xenc_h_p2m_present(struct domain *d, uint64_t gfn);
+
 /* ---- process-wide ------------------------------------------------------------------------- */
 
 void xenc_h_counters(struct xenc_counters *out);

@@ -132,6 +132,9 @@ mod raw {
             max: c_uint,
         ) -> c_int;
 
+        pub fn xenc_h_evtchn_notified(d: *mut CDomainRaw, port: c_uint) -> i64;
+        pub fn xenc_h_p2m_present(d: *mut CDomainRaw, gfn: u64) -> bool;
+
         pub fn xenc_h_counters(out: *mut Counters);
         pub fn xenc_h_set_fault(
             fail_alloc_after: i64,
@@ -317,6 +320,38 @@ impl CDomain {
         let n = usize::try_from(n).ok()?;
         assert!(n <= 300, "more ranges than the harness buffer");
         Some(buf[..2 * n].chunks(2).map(|c| (c[0], c[1])).collect())
+    }
+}
+
+impl CDomain {
+    /// Notifications sent on `port` of this domain; `None` when the port is not allocated.
+    pub fn evtchn_notified(&self, port: u32) -> Option<u64> {
+        // SAFETY: live domain.
+        let n = unsafe { raw::xenc_h_evtchn_notified(self.p(), port) };
+        u64::try_from(n).ok()
+    }
+
+    /// Whether this domain's P2M maps `gfn`.
+    pub fn p2m_present(&self, gfn: u64) -> bool {
+        // SAFETY: live domain.
+        unsafe { raw::xenc_h_p2m_present(self.p(), gfn) }
+    }
+
+    /// Writes `bytes` at `off` into the server's shared page (`buf` false: ioreq; true: ring), as
+    /// the emulator would; false when there is no such page or the range is outside it.
+    pub fn server_page_write(&self, id: u16, buf: bool, off: usize, bytes: &[u8]) -> bool {
+        // SAFETY: live domain.
+        let p = unsafe { raw::xenc_h_server_page(self.p(), id, buf) };
+        let Some(p) = NonNull::new(p.cast::<u8>()) else {
+            return false;
+        };
+        if off.checked_add(bytes.len()).is_none_or(|end| end > 4096) {
+            return false;
+        }
+        // SAFETY: a non-NULL page pointer of the harness is a live 4096-byte frame and
+        // off + len <= 4096 was checked; nothing else accesses it during the copy.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.as_ptr().add(off), bytes.len()) };
+        true
     }
 }
 

@@ -24,3 +24,16 @@ pub fn skip(name: &str, why: &str) {
         panic!("difftest {name}: SKIPPED but XEN_DIFF_REQUIRED=1: {why}");
     }
 }
+
+/// The crate's mirrors of Xen's ioreq ABI (its own source file: `xen_ioreq_rs::ioreq::abi` is not
+/// re-exported on every branch yet).
+#[path = "../../../src/ioreq/abi.rs"]
+#[allow(dead_code, clippy::all)]
+pub mod abi;
+
+#[cfg(not(xen_c_unavailable))]
+pub mod cside;
+#[cfg(not(xen_c_unavailable))]
+pub mod engine;
+pub mod entropy;
+pub mod side;
