@@ -9,7 +9,9 @@ use std::vec::Vec;
 
 use super::HostPlatform;
 use crate::errno::{Errno, XenResult};
-use crate::platform::domain::{DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef, NR_DOMAIN_SLOTS};
+use crate::platform::domain::{
+    DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef, NR_DOMAIN_SLOTS,
+};
 
 /// What the host platform knows of a domain. Its address is the `DomainRef`.
 pub struct HostDomain {
@@ -239,6 +241,10 @@ impl HvmDomains for HostPlatform {
 
     fn vcpu_id(v: VcpuRef) -> u32 {
         host_vcpu(v).1
+    }
+
+    fn vcpu_domain(v: VcpuRef) -> DomainRef {
+        host_vcpu(v).0
     }
 
     fn current_vcpu() -> Option<VcpuRef> {

@@ -49,6 +49,7 @@ extern "C" {
     pub fn xen_rust_max_vcpus(d: *mut c_void) -> u32;
     pub fn xen_rust_domain_vcpu(d: *mut c_void, id: u32) -> *mut c_void;
     pub fn xen_rust_vcpu_id(v: *mut c_void) -> u32;
+    pub fn xen_rust_vcpu_domain(v: *mut c_void) -> *mut c_void;
     pub fn xen_rust_current_vcpu() -> *mut c_void;
     pub fn xen_rust_hvm_param_get(d: *mut c_void, index: u32) -> u64;
     pub fn xen_rust_hvm_param_set(d: *mut c_void, index: u32, value: u64);

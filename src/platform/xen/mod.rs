@@ -11,8 +11,8 @@ use core::fmt::{self, Write};
 use core::ptr::NonNull;
 
 use super::domain::{DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef};
-use super::memory::RawGuestPage;
 use super::guest_copy::{GuestCopy, GuestHandle};
+use super::memory::RawGuestPage;
 use super::sync::{Locks, RawRwLock};
 use super::{Console, EventChannels, GuestMemory, IsaIrq, Platform};
 use crate::errno::{Errno, XenResult};
@@ -207,7 +207,8 @@ impl GuestMemory for XenPlatform {
 
     fn physmap_remove_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()> {
         // SAFETY: `d` is live and `page` is a page we hold a reference on.
-        let rc = unsafe { hooks::xen_rust_physmap_remove_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
+        let rc =
+            unsafe { hooks::xen_rust_physmap_remove_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
         Errno::from_ret(rc).map(|_| ())
     }
 
@@ -221,7 +222,8 @@ impl GuestMemory for XenPlatform {
 impl EventChannels for XenPlatform {
     fn alloc_unbound_xen_evtchn(d: DomainRef, vcpu_id: u32, remote_domid: u16) -> XenResult<u32> {
         // SAFETY: `d` is a live domain.
-        let rc = unsafe { hooks::xen_rust_alloc_unbound_xen_evtchn(d.as_ptr(), vcpu_id, remote_domid) };
+        let rc =
+            unsafe { hooks::xen_rust_alloc_unbound_xen_evtchn(d.as_ptr(), vcpu_id, remote_domid) };
         Errno::from_ret(rc).map(|p| p as u32)
     }
 
@@ -255,6 +257,12 @@ impl HvmDomains for XenPlatform {
     fn vcpu_id(v: VcpuRef) -> u32 {
         // SAFETY: `v` is a live vcpu.
         unsafe { hooks::xen_rust_vcpu_id(v.as_ptr()) }
+    }
+
+    fn vcpu_domain(v: VcpuRef) -> DomainRef {
+        // SAFETY: `v` is a live vcpu; `v->domain` is never NULL.
+        let d = unsafe { hooks::xen_rust_vcpu_domain(v.as_ptr()) };
+        DomainRef::from_ptr(d).unwrap_or_else(|| unreachable!("v->domain is never NULL"))
     }
 
     fn current_vcpu() -> Option<VcpuRef> {
