@@ -64,6 +64,7 @@ impl CSide {
         stub.set_dm_target(Some(world.guest));
         let unpriv = CDomain::create(world.unpriv, 1).expect("C unpriv");
         let other = CDomain::create(world.other, 1).expect("C other");
+        other.set_hvm(false);
         CSide {
             world,
             guest,

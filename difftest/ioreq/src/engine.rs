@@ -27,8 +27,6 @@ pub mod ids {
     /// `bufioreq_handling` (4.17: 0/1/2, >2 -EINVAL, 2 = atomic pointer canonicalisation) vs the
     /// series' boolean `handle_bufioreq`.
     pub const BUFIOREQ_HANDLING: &str = "I104";
-    /// Xen 4.17 rejects start > end with -EINVAL before looking up the server.
-    pub const START_GT_END: &str = "I105";
     /// The DMOP structs' pad fields must be zero in Xen 4.17 (-EINVAL); the HVMOP structs of the
     /// series have no such check.
     pub const DMOP_PADS: &str = "I106";
@@ -42,17 +40,26 @@ pub mod ids {
     /// mapped is sent a synchronous request (hypervisor crash); the series maps at create, so the
     /// Rust posts the request.
     pub const SEND_UNMAPPED: &str = "I113";
+    /// Xen 4.17 walks servers by slot index, highest first, which is "newest first" only until a
+    /// slot is reused; the series walks its list newest first. Visible in selection when two
+    /// servers claim the same access, and in the order new vcpus' ports are handed out.
+    pub const ITERATION_ORDER: &str = "I114";
+    /// A request outstanding when its server is disabled: the series clears the slot, so the
+    /// vcpu stops being "pending" at once; 4.17 keeps its per-vcpu pending flag until the vcpu
+    /// resumes (and then completes the request with no data).
+    pub const DISABLE_PENDING: &str = "I115";
     pub const ALL: &[&str] = &[
         ID_SCHEME,
         EIGHT_SERVERS,
         CREATOR_CHECK,
         LAZY_PAGES,
         BUFIOREQ_HANDLING,
-        START_GT_END,
         DMOP_PADS,
         AMD_CF8_EXT,
         BUF_UNBUFFERABLE,
         SEND_UNMAPPED,
+        ITERATION_ORDER,
+        DISABLE_PENDING,
     ];
 }
 
@@ -414,7 +421,17 @@ impl<R: Side> Engine<R> {
                 self.check("resync: C destroy of the extra server", 0, d);
             }
             (Err(ec), Err(er)) => {
-                self.check("create rc", ec, er);
+                // 4.17's own checks come first.
+                if ec == er {
+                } else if pad != 0 && ec == EINVAL {
+                    self.note(DMOP_PADS);
+                } else if handling > 2 && ec == EINVAL {
+                    self.note(BUFIOREQ_HANDLING);
+                } else if ec == ENOSPC && self.pairs.len() >= 8 {
+                    self.note(EIGHT_SERVERS);
+                } else {
+                    self.fail(format!("create rc: C {ec} vs Rust {er}"));
+                }
             }
         }
     }
@@ -575,10 +592,6 @@ impl<R: Side> Engine<R> {
             return;
         }
         // 4.17's checks that come before the series' own, in their order.
-        if s > end && rc_c == EINVAL {
-            self.note(START_GT_END);
-            return;
-        }
         if pad != 0 && rc_c == EINVAL {
             self.note(DMOP_PADS);
             rc_c = call_c(&mut self.c, caller, 0);
@@ -664,7 +677,43 @@ impl<R: Side> Engine<R> {
                 p.c_removed = on && p.c_gfns.is_some();
                 p.enabled = on;
                 p.c_eports = p.c_gfns.is_some();
+                if !on {
+                    self.disabled_while_pending(i);
+                }
             }
+        }
+    }
+
+    /// After pair `i` was disabled: its outstanding requests are gone from the (cleared) slots.
+    fn disabled_while_pending(&mut self, i: usize) {
+        for v in 0..self.vcpus {
+            let Some(w) = self.pending[v as usize] else {
+                continue;
+            };
+            if w.pair != i {
+                continue;
+            }
+            let (c, r) = (self.c.pending(v), self.r.pending(v));
+            if r {
+                self.fail(format!(
+                    "vcpu {v} still pending on a disabled server (Rust)"
+                ));
+            }
+            if c != w.c {
+                self.fail(format!("vcpu {v} pending (C) {c}, model {}", w.c));
+            }
+            if c && !r {
+                self.note(DISABLE_PENDING);
+            }
+            self.c.resume(v);
+            self.r.resume(v);
+            let (c, r) = (self.c.pending(v), self.r.pending(v));
+            self.check(
+                &format!("vcpu {v} pending after resume from a disabled server"),
+                c,
+                r,
+            );
+            self.pending[v as usize] = None;
         }
     }
 
@@ -781,6 +830,7 @@ impl<R: Side> Engine<R> {
         self.r.portio(vcpu, dir, port, bytes, val);
     }
 
+    /// A guest access as the emulation code hands it to the ioreq servers.
     fn gen_ioreq(&self, e: &mut impl Entropy) -> IoreqSlot {
         let mut p = IoreqSlot::default();
         match e.weighted(&[45, 45, 10]) {
@@ -819,11 +869,8 @@ impl<R: Side> Engine<R> {
         p.set_dir(e.below(2) as u8);
         p.set_data_is_ptr(e.chance(10));
         p.data = e.u64();
-        if e.chance(2) {
-            p.count = e.u64() as u32;
-            p.size = e.u64() as u32;
-            p.addr = e.u64();
-        }
+        // Requests are generated as the emulation code makes them: sizes 1..8 and no wrap-around
+        // of the bytes touched (4.17 would otherwise hand the rangeset start > end, an ASSERT).
         p
     }
 
@@ -840,6 +887,7 @@ impl<R: Side> Engine<R> {
         self.context = format!("io(vcpu {vcpu}, buffered {buffered}, {p0:x?})");
         let mut pc = p0;
         let mut pr = p0;
+        #[allow(unused_assignments)]
         let sc = self.c.select(vcpu, &mut pc);
         let sr = self.r.select(vcpu, &mut pr);
         let ic = sc.and_then(|cid| self.pairs.iter().position(|p| p.cid == cid));
@@ -850,22 +898,37 @@ impl<R: Side> Engine<R> {
             ));
             return;
         }
-        if !self.check("selected server", ic, ir) {
-            return;
-        }
-        // PCI rewrite: 4.17 on Intel drops CF8[27:24] (I107).
+        // PCI rewrite: 4.17 on Intel drops CF8[27:24] (I107); the C then sends the series'
+        // rewrite so that both slots can be compared.
         if pc != pr {
             let ext = pr.addr & 0xf00;
             let mut expect = pr;
             expect.addr &= !0xf00;
             if !self.setup.amd_cf8_ext && pr.type_ == 2 && ext != 0 && pc == expect {
                 self.note(AMD_CF8_EXT);
+                pc = pr;
             } else {
                 self.fail(format!("rewritten request: C {pc:x?} vs Rust {pr:x?}"));
                 return;
             }
         }
-        let Some(i) = ic else { return };
+        let i = if ic == ir {
+            ic
+        } else {
+            // Two servers claim it: 4.17 takes the highest slot, the series the newest (I114).
+            // Both sides then send to the series' choice.
+            let (ec, er) = self.expected_selection(&pr);
+            if ic == ec && ir == er {
+                self.note(ITERATION_ORDER);
+                ir
+            } else {
+                self.fail(format!(
+                    "selected pair: C {ic:?} (order model {ec:?}) vs Rust {ir:?} (model {er:?})"
+                ));
+                return;
+            }
+        };
+        let Some(i) = i else { return };
         let p = self.pairs[i].clone();
         let ring_before = (
             self.c.page(p.cid, true).map(|b| ring_ptrs(&b)),
@@ -927,6 +990,45 @@ impl<R: Side> Engine<R> {
         let (c, r) = (self.c.pending(vcpu), self.r.pending(vcpu));
         self.check("pending after send (C)", c, rc == Sent::Posted);
         self.check("pending after send (Rust)", r, rr == Sent::Posted);
+    }
+
+    /// The pair each side should select for `p` (already rewritten), from the compared views:
+    /// (4.17: highest slot first, series: newest first).
+    fn expected_selection(&self, p: &IoreqSlot) -> (Option<usize>, Option<usize>) {
+        let claims = |i: usize| -> bool {
+            let Some(v) = self.r.view(self.pairs[i].rid) else {
+                return false;
+            };
+            if !v.enabled {
+                return false;
+            }
+            let within =
+                |rs: &[(u64, u64)], a: u64, b: u64| rs.iter().any(|&(s, e)| s <= a && b <= e);
+            let size = u64::from(p.size);
+            match p.type_ {
+                0 => within(&v.ranges[0], p.addr, p.addr + size - 1),
+                1 => {
+                    let total = size * u64::from(p.count);
+                    let first = if p.df() {
+                        p.addr - (u64::from(p.count) - 1) * size
+                    } else {
+                        p.addr
+                    };
+                    within(&v.ranges[1], first, first + total - 1)
+                }
+                _ => within(&v.ranges[2], p.addr >> 32, p.addr >> 32),
+            }
+        };
+        let mut by_slot: Vec<usize> = (0..self.pairs.len()).collect();
+        by_slot.sort_by_key(|&i| std::cmp::Reverse(self.pairs[i].cid));
+        let c = by_slot.into_iter().find(|&i| claims(i));
+        let r = (0..self.pairs.len()).rev().find(|&i| claims(i));
+        (c, r)
+    }
+
+    /// Whether 4.17's slot order is the series' creation order for the live servers.
+    fn orders_agree(&self) -> bool {
+        self.pairs.windows(2).all(|w| w[0].cid < w[1].cid)
     }
 
     fn op_complete(&mut self, e: &mut impl Entropy) {
@@ -1004,6 +1106,12 @@ impl<R: Side> Engine<R> {
 
     fn op_vcpu(&mut self, e: &mut impl Entropy) {
         if e.chance(50) && self.vcpus < 8 {
+            if !self.orders_agree() {
+                // Ports for the new vcpu would be handed out in different server orders (I114):
+                // not comparable afterwards.
+                self.note(ITERATION_ORDER);
+                return;
+            }
             self.context = "vcpu add".into();
             let c = self.c.add_vcpu();
             let r = self.r.add_vcpu();
@@ -1114,16 +1222,10 @@ impl<R: Side> Engine<R> {
         let w = self.w();
         for k in 0..u64::from(w.pool_pages.min(64)) {
             let g = w.pool_base + k;
-            let owner = self.pairs.iter().find(|p| {
-                p.r_gfns.is_some_and(|(a, b)| a == g || b == Some(g))
-                    || p.c_gfns.is_some_and(|(a, b)| a == g || b == Some(g))
-            });
-            let r_model = !owner.is_some_and(|p| {
-                p.enabled && p.r_gfns.is_some_and(|(a, b)| a == g || b == Some(g))
-            });
-            let c_model = !owner.is_some_and(|p| {
-                p.c_removed && p.c_gfns.is_some_and(|(a, b)| a == g || b == Some(g))
-            });
+            let has =
+                |gf: Option<(u64, Option<u64>)>| gf.is_some_and(|(a, b)| a == g || b == Some(g));
+            let r_model = !self.pairs.iter().any(|p| p.enabled && has(p.r_gfns));
+            let c_model = !self.pairs.iter().any(|p| p.c_removed && has(p.c_gfns));
             let (c, r) = (self.c.p2m_present(g), self.r.p2m_present(g));
             if c != c_model || r != r_model {
                 self.fail(format!(

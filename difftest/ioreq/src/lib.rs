@@ -25,15 +25,15 @@ pub fn skip(name: &str, why: &str) {
     }
 }
 
-/// The crate's mirrors of Xen's ioreq ABI (its own source file: `xen_ioreq_rs::ioreq::abi` is not
-/// re-exported on every branch yet).
-#[path = "../../../src/ioreq/abi.rs"]
-#[allow(dead_code, clippy::all)]
-pub mod abi;
+/// The crate's mirrors of Xen's ioreq ABI.
+pub use xen_ioreq_rs::ioreq::abi;
 
 #[cfg(not(xen_c_unavailable))]
 pub mod cside;
 #[cfg(not(xen_c_unavailable))]
 pub mod engine;
 pub mod entropy;
+#[cfg(not(xen_c_unavailable))]
+pub mod oracle;
+pub mod rside;
 pub mod side;

@@ -6,11 +6,7 @@
 //! DMOPs in 4.9): they are checked against the series' table (spec section 6) and their
 //! correspondence to the DMOP structs that replaced them is checked against the probe.
 
-// The mirrors, from the crate's own source file (`ioreq::abi` is not yet re-exported by the
-// crate's `ioreq` module on every branch; the file is self-contained).
-#[path = "../../../src/ioreq/abi.rs"]
-#[allow(dead_code, clippy::all)]
-mod abi;
+use xen_ioreq_rs::ioreq::abi;
 
 #[cfg(xen_c_unavailable)]
 #[test]
