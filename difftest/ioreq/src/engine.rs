@@ -123,6 +123,8 @@ pub struct Engine<R: Side> {
     r_pool: u64,
     pub ops: u64,
     pub observed: BTreeMap<&'static str, u64>,
+    /// How often each interesting outcome happened (agreeing sides), to show what was covered.
+    pub coverage: BTreeMap<&'static str, u64>,
     pub unexplained: Vec<String>,
     pub context: String,
 }
@@ -156,9 +158,14 @@ impl<R: Side> Engine<R> {
             r_pool: pool,
             ops: 0,
             observed: BTreeMap::new(),
+            coverage: BTreeMap::new(),
             unexplained: Vec::new(),
             context: String::new(),
         }
+    }
+
+    fn covered(&mut self, what: &'static str) {
+        *self.coverage.entry(what).or_insert(0) += 1;
     }
 
     fn note(&mut self, id: &'static str) {
@@ -353,6 +360,7 @@ impl<R: Side> Engine<R> {
         let has_buf = handling != 0;
         match (rc_c, rc_r) {
             (Ok(cid), Ok(rid)) => {
+                self.covered("create ok");
                 if pad != 0 || handling > 2 {
                     self.fail("C accepted a create it must refuse".into());
                 }
@@ -447,7 +455,10 @@ impl<R: Side> Engine<R> {
             rc_c = self.c.get_info(p.creator, w.guest, p.cid);
         }
         match (rc_c, rc_r) {
-            (Ok(ic), Ok(ir)) => self.info_ok(i, ic, ir),
+            (Ok(ic), Ok(ir)) => {
+                self.covered("get_info ok");
+                self.info_ok(i, ic, ir)
+            }
             (Err(ec), Err(er)) => {
                 self.check("get_info rc", ec, er);
             }
@@ -536,19 +547,46 @@ impl<R: Side> Engine<R> {
     fn op_range(&mut self, e: &mut impl Entropy, map: bool) {
         let caller = self.caller(e);
         let target = self.target(e, caller);
+        let srv = self.server(e);
+        let pad = if e.chance(2) {
+            1 + e.below(0xffff) as u16
+        } else {
+            0
+        };
+        // Unmaps mostly aim at what is registered (a whole range or a piece of one).
+        if !map && e.chance(60) {
+            if let Ok(i) = srv {
+                if let Some((ty, (a, b))) = self.registered_range(e, i) {
+                    let (s, end) = if e.chance(40) {
+                        (a, b)
+                    } else {
+                        let s = a + e.below(b - a + 1);
+                        (s, s + e.below(b - s + 1))
+                    };
+                    self.range_call(caller, target, srv, map, ty, s, end, pad);
+                    return;
+                }
+            }
+        }
         let ty = if e.chance(4) {
             3 + e.below(8) as u32
         } else {
             e.below(3) as u32
         };
         let (s, end) = Self::range(e, ty);
-        let pad = if e.chance(2) {
-            1 + e.below(0xffff) as u16
-        } else {
-            0
-        };
-        let srv = self.server(e);
         self.range_call(caller, target, srv, map, ty, s, end, pad);
+    }
+
+    /// One registered range of pair `i` (as the Rust reports it, equal to the C's): (type, range).
+    fn registered_range(&self, e: &mut impl Entropy, i: usize) -> Option<(u32, (u64, u64))> {
+        let v = self.r.view(self.pairs[i].rid)?;
+        let types: Vec<usize> = (0..3).filter(|t| !v.ranges[*t].is_empty()).collect();
+        if types.is_empty() {
+            return None;
+        }
+        let t = e.pick(&types);
+        let r = v.ranges[t][e.below(v.ranges[t].len() as u64) as usize];
+        Some((t as u32, r))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -589,6 +627,16 @@ impl<R: Side> Engine<R> {
         };
         let mut rc_c = call_c(&mut self.c, caller, pad);
         if rc_c == rc_r {
+            self.covered(match (map, rc_c) {
+                (true, 0) => "map ok",
+                (false, 0) => "unmap ok",
+                (_, -17) => "map/unmap -EEXIST",
+                (_, -12) => "map/unmap -ENOMEM (range limit)",
+                (_, -2) => "map/unmap -ENOENT",
+                (_, -22) => "map/unmap -EINVAL",
+                (_, -1) => "map/unmap -EPERM",
+                _ => "map/unmap other error",
+            });
             return;
         }
         // 4.17's checks that come before the series' own, in their order.
@@ -830,6 +878,63 @@ impl<R: Side> Engine<R> {
         self.r.portio(vcpu, dir, port, bytes, val);
     }
 
+    /// Mostly an access inside a registered range of some server (a PCI one after latching its
+    /// device in CF8 on both sides), so that selection and sends are exercised.
+    fn aimed_ioreq(&mut self, e: &mut impl Entropy, vcpu: u32) -> Option<IoreqSlot> {
+        if self.pairs.is_empty() || !e.chance(75) {
+            return None;
+        }
+        let enabled: Vec<usize> = (0..self.pairs.len())
+            .filter(|&i| self.pairs[i].enabled)
+            .collect();
+        let i = if !enabled.is_empty() && e.chance(80) {
+            e.pick(&enabled)
+        } else {
+            e.below(self.pairs.len() as u64) as usize
+        };
+        let (ty, (a, b)) = self.registered_range(e, i)?;
+        let mut p = IoreqSlot {
+            count: 1,
+            data: e.u64(),
+            ..Default::default()
+        };
+        p.set_dir(e.below(2) as u8);
+        p.set_data_is_ptr(e.chance(5));
+        match ty {
+            0 => {
+                p.type_ = 0;
+                p.size = e.pick(&[1, 2, 4]);
+                p.addr = a + e.below(b - a + 1);
+            }
+            1 => {
+                p.type_ = 1;
+                p.size = e.pick(&[1, 2, 4, 8]);
+                p.count = if e.chance(80) { 1 } else { 2 };
+                p.addr = a + e.below(b - a + 1);
+                if e.chance(15) && p.addr >= 16 {
+                    p.set_df(true);
+                }
+            }
+            _ => {
+                // Only segment 0 is reachable through CF8.
+                let sbdf = a + e.below(b - a + 1);
+                if sbdf > 0xffff {
+                    return None;
+                }
+                let mut cf8 = 0x8000_0000u32 | ((sbdf as u32) << 8) | ((e.below(64) as u32) << 2);
+                if e.chance(20) {
+                    cf8 |= (e.below(16) as u32) << 24;
+                }
+                self.c.portio(vcpu, 0, 0xcf8, 4, cf8);
+                self.r.portio(vcpu, 0, 0xcf8, 4, cf8);
+                p.type_ = 0;
+                p.size = e.pick(&[1, 2, 4]);
+                p.addr = 0xcfc + e.below(4);
+            }
+        }
+        Some(p)
+    }
+
     /// A guest access as the emulation code hands it to the ioreq servers.
     fn gen_ioreq(&self, e: &mut impl Entropy) -> IoreqSlot {
         let mut p = IoreqSlot::default();
@@ -882,7 +987,10 @@ impl<R: Side> Engine<R> {
             return;
         }
         let vcpu = e.pick(&free);
-        let p0 = self.gen_ioreq(e);
+        let p0 = match self.aimed_ioreq(e, vcpu) {
+            Some(p) => p,
+            None => self.gen_ioreq(e),
+        };
         let buffered = e.chance(30);
         self.context = format!("io(vcpu {vcpu}, buffered {buffered}, {p0:x?})");
         let mut pc = p0;
@@ -913,6 +1021,14 @@ impl<R: Side> Engine<R> {
             }
         }
         let i = if ic == ir {
+            self.covered(if ic.is_some() {
+                "selection hit"
+            } else {
+                "selection miss"
+            });
+            if pr.type_ == 2 && ic.is_some() {
+                self.covered("selection PCI config hit");
+            }
             ic
         } else {
             // Two servers claim it: 4.17 takes the highest slot, the series the newest (I114).
@@ -968,8 +1084,12 @@ impl<R: Side> Engine<R> {
             };
             if rc == Sent::DroppedAsHandled && rr == Sent::NotPosted {
                 self.note(BUF_UNBUFFERABLE);
-            } else {
-                self.check("buffered send", rc, rr);
+            } else if self.check("buffered send", rc, rr) {
+                self.covered(if rc == Sent::Posted {
+                    "buffered send posted"
+                } else {
+                    "buffered send refused"
+                });
             }
             let _ = ring_before.1;
             return;
@@ -979,6 +1099,12 @@ impl<R: Side> Engine<R> {
             self.note(LAZY_PAGES);
         } else if !self.check("send", rc, rr) {
             return;
+        } else {
+            self.covered(if rc == Sent::Posted {
+                "send posted"
+            } else {
+                "send refused"
+            });
         }
         if rc == Sent::Posted || rr == Sent::Posted {
             self.pending[vcpu as usize] = Some(Wait {
@@ -1075,6 +1201,7 @@ impl<R: Side> Engine<R> {
         self.r.resume(vcpu);
         let pc = self.c.pending(vcpu);
         let pr = self.r.pending(vcpu);
+        self.covered("completion");
         self.check("pending after resume (C)", pc, false);
         self.check("pending after resume (Rust)", pr, false);
         self.pending[vcpu as usize] = None;

@@ -20,6 +20,7 @@ pub struct Report {
     pub ops: u64,
     pub sequences: u64,
     pub observed: BTreeMap<&'static str, u64>,
+    pub coverage: BTreeMap<&'static str, u64>,
     pub unexplained: Vec<String>,
 }
 
@@ -28,6 +29,9 @@ impl Report {
         self.ops += e.ops;
         for (k, v) in &e.observed {
             *self.observed.entry(k).or_insert(0) += v;
+        }
+        for (k, v) in &e.coverage {
+            *self.coverage.entry(k).or_insert(0) += v;
         }
         self.unexplained.extend(e.unexplained.iter().cloned());
     }

@@ -35,6 +35,9 @@ fn ioreq_differential() {
     for (id, n) in &report.observed {
         println!("difftest ioreq:   {id} observed {n} times");
     }
+    for (what, n) in &report.coverage {
+        println!("difftest ioreq:   covered: {what}: {n}");
+    }
     for u in report.unexplained.iter().take(20) {
         println!("difftest ioreq: UNEXPLAINED {u}");
     }
