@@ -37,3 +37,26 @@ pub mod entropy;
 pub mod oracle;
 pub mod rside;
 pub mod side;
+
+/// The differential fuzz target's body: one sequence driven by `data`, compared step by step;
+/// panics on an unexplained divergence or a leak. Does nothing without Xen's C.
+pub fn fuzz_one(data: &[u8]) {
+    #[cfg(not(xen_c_unavailable))]
+    {
+        let _g = c_lock();
+        let report = oracle::run_bytes(data, 64);
+        for id in report.observed.keys() {
+            assert!(
+                engine::is_known(id),
+                "observed {id}, which the oracle does not list"
+            );
+        }
+        assert!(
+            report.unexplained.is_empty(),
+            "unexplained divergences: {:#?}",
+            report.unexplained
+        );
+    }
+    #[cfg(xen_c_unavailable)]
+    let _ = data;
+}
