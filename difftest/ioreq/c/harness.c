@@ -554,6 +554,20 @@ int xenc_h_server_ranges(struct domain *d, uint16_t id, uint32_t type, uint64_t 
     return (int)r.n;
 }
 
+int xenc_h_emulator_respond(struct domain *d, uint16_t id, unsigned int vcpu, uint64_t data)
+{
+    struct ioreq_server *s = server(d, id);
+    ioreq_t *p;
+
+    if ( !s || !s->ioreq.va || vcpu >= PAGE_SIZE / sizeof(ioreq_t) )
+        return -1;
+    p = &((shared_iopage_t *)s->ioreq.va)->vcpu_ioreq[vcpu];
+    p->data = data;
+    smp_wmb();
+    p->state = STATE_IORESP_READY;
+    return 0;
+}
+
 int64_t xenc_h_evtchn_notified(struct domain *d, unsigned int port)
 {
     struct xenc_domain *xd = XD(d);

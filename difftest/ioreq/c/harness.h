@@ -139,6 +139,9 @@ void *xenc_h_server_page(struct domain *d, uint16_t id, bool buf);
 int xenc_h_server_ranges(struct domain *d, uint16_t id, uint32_t type, uint64_t *out,
                          unsigned int max);
 
+/* The emulator answers vcpu's request on server id: data, then state IORESP_READY. */
+int xenc_h_emulator_respond(struct domain *d, uint16_t id, unsigned int vcpu, uint64_t data);
+
 /* Notifications sent on port of d (-1 when the port is not allocated). */
 int64_t xenc_h_evtchn_notified(struct domain *d, unsigned int port);
 /* Whether d's P2M maps gfn. */

@@ -133,6 +133,12 @@ mod raw {
         ) -> c_int;
 
         pub fn xenc_h_evtchn_notified(d: *mut CDomainRaw, port: c_uint) -> i64;
+        pub fn xenc_h_emulator_respond(
+            d: *mut CDomainRaw,
+            id: u16,
+            vcpu: c_uint,
+            data: u64,
+        ) -> c_int;
         pub fn xenc_h_p2m_present(d: *mut CDomainRaw, gfn: u64) -> bool;
 
         pub fn xenc_h_counters(out: *mut Counters);
@@ -329,6 +335,13 @@ impl CDomain {
         // SAFETY: live domain.
         let n = unsafe { raw::xenc_h_evtchn_notified(self.p(), port) };
         u64::try_from(n).ok()
+    }
+
+    /// The emulator answers `vcpu`'s request on server `id` (data, then IORESP_READY); false
+    /// without such a page.
+    pub fn emulator_respond(&self, id: u16, vcpu: u32, data: u64) -> bool {
+        // SAFETY: live domain.
+        unsafe { raw::xenc_h_emulator_respond(self.p(), id, vcpu, data) == 0 }
     }
 
     /// Whether this domain's P2M maps `gfn`.

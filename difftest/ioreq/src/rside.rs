@@ -83,6 +83,24 @@ impl RustSide {
         }
     }
 
+    /// vcpu `i` of the guest.
+    pub fn vcpu_ref(&self, i: u32) -> VcpuRef {
+        self.vcpus[i as usize]
+    }
+
+    /// The emulator answers `vcpu`'s request on server `id` through its mapping (data, then
+    /// IORESP_READY); false if it has no mapping of that page.
+    pub fn emulator_respond(&self, id: u16, vcpu: u32, data: u64) -> bool {
+        let Some(p) = self.emu.get(&(id, false)) else {
+            return false;
+        };
+        let off = vcpu as usize * 32;
+        p.write_u64(off + 8, data);
+        let flags = p.read_u8(off + 30);
+        p.write_u8(off + 30, (flags & !0x0f) | STATE_IORESP_READY);
+        true
+    }
+
     fn as_caller(&self, caller: u16) {
         let d = HostDomain::lookup(caller).expect("a domain of the world");
         HostDomain::set_current(d);
