@@ -76,6 +76,7 @@ fn main() {
     }
 
     prefix_globals(&objects, &out);
+    check_closed(&objects);
     let lib = out.join("libxenc_ioreq.a");
     let _ = fs::remove_file(&lib);
     run(Command::new(ar()).arg("crs").arg(&lib).args(&objects));
@@ -160,6 +161,56 @@ fn prefix_globals(objects: &[PathBuf], out: &Path) {
             .arg(format!("--redefine-syms={}", map.display()))
             .arg(o));
     }
+}
+
+/// The libc functions the C objects may call; any other symbol they use must be defined by the
+/// objects themselves (after renaming), or the C would silently bind to a Rust export.
+const LIBC: &[&str] = &[
+    "_GLOBAL_OFFSET_TABLE_",
+    "abort",
+    "calloc",
+    "fprintf",
+    "free",
+    "malloc",
+    "memcpy",
+    "memmove",
+    "memset",
+    "realloc",
+    "stderr",
+    "strlen",
+    "strncpy",
+    "vsnprintf",
+    "__stack_chk_fail",
+];
+
+fn symbols(objects: &[PathBuf], flag: &str) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    for o in objects {
+        let res = Command::new("nm")
+            .args(["-g", flag, "-P"])
+            .arg(o)
+            .output()
+            .expect("nm");
+        assert!(res.status.success(), "nm {} failed", o.display());
+        for line in String::from_utf8_lossy(&res.stdout).lines() {
+            if let Some(sym) = line.split_whitespace().next() {
+                set.insert(sym.to_string());
+            }
+        }
+    }
+    set
+}
+
+fn check_closed(objects: &[PathBuf]) {
+    let defined = symbols(objects, "--defined-only");
+    let open: Vec<String> = symbols(objects, "--undefined-only")
+        .into_iter()
+        .filter(|s| !defined.contains(s) && !LIBC.contains(&s.as_str()))
+        .collect();
+    assert!(
+        open.is_empty(),
+        "the C harness references symbols it does not define (they would bind to Rust exports): {open:?}"
+    );
 }
 
 fn run(cmd: &mut Command) {

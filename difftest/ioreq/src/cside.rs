@@ -225,6 +225,13 @@ impl Side for CSide {
         })
     }
 
+    /// Every live slot, not only the ids asked for: a server the model does not know shows up.
+    fn views(&self, _ids: &[u16]) -> std::collections::BTreeMap<u16, View> {
+        (0..8u16)
+            .filter_map(|i| self.view(i).map(|v| (i, v)))
+            .collect()
+    }
+
     fn page(&self, id: u16, buf: bool) -> Option<Box<[u8; 4096]>> {
         self.guest.server_page(id, buf).map(Box::new)
     }

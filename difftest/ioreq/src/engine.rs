@@ -1263,9 +1263,21 @@ impl<R: Side> Engine<R> {
         self.check("guest pause count (C)", rc.guest_paused, 0);
         self.check("guest pause count (Rust)", rr.guest_paused, 0);
         let pairs = self.pairs.clone();
+        let cids: Vec<u16> = pairs.iter().map(|p| p.cid).collect();
+        let rids: Vec<u16> = pairs.iter().map(|p| p.rid).collect();
+        let mut vcs = self.c.views(&cids);
+        let mut vrs = self.r.views(&rids);
+        if vcs.len() != pairs.len() || vrs.len() != pairs.len() {
+            self.fail(format!(
+                "live servers: C {:?}, Rust {:?}, model {} pairs",
+                vcs.keys().collect::<Vec<_>>(),
+                vrs.keys().collect::<Vec<_>>(),
+                pairs.len()
+            ));
+        }
         for p in &pairs {
-            let vc = self.c.view(p.cid);
-            let vr = self.r.view(p.rid);
+            let vc = vcs.remove(&p.cid);
+            let vr = vrs.remove(&p.rid);
             match (vc, vr) {
                 (Some(vc), Some(vr)) => self.compare_view(p, &vc, &vr),
                 (c, r) => self.fail(format!(

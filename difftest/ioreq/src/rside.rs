@@ -131,6 +131,18 @@ impl RustSide {
     }
 }
 
+fn view_of(s: ioreq::ServerSnapshot) -> View {
+    let mut ports = s.vcpu_ports;
+    ports.sort_unstable();
+    View {
+        enabled: s.enabled,
+        emulator: s.emulator,
+        ranges: s.ranges,
+        ports,
+        buf_port: s.bufioreq.map(|b| b.1),
+    }
+}
+
 impl Side for RustSide {
     fn create(&mut self, caller: u16, target: u16, handling: u8, pad: u8) -> Result<u16, i32> {
         let a = HvmCreateIoreqServer {
@@ -296,24 +308,26 @@ impl Side for RustSide {
     }
 
     fn view(&self, id: u16) -> Option<View> {
-        let s = self.server(id)?;
-        let mut ports = s.vcpu_ports.clone();
-        ports.sort_unstable();
-        Some(View {
-            enabled: s.enabled,
-            emulator: s.emulator,
-            ranges: s.ranges.clone(),
-            ports,
-            buf_port: s.bufioreq.map(|b| b.1),
-        })
+        self.server(id).map(view_of)
+    }
+
+    fn views(&self, _ids: &[u16]) -> BTreeMap<u16, View> {
+        ioreq::snapshot::<H>(self.guest)
+            .servers
+            .into_iter()
+            .filter(|s| !s.is_default)
+            .map(|s| (s.id, view_of(s)))
+            .collect()
     }
 
     fn page(&self, id: u16, buf: bool) -> Option<Box<[u8; 4096]>> {
         let p = self.emu.get(&(id, buf))?;
         let mut out = Box::new([0u8; 4096]);
-        for (k, chunk) in out.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&p.read_u64(k * 8).to_le_bytes());
-        }
+        p.with(|page| {
+            for (k, chunk) in out.chunks_mut(8).enumerate() {
+                chunk.copy_from_slice(&page.load_u64(k * 8).to_le_bytes());
+            }
+        });
         Some(out)
     }
 

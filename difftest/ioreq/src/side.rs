@@ -120,6 +120,12 @@ pub trait Side {
     fn resume(&mut self, vcpu: u32);
 
     fn view(&self, id: u16) -> Option<View>;
+    /// Every server's view by id (one pass where the side can do better than `view` per id).
+    fn views(&self, ids: &[u16]) -> std::collections::BTreeMap<u16, View> {
+        ids.iter()
+            .filter_map(|&i| self.view(i).map(|v| (i, v)))
+            .collect()
+    }
     /// The page as the emulator sees it (`None` if the emulator could not map it).
     fn page(&self, id: u16, buf: bool) -> Option<Box<[u8; 4096]>>;
     fn page_write(&mut self, id: u16, buf: bool, off: usize, bytes: &[u8]) -> bool;
