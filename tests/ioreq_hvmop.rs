@@ -36,7 +36,7 @@ fn prologue_errors_for_every_op() {
     let ops = [17u32, 18, 19, 20, 21, 22];
     let size = |op| match op {
         17 | 22 => 6,
-        18 | 19 | 20 => 24,
+        18..=20 => 24,
         _ => 4,
     };
     for op in ops {
