@@ -6,3 +6,4 @@
 //! * [`ffi`]: the exported C ABI, with the signatures of Xen 4.17's `xen/include/xen/rangeset.h`.
 
 pub mod core;
+pub mod domain;
