@@ -15,7 +15,9 @@ use xen_ioreq_rs::platform::host::console::take_console;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::HostPlatform as H;
 use xen_ioreq_rs::rangeset::core::{RangeSet, RangesetFlags};
-use xen_ioreq_rs::rangeset::domain::{domain_destroy, domain_initialise, domain_printk, RangesetBox};
+use xen_ioreq_rs::rangeset::domain::{
+    domain_destroy, domain_initialise, domain_printk, RangesetBox,
+};
 use xen_ioreq_rs::Errno;
 
 /// A value biased towards the interesting places: small, near u64::MAX, or anything.
@@ -38,21 +40,70 @@ impl Val {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Add { set: bool, s: Val, e: Val },
-    AddLen { set: bool, s: Val, len: u8 },
-    Remove { set: bool, s: Val, e: Val },
-    RemoveLen { set: bool, s: Val, len: u8 },
-    Contains { set: bool, s: Val, e: Val },
-    Overlaps { set: bool, s: Val, e: Val },
-    Report { set: bool, s: Val, e: Val, stop_after: u8 },
-    Claim { set: bool, size: Val },
-    Consume { set: bool, chunks: Vec<Val>, stop_after: u8 },
-    Limit { set: bool, limit: u8 },
-    Merge { into_first: bool },
+    Add {
+        set: bool,
+        s: Val,
+        e: Val,
+    },
+    AddLen {
+        set: bool,
+        s: Val,
+        len: u8,
+    },
+    Remove {
+        set: bool,
+        s: Val,
+        e: Val,
+    },
+    RemoveLen {
+        set: bool,
+        s: Val,
+        len: u8,
+    },
+    Contains {
+        set: bool,
+        s: Val,
+        e: Val,
+    },
+    Overlaps {
+        set: bool,
+        s: Val,
+        e: Val,
+    },
+    Report {
+        set: bool,
+        s: Val,
+        e: Val,
+        stop_after: u8,
+    },
+    Claim {
+        set: bool,
+        size: Val,
+    },
+    Consume {
+        set: bool,
+        chunks: Vec<Val>,
+        stop_after: u8,
+    },
+    Limit {
+        set: bool,
+        limit: u8,
+    },
+    Merge {
+        into_first: bool,
+    },
     Swap,
-    SelfMerge { set: bool },
-    SelfSwap { set: bool },
-    Recreate { set: bool, name: Vec<u8>, hex: bool },
+    SelfMerge {
+        set: bool,
+    },
+    SelfSwap {
+        set: bool,
+    },
+    Recreate {
+        set: bool,
+        name: Vec<u8>,
+        hex: bool,
+    },
     Print,
 }
 
@@ -145,9 +196,18 @@ struct Slot {
 
 impl Slot {
     fn new(name: Option<&[u8]>, hex: bool, d: Option<xen_ioreq_rs::platform::DomainRef>) -> Slot {
-        let flags = if hex { RangesetFlags::PRETTYPRINT_HEX } else { RangesetFlags::empty() };
+        let flags = if hex {
+            RangesetFlags::PRETTYPRINT_HEX
+        } else {
+            RangesetFlags::empty()
+        };
         let set = RangesetBox::<H>::new(d, name, flags).expect("host allocation");
-        Slot { set, model: Model::default(), conserved: -1, claimed: false }
+        Slot {
+            set,
+            model: Model::default(),
+            conserved: -1,
+            claimed: false,
+        }
     }
     fn budget(&self) -> i64 {
         self.set.read().budget()
@@ -164,7 +224,11 @@ impl Slot {
             panic!("invariant: {why}: {:?}", r.ranges());
         }
         assert_eq!(Model::of(&r), self.model, "coverage differs from the model");
-        assert_eq!(r.budget() + r.ranges().len() as i64, self.conserved, "budget not conserved");
+        assert_eq!(
+            r.budget() + r.ranges().len() as i64,
+            self.conserved,
+            "budget not conserved"
+        );
     }
     fn recount(&mut self) {
         self.conserved = self.budget() + self.len() as i64;
@@ -187,13 +251,20 @@ fn add(sl: &mut Slot, s: u64, e: u64) {
             sl.model.add(s, e);
         }
         Err(err) => {
-            assert_eq!(sl.set.read().ranges(), &before[..], "failed add changed the set");
+            assert_eq!(
+                sl.set.read().ranges(),
+                &before[..],
+                "failed add changed the set"
+            );
             if s > e {
                 assert_eq!(err, Errno::EINVAL);
             } else {
                 assert_eq!(err, Errno::ENOMEM);
                 assert_eq!(budget, 0);
-                assert!(!coalesced || needs, "-ENOMEM though no new range was needed");
+                assert!(
+                    !coalesced || needs,
+                    "-ENOMEM though no new range was needed"
+                );
             }
         }
     }
@@ -210,7 +281,11 @@ fn remove(sl: &mut Slot, s: u64, e: u64) {
             sl.model.remove(s, e);
         }
         Err(err) => {
-            assert_eq!(sl.set.read().ranges(), &before[..], "failed remove changed the set");
+            assert_eq!(
+                sl.set.read().ranges(),
+                &before[..],
+                "failed remove changed the set"
+            );
             if s > e {
                 assert_eq!(err, Errno::EINVAL);
             } else {
@@ -225,7 +300,10 @@ fn remove(sl: &mut Slot, s: u64, e: u64) {
 fn run(ops: Vec<Op>) {
     let d = HostDomain::create(1);
     domain_initialise::<H>(d).expect("host allocation");
-    let mut slots = [Slot::new(Some(b"a"), true, Some(d)), Slot::new(None, false, None)];
+    let mut slots = [
+        Slot::new(Some(b"a"), true, Some(d)),
+        Slot::new(None, false, None),
+    ];
     for op in ops {
         match op {
             Op::Add { set, s, e } => add(&mut slots[set as usize], s.get(), e.get()),
@@ -257,7 +335,12 @@ fn run(ops: Vec<Op>) {
                 let got = sl.set.overlaps_range(s, e);
                 assert_eq!(got, s <= e && sl.model.intersects(s, e));
             }
-            Op::Report { set, s, e, stop_after } => {
+            Op::Report {
+                set,
+                s,
+                e,
+                stop_after,
+            } => {
                 let sl = &slots[set as usize];
                 let (s, e) = (s.get(), e.get());
                 let mut got = Vec::new();
@@ -291,7 +374,11 @@ fn run(ops: Vec<Op>) {
                 let size = size.get();
                 let before = sl.set.read().ranges().to_vec();
                 let budget = sl.budget();
-                let gap = if size == 0 { None } else { sl.model.lowest_gap(size) };
+                let gap = if size == 0 {
+                    None
+                } else {
+                    sl.model.lowest_gap(size)
+                };
                 match sl.set.claim_range(size) {
                     Ok(start) => {
                         assert_eq!(Some(start), gap, "claim found another gap");
@@ -305,7 +392,10 @@ fn run(ops: Vec<Op>) {
                         } else if err == Errno::ENOMEM {
                             assert_eq!(budget, 0);
                             let g = gap.expect("ENOMEM only when a gap exists");
-                            assert!(before.first().is_none_or(|f| g < f.s), "extension needed a range");
+                            assert!(
+                                before.first().is_none_or(|f| g < f.s),
+                                "extension needed a range"
+                            );
                         } else {
                             assert_eq!(err, Errno::ENOSPC);
                             assert_eq!(gap, None);
@@ -313,13 +403,19 @@ fn run(ops: Vec<Op>) {
                     }
                 }
             }
-            Op::Consume { set, chunks, stop_after } => {
+            Op::Consume {
+                set,
+                chunks,
+                stop_after,
+            } => {
                 let sl = &mut slots[set as usize];
                 let mut calls = 0usize;
                 let mut taken = Vec::new();
                 let rc = sl.set.consume_ranges(|s, e, c| {
                     // Without chunks, consume whole ranges (bounded: the set only shrinks).
-                    let want = chunks.get(calls % chunks.len().max(1)).map_or(u64::MAX, |v| v.get());
+                    let want = chunks
+                        .get(calls % chunks.len().max(1))
+                        .map_or(u64::MAX, |v| v.get());
                     calls += 1;
                     *c = want.min(e - s).saturating_add(u64::from(want > e - s));
                     taken.push((s, *c));
@@ -347,7 +443,11 @@ fn run(ops: Vec<Op>) {
                 let src_model = slots[src].model.clone();
                 let src_claimed = slots[src].claimed;
                 let (a, b) = slots.split_at_mut(1);
-                let (d_sl, s_sl) = if into_first { (&mut a[0], &b[0]) } else { (&mut b[0], &a[0]) };
+                let (d_sl, s_sl) = if into_first {
+                    (&mut a[0], &b[0])
+                } else {
+                    (&mut b[0], &a[0])
+                };
                 let res = d_sl.set.merge(&s_sl.set);
                 let mut union = before.clone();
                 for &(x, y) in &src_model.0 {
