@@ -3,7 +3,7 @@
 //! `rangeset_domain_destroy` cleans it up.
 //!
 //! Use from Rust (e.g. an ioreq server's per-server sets):
-//! ```ignore
+//! ```text
 //! domain_initialise::<P>(d)?;                        // once per domain (Xen: domain_create)
 //! let ports = RangesetBox::<P>::new(Some(d), Some(b"ioreq_server 1 port"),
 //!                                   RangesetFlags::PRETTYPRINT_HEX)?;
