@@ -351,3 +351,34 @@ fn vcpu_hot_add_and_remove_with_unwinding() {
     HostDomain::remove_vcpu(v2);
     teardown(env);
 }
+
+#[test]
+fn rangesets_are_attached_to_the_target_domain() {
+    use xen_ioreq_rs::platform::host::console::take_console;
+    let env = setup(1);
+    let a = create(false).unwrap();
+    let b = create(true).unwrap();
+    assert_eq!(map(a, HVMOP_IO_RANGE_PORT, 0x13, 0x1f), 0);
+    assert_eq!(map(a, HVMOP_IO_RANGE_PORT, 0x30, 0x40), 0);
+    assert_eq!(map(b, HVMOP_IO_RANGE_PCI, 0x18, 0x18), 0);
+    take_console();
+    xen_ioreq_rs::rangeset::domain::domain_printk::<H>(env.d);
+    assert_eq!(
+        take_console(),
+        "Rangesets belonging to domain 1:\n\
+         \x20   ioreq_server 2 pci { 18 }\n\
+         \x20   ioreq_server 2 memory { }\n\
+         \x20   ioreq_server 2 port { }\n\
+         \x20   ioreq_server 1 pci { }\n\
+         \x20   ioreq_server 1 memory { }\n\
+         \x20   ioreq_server 1 port { 13-1f, 30-40 }\n"
+    );
+    assert_eq!(destroy(b), 0);
+    assert_eq!(destroy(a), 0);
+    xen_ioreq_rs::rangeset::domain::domain_printk::<H>(env.d);
+    assert_eq!(
+        take_console(),
+        "Rangesets belonging to domain 1:\n    None\n"
+    );
+    teardown(env);
+}
