@@ -90,6 +90,10 @@ fuzz_target!(|steps: Vec<Step>| {
     for step in steps {
         let vcpu = |b: bool| env.vcpus[usize::from(b)];
         match step {
+            // The guest side never posts while a request of the vCPU is outstanding (hvmemul
+            // checks io_pending first): a crash then is the emulator's doing.
+            Step::Send { vcpu: w, .. } | Step::Invalidate { vcpu: w }
+                if ioreq::io_pending::<H>(env.d, vcpu(w)) => {}
             Step::Send {
                 vcpu: w,
                 port,
