@@ -26,4 +26,7 @@ extern "C" {
 
     pub fn xen_rust_copy_from_guest(dst: *mut c_void, guest: usize, len: usize) -> usize;
     pub fn xen_rust_copy_to_guest(guest: usize, src: *const c_void, len: usize) -> usize;
+
+    /// Sets `source`'s level on `d`'s SCI; the glue ORs the sources into ISA IRQ 9.
+    pub fn xen_rust_sci_set_level(d: *mut c_void, source: u32, level: bool);
 }

@@ -12,6 +12,7 @@ use core::ptr::NonNull;
 
 use super::domain::{DomainRef, DomainSlot, Domains};
 use super::guest_copy::{GuestCopy, GuestHandle};
+use super::irq::SciSource;
 use super::sync::{Locks, RawRwLock};
 use super::{Console, EventChannels, GuestMemory, IsaIrq, Platform};
 use crate::errno::{Errno, XenResult};
@@ -188,4 +189,9 @@ impl GuestCopy for XenPlatform {
 
 impl GuestMemory for XenPlatform {}
 impl EventChannels for XenPlatform {}
-impl IsaIrq for XenPlatform {}
+impl IsaIrq for XenPlatform {
+    fn sci_set_level(d: DomainRef, source: SciSource, level: bool) {
+        // SAFETY: `d` is a live domain; the hook only updates its SCI source mask and line.
+        unsafe { hooks::xen_rust_sci_set_level(d.as_ptr(), source as u32, level) }
+    }
+}
