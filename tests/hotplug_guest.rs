@@ -9,8 +9,8 @@ use std::ffi::c_void;
 use xen_ioreq_rs::hotplug::controller::{slot_state, GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::{
-    xen_hvm_pci_hotplug, XEN_HVM_PCI_HOTPLUG_PLUG, XEN_HVM_PCI_HOTPLUG_QUERY,
-    XEN_HVM_PCI_HOTPLUG_UNPLUG,
+    hvmop_pci_hotplug as hvmop_pci_hotplug_with, pci_sbdf, xen_hvm_pci_hotplug, SlotClaims,
+    XEN_HVM_PCI_HOTPLUG_PLUG, XEN_HVM_PCI_HOTPLUG_QUERY, XEN_HVM_PCI_HOTPLUG_UNPLUG,
 };
 use xen_ioreq_rs::hotplug::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
@@ -682,4 +682,44 @@ fn init_deinit_and_null_pointers() {
         0,
         "Env's drop deinits it again"
     );
+}
+
+/// An ownership policy that knows one claimed SBDF: (guest 1, emulator 0, slot 3 function 0).
+struct OnlySlot3;
+
+impl SlotClaims for OnlySlot3 {
+    fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
+        HostDomain::with(d, |h| h.id) == 1
+            && HostDomain::with(emulator, |h| h.id) == 0
+            && sbdf == pci_sbdf(0, 0, 3, 0)
+    }
+}
+
+#[test]
+fn slot_claims_gate_plug_and_unplug_not_query() {
+    let e = Env::new();
+    let call = |slot: u8, enable: u8| {
+        let arg = xen_hvm_pci_hotplug {
+            domid: 1,
+            slot,
+            enable,
+            state: 0,
+        };
+        HostDomain::set_current(e.dm);
+        let h = guest_buffer(&arg.to_bytes());
+        let rc = xen_ioreq_rs::errno::to_c(hvmop_pci_hotplug_with::<Host, OnlySlot3>(h));
+        take_guest_buffer(h);
+        assert_eq!(HostDomain::outstanding_rcu_locks(), 0);
+        rc
+    };
+    let before = e.save();
+    assert_eq!(call(4, XEN_HVM_PCI_HOTPLUG_PLUG), EPERM);
+    assert_eq!(e.save(), before);
+    assert_eq!(call(4, XEN_HVM_PCI_HOTPLUG_QUERY), 0);
+    assert_eq!(call(3, XEN_HVM_PCI_HOTPLUG_PLUG), 0);
+    assert_eq!(call(3, XEN_HVM_PCI_HOTPLUG_UNPLUG), 0);
+    // Slot checks come before the claim check.
+    assert_eq!(call(0, XEN_HVM_PCI_HOTPLUG_PLUG), EINVAL);
+    // The exported handler applies no check (H10): slot 4 is accepted there.
+    assert_eq!(e.plug(4), 0);
 }

@@ -12,7 +12,7 @@ use std::ffi::c_void;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE, PCIHP_B0EJ};
+use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_B0EJ, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
@@ -34,13 +34,19 @@ enum Step {
         value: u32,
     },
     /// HVMOP_pci_hotplug with this slot and enable (raw: invalid values included).
-    Request { slot: u8, enable: u8 },
+    Request {
+        slot: u8,
+        enable: u8,
+    },
     GpeRaise(u8),
     Pm1a(bool),
     /// Load arbitrary bytes.
     Load(Vec<u8>),
     /// Save, flip one byte, load.
-    SaveMutateLoad { at: u8, xor: u8 },
+    SaveMutateLoad {
+        at: u8,
+        xor: u8,
+    },
     /// Save and load unchanged.
     RoundTrip,
 }
@@ -48,7 +54,10 @@ enum Step {
 fn check(d: xen_ioreq_rs::platform::DomainRef, pm1a: bool) {
     let c = snapshot::<HostPlatform>(d).expect("controller exists");
     let line = sci_line(d);
-    assert_eq!(line.source(SciSource::Gpe0), c.gpe_status() & c.gpe_enable() != 0);
+    assert_eq!(
+        line.source(SciSource::Gpe0),
+        c.gpe_status() & c.gpe_enable() != 0
+    );
     assert_eq!(line.level(), line.source(SciSource::Gpe0) || pm1a);
     assert!(c.is_consistent(), "{c:?}");
 }
@@ -102,12 +111,7 @@ fuzz_target!(|steps: Vec<Step>| {
                     }
                 };
                 assert_eq!(rc, 0);
-                if write
-                    && !gpe
-                    && bytes == 4
-                    && port == PCIHP_BASE + PCIHP_B0EJ
-                    && value != 0
-                {
+                if write && !gpe && bytes == 4 && port == PCIHP_BASE + PCIHP_B0EJ && value != 0 {
                     may_eject = (1u32 << value.trailing_zeros()) & before.pcid();
                 }
                 if write {
