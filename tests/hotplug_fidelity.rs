@@ -32,6 +32,7 @@ fn every_h_entry_is_complete_and_its_tests_exist() {
     let code = sources();
     let entries: Vec<&str> = section.split("\n### ").skip(1).collect();
     assert!(entries.len() >= 10, "expected the H entries");
+    let mut checked = 0;
     for (i, entry) in entries.iter().enumerate() {
         let id = format!("H{}:", i + 1);
         assert!(
@@ -42,14 +43,21 @@ fn every_h_entry_is_complete_and_its_tests_exist() {
         for field in ["- C:", "- Rust:", "- Reason:", "- Test:"] {
             assert!(entry.contains(field), "{id} lacks {field}");
         }
-        let tests = entry
+        // The Test field with its continuation lines (indented by two spaces).
+        let tests: String = entry
             .lines()
-            .find(|l| l.starts_with("- Test:"))
-            .unwrap_or_default();
+            .skip_while(|l| !l.starts_with("- Test:"))
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || l.starts_with("  "))
+            .map(|(_, l)| l)
+            .collect();
         let names: Vec<&str> = tests.split('`').skip(1).step_by(2).collect();
         assert!(!names.is_empty(), "{id} names no test");
-        for n in names {
+        for n in &names {
             assert!(code.contains(&format!("fn {n}(")), "{id}: no test fn {n}");
         }
+        checked += names.len();
     }
+    // Every Test line, continuation lines included, was read.
+    assert!(checked >= 25, "only {checked} test names found");
 }
