@@ -3,8 +3,9 @@
 //! re-drives the controller's SCI source after every access and event.
 //!
 //! Lifetime contract with the glue: `init` runs from `hvm_domain_initialise` before any vCPU can
-//! touch a port, `deinit` from `hvm_domain_destroy`, when no vCPU runs and no hypercall can still
-//! hold the domain (RCU), so the pointer read here is never freed under a user.
+//! touch a port, `deinit` from `hvm_domain_destroy` (it runs after the RCU grace period, when no
+//! vCPU runs and no hypercall can still hold the domain, so the pointer read here is never freed
+//! under a user), before `d->arch.hvm.irq` is freed, since it may lower the SCI.
 
 use alloc::boxed::Box;
 use core::ffi::c_void;
