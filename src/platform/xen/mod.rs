@@ -12,7 +12,6 @@ use core::ptr::NonNull;
 
 use super::domain::{DomainRef, DomainSlot, Domains};
 use super::guest_copy::{GuestCopy, GuestHandle};
-use super::irq::SciSource;
 use super::sync::{Locks, RawRwLock};
 use super::{Console, EventChannels, GuestMemory, IsaIrq, Platform};
 use crate::errno::{Errno, XenResult};
@@ -190,7 +189,7 @@ impl GuestCopy for XenPlatform {
 impl GuestMemory for XenPlatform {}
 impl EventChannels for XenPlatform {}
 impl IsaIrq for XenPlatform {
-    fn sci_set_level(d: DomainRef, source: SciSource, level: bool) {
+    fn sci_set_level(d: DomainRef, source: super::irq::SciSource, level: bool) {
         // SAFETY: `d` is a live domain; the hook only updates its SCI source mask and line.
         unsafe { hooks::xen_rust_sci_set_level(d.as_ptr(), source as u32, level) }
     }
