@@ -9,6 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define HVM_PCI_HOTPLUG_VERSION 1
+
+/**
+ * Bytes in a record (`sizeof(struct hvm_pci_hotplug_record)`).
+ */
+#define HVM_PCI_HOTPLUG_RECORD_SIZE 32
+
 /**
  * [`hvm_ioreq_complete`]: nothing outstanding.
  */
@@ -53,6 +60,65 @@ struct rangeset;
  * Xen's `struct vcpu` (opaque).
  */
 struct vcpu;
+
+/**
+ * Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
+ * 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
+ */
+int hvm_pci_hotplug_init(void *d);
+
+/**
+ * Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
+ */
+void hvm_pci_hotplug_deinit(void *d);
+
+/**
+ * Port handler for the GPE0 block (register it at 0xafe0, length 4). Runs in the context of a
+ * vCPU of the domain whose controller it uses.
+ *
+ * # Safety
+ * `val` is NULL or valid for reading and writing one `uint32_t`.
+ */
+int hvm_gpe_io(int dir, unsigned int port, unsigned int bytes, uint32_t *val);
+
+/**
+ * Port handler for the PCI hotplug registers (register it at 0xae00, length 0x10).
+ *
+ * # Safety
+ * `val` is NULL or valid for reading and writing one `uint32_t`.
+ */
+int hvm_pci_hotplug_io(int dir, unsigned int port, unsigned int bytes, uint32_t *val);
+
+/**
+ * `HVMOP_pci_hotplug`: 0 or -errno. `arg` is the guest address inside the
+ * `XEN_GUEST_HANDLE_PARAM(xen_hvm_pci_hotplug_t)` (its `.p`); it is only ever passed to
+ * `copy_from_guest`/`copy_to_guest`, which check it.
+ */
+int hvmop_pci_hotplug(void *arg);
+
+/**
+ * Raises GPE `bit` (0-15) of `d`, e.g. 2 for a CPU hotplug event. 0, -EINVAL (NULL, bit >= 16),
+ * -EOPNOTSUPP (no controller).
+ */
+int hvm_pci_hotplug_gpe_raise(void *d, unsigned int bit);
+
+/**
+ * Writes `d`'s save record (`struct hvm_pci_hotplug_record`) to `buf`: its size in bytes, or
+ * -EINVAL (NULL), -ENOSPC (`len` too small), -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `buf` is NULL or valid for writing `len` bytes.
+ */
+int hvm_pci_hotplug_save(void *d, uint8_t *buf, size_t len);
+
+/**
+ * Restores `d`'s controller from a save record of exactly `len` bytes: 0, or -EINVAL (NULL,
+ * malformed record; state unchanged), -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `buf` is NULL or valid for reading `len` bytes.
+ */
+int hvm_pci_hotplug_load(void *d, const uint8_t *buf, size_t len);
 
 /**
  * `do_hvm_op`'s cases HVMOP_create_ioreq_server (17) .. HVMOP_set_ioreq_server_state (22):

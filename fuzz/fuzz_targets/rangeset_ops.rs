@@ -11,6 +11,7 @@
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
+use xen_ioreq_rs::platform::host::alloc::{fail_allocations_after, CountingAllocator};
 use xen_ioreq_rs::platform::host::console::take_console;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::HostPlatform as H;
@@ -19,6 +20,9 @@ use xen_ioreq_rs::rangeset::domain::{
     domain_destroy, domain_initialise, domain_printk, RangesetBox,
 };
 use xen_ioreq_rs::Errno;
+
+#[global_allocator]
+static A: CountingAllocator = CountingAllocator;
 
 /// A value biased towards the interesting places: small, near u64::MAX, or anything.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -103,6 +107,14 @@ enum Op {
         set: bool,
         name: Vec<u8>,
         hex: bool,
+    },
+    /// Add/remove/claim with real allocation failures after `after` allocations.
+    Oom {
+        set: bool,
+        kind: u8,
+        s: Val,
+        len: u8,
+        after: u8,
     },
     Print,
 }
@@ -494,6 +506,46 @@ fn run(ops: Vec<Op>) {
             Op::Recreate { set, name, hex } => {
                 let attach = if set { None } else { Some(d) };
                 slots[set as usize] = Slot::new(Some(&name), hex, attach);
+            }
+            Op::Oom {
+                set,
+                kind,
+                s,
+                len,
+                after,
+            } => {
+                let sl = &mut slots[set as usize];
+                let (s, e) = bounds(s, len);
+                let before = sl.set.read().ranges().to_vec();
+                let budget = sl.budget();
+                fail_allocations_after(Some(usize::from(after % 4)));
+                let res = match kind % 3 {
+                    0 => sl.set.add_range(s, e).map(|()| s),
+                    1 => sl.set.remove_range(s, e).map(|()| s),
+                    _ => sl.set.claim_range(u64::from(len) + 1),
+                };
+                fail_allocations_after(None);
+                match res {
+                    Ok(v) => match kind % 3 {
+                        0 => sl.model.add(s, e),
+                        1 => sl.model.remove(s, e),
+                        _ => {
+                            sl.model.add(v, v + u64::from(len));
+                            sl.claimed = true;
+                        }
+                    },
+                    Err(err) => {
+                        if err == Errno::ENOSPC {
+                            assert!(
+                                kind % 3 == 2 && sl.model.lowest_gap(u64::from(len) + 1).is_none()
+                            );
+                        } else {
+                            assert_eq!(err, Errno::ENOMEM, "only -ENOMEM can come from OOM here");
+                        }
+                        assert_eq!(sl.set.read().ranges(), &before[..], "OOM changed the set");
+                        assert_eq!(sl.budget(), budget, "OOM changed the budget");
+                    }
+                }
             }
             Op::Print => {
                 domain_printk::<H>(d);
