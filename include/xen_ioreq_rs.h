@@ -9,6 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define HVM_PCI_HOTPLUG_VERSION 1
+
+/**
+ * Bytes in a record (`sizeof(struct hvm_pci_hotplug_record)`).
+ */
+#define HVM_PCI_HOTPLUG_RECORD_SIZE 32
+
 /**
  * [`hvm_ioreq_complete`]: nothing outstanding.
  */
@@ -30,11 +37,6 @@
 #define HVM_IOREQ_CRASHED -1
 
 /**
- * Longest name kept: Xen copies names into `char name[32]` with `strlcpy`.
- */
-#define NAME_MAX 31
-
-/**
  * Xen's `struct domain` (opaque).
  */
 struct domain;
@@ -50,9 +52,83 @@ struct hvm_ioreq_server;
 struct ioreq;
 
 /**
+ * Xen's `struct rangeset`: opaque to C.
+ */
+struct rangeset;
+
+/**
  * Xen's `struct vcpu` (opaque).
  */
 struct vcpu;
+
+/**
+ * Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
+ * 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
+ */
+int hvm_pci_hotplug_init(void *d);
+
+/**
+ * Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
+ */
+void hvm_pci_hotplug_deinit(void *d);
+
+/**
+ * Port handler for the GPE0 block (register it at 0xafe0, length 4). Runs in the context of a
+ * vCPU of the domain whose controller it uses.
+ *
+ * # Safety
+ * `val` is NULL or valid for reading and writing one `uint32_t`.
+ */
+int hvm_gpe_io(int dir, unsigned int port, unsigned int bytes, uint32_t *val);
+
+/**
+ * Port handler for the PCI hotplug registers (register it at 0xae00, length 0x10).
+ *
+ * # Safety
+ * `val` is NULL or valid for reading and writing one `uint32_t`.
+ */
+int hvm_pci_hotplug_io(int dir, unsigned int port, unsigned int bytes, uint32_t *val);
+
+/**
+ * `HVMOP_pci_hotplug`: 0 or -errno. `arg` is the guest address inside the
+ * `XEN_GUEST_HANDLE_PARAM(xen_hvm_pci_hotplug_t)` (its `.p`); it is only ever passed to
+ * `copy_from_guest`/`copy_to_guest`, which check it.
+ */
+int hvmop_pci_hotplug(void *arg);
+
+/**
+ * Raises GPE `bit` (0-15) of `d`, e.g. 2 for a CPU hotplug event. 0, -EINVAL (NULL, bit >= 16),
+ * -EOPNOTSUPP (no controller).
+ */
+int hvm_pci_hotplug_gpe_raise(void *d, unsigned int bit);
+
+/**
+ * Writes `d`'s save record (`struct hvm_pci_hotplug_record`) to `buf`: its size in bytes, or
+ * -EINVAL (NULL), -ENOSPC (`len` too small), -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `buf` is NULL or valid for writing `len` bytes.
+ */
+int hvm_pci_hotplug_save(void *d, uint8_t *buf, size_t len);
+
+/**
+ * Restores `d`'s controller from a save record of exactly `len` bytes: 0, or -EINVAL (NULL,
+ * malformed record; state unchanged), -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `buf` is NULL or valid for reading `len` bytes.
+ */
+int hvm_pci_hotplug_load(void *d, const uint8_t *buf, size_t len);
+
+/**
+ * `do_hvm_op`'s cases HVMOP_create_ioreq_server (17) .. HVMOP_set_ioreq_server_state (22):
+ * `arg` is the `XEN_GUEST_HANDLE_PARAM(void)`'s pointer (the caller's address of the argument).
+ * Returns 0 or -errno; -ENOSYS for any other op (after `op & HVMOP_op_mask`).
+ *
+ * # Safety
+ * Must run in hypercall context; `arg` is only used through the platform's guest-copy checks.
+ */
+long hvmop_ioreq_server(unsigned long op, void *arg);
 
 /**
  * `hvm_create_ioreq_server`: creates a server for `d` emulated by `domid`; stores its id in `*id`
@@ -254,5 +330,173 @@ int32_t hvm_ioreq_get_param(struct domain *d, uint32_t index);
  * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
  */
 int32_t hvm_ioreq_set_param(struct domain *d, uint32_t index, uint64_t *value);
+
+/**
+ * `rangeset_domain_initialise`. An allocation failure is silent (the signature is void): later
+ * `rangeset_new(d, ...)` calls then return NULL.
+ *
+ * # Safety
+ * `d` must be NULL or a live domain.
+ */
+void rangeset_domain_initialise(struct domain *d);
+
+/**
+ * `rangeset_domain_destroy`: frees every set still attached to `d`. Idempotent.
+ *
+ * # Safety
+ * `d` must be NULL or a live domain; its sets must not be used afterwards.
+ */
+void rangeset_domain_destroy(struct domain *d);
+
+/**
+ * `rangeset_new`: NULL when out of memory, for invalid flags (R9: Xen BUG()s), or when `d` has no
+ * rangeset list (not initialised or already destroyed).
+ *
+ * # Safety
+ * `d` must be NULL or a live, initialised domain; `name` NULL or a NUL-terminated string (at
+ * most 31 bytes of it are read).
+ */
+struct rangeset *rangeset_new(struct domain *d, const char *name, unsigned int flags);
+
+/**
+ * `rangeset_destroy`: unlinks from the domain and frees. NULL: no-op.
+ *
+ * # Safety
+ * `r` must be NULL or a live set, not used afterwards.
+ */
+void rangeset_destroy(struct rangeset *r);
+
+/**
+ * `rangeset_limit`.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+void rangeset_limit(struct rangeset *r, unsigned int limit);
+
+/**
+ * `rangeset_is_empty`: true for NULL, as in Xen.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_is_empty(const struct rangeset *r);
+
+/**
+ * `rangeset_add_range`: 0, -ENOMEM, or -EINVAL for s > e (R4) or NULL (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_add_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_claim_range`: 0 with `*s` set, -ENOSPC, -ENOMEM, or -EINVAL for size 0 (R6) or NULL
+ * `r`/`s` (R11, set unchanged).
+ *
+ * # Safety
+ * `r` must be NULL or a live set; `s` NULL or writable.
+ */
+int rangeset_claim_range(struct rangeset *r, unsigned long size, unsigned long *s);
+
+/**
+ * `rangeset_remove_range`: 0, -ENOMEM, or -EINVAL for s > e (R4) or NULL (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_remove_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_contains_range`: false for NULL (as Xen) and for s > e (R4).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_contains_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_overlaps_range`: false for NULL (as Xen) and for s > e (R4).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_overlaps_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_report_ranges`: the first non-zero callback result, else 0. -EINVAL for a NULL set,
+ * or where a NULL callback would be called (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set; `cb` valid for `ctxt`; `cb` must not modify `r`.
+ */
+int rangeset_report_ranges(struct rangeset *r,
+                           unsigned long s,
+                           unsigned long e,
+                           int (*cb)(unsigned long, unsigned long, void*),
+                           void *ctxt);
+
+/**
+ * `rangeset_consume_ranges`: the first non-zero callback result, else 0. -EINVAL for a NULL set,
+ * or where a NULL callback would be called (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set; `cb` valid for `ctxt`; `cb` must not touch `r`.
+ */
+int rangeset_consume_ranges(struct rangeset *r, int (*cb)(unsigned long,
+                                                          unsigned long,
+                                                          void*,
+                                                          unsigned long*), void *ctxt);
+
+/**
+ * `rangeset_merge(r1, r2)`: adds every range of `r2` into `r1`; 0 or -ENOMEM. `r1 == r2` returns
+ * 0 (R8). NULL `r2`, or NULL `r1` with a non-empty `r2`: -EINVAL (R11; Xen returns 0 for an empty
+ * `r2` without touching `r1`, and so does this).
+ *
+ * # Safety
+ * `r1`, `r2` must be NULL or live sets.
+ */
+int rangeset_merge(struct rangeset *r1, struct rangeset *r2);
+
+/**
+ * `rangeset_add_singleton`.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_add_singleton(struct rangeset *r, unsigned long s);
+
+/**
+ * `rangeset_remove_singleton`.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_remove_singleton(struct rangeset *r, unsigned long s);
+
+/**
+ * `rangeset_contains_singleton`: false for NULL.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_contains_singleton(struct rangeset *r, unsigned long s);
+
+/**
+ * `rangeset_swap`: exchanges the ranges (not names, flags or budgets). `a == b` or a NULL
+ * argument: no-op (R8, R11).
+ *
+ * # Safety
+ * `a`, `b` must be NULL or live sets.
+ */
+void rangeset_swap(struct rangeset *a, struct rangeset *b);
+
+/**
+ * `rangeset_domain_printk`. NULL: no-op (R11).
+ *
+ * # Safety
+ * `d` must be NULL or a live domain.
+ */
+void rangeset_domain_printk(struct domain *d);
 
 #endif  /* XEN_IOREQ_RS_H */

@@ -29,6 +29,7 @@ pub fn setup(nvcpus: u32) -> Env {
     HostDomain::with(dm, |h| h.is_privileged = true);
     HostDomain::set_current(dm);
     let d = HostDomain::create(GUEST);
+    xen_ioreq_rs::rangeset::domain::domain_initialise::<H>(d).unwrap();
     let vcpus = (0..nvcpus).map(|i| HostDomain::add_vcpu(d, i)).collect();
     for g in POOL_BASE..POOL_BASE + 8 {
         memory::populate(d, g);
@@ -64,6 +65,7 @@ pub fn get_param(d: DomainRef, index: u32) -> Result<u64, i32> {
 
 pub fn teardown(env: Env) {
     ioreq::domain_destroy::<H>(env.d);
+    xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(env.d);
     for v in env.vcpus {
         HostDomain::remove_vcpu(v);
     }

@@ -41,6 +41,7 @@ impl RustSide {
         let other = HostDomain::create(world.other);
         HostDomain::with(other, |h| h.is_hvm = false);
         let guest = HostDomain::create(world.guest);
+        xen_ioreq_rs::rangeset::domain::domain_initialise::<H>(guest).expect("rangeset list");
         let vcpus = (0..world.nr_vcpus)
             .map(|i| HostDomain::add_vcpu(guest, i))
             .collect();
@@ -72,6 +73,7 @@ impl RustSide {
         self.emu.clear();
         HostDomain::with(self.guest, |h| h.is_dying = true);
         ioreq::domain_destroy::<H>(self.guest);
+        xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(self.guest);
         for v in self.vcpus.drain(..) {
             HostDomain::remove_vcpu(v);
         }

@@ -19,6 +19,8 @@ type PageMem = [AtomicU64; PAGE_SIZE / 8];
 
 struct HostPage {
     mem: Box<PageMem>,
+    /// The (domain, gmfn) the page was last put at in a P2M.
+    home: Option<(usize, u64)>,
     /// One per P2M entry pointing at it, per hypervisor mapping, per emulator view.
     refs: u32,
 }
@@ -45,7 +47,11 @@ fn new_page() -> usize {
     let mem: Box<PageMem> = Box::new([const { AtomicU64::new(0) }; PAGE_SIZE / 8]);
     PAGES.with(|p| {
         let mut p = p.borrow_mut();
-        let page = HostPage { mem, refs: 0 };
+        let page = HostPage {
+            mem,
+            refs: 0,
+            home: None,
+        };
         if let Some(i) = p.iter().position(Option::is_none) {
             p[i] = Some(page);
             i
@@ -122,6 +128,11 @@ fn p2m_set(d: DomainRef, gmfn: u64, page: Option<usize>) {
     });
     if let Some(p) = page {
         get_ref(p);
+        PAGES.with(|pg| {
+            if let Some(Some(hp)) = pg.borrow_mut().get_mut(p) {
+                hp.home = Some((key(d), gmfn));
+            }
+        });
     }
     if let Some(o) = old {
         put_ref(o);
@@ -183,6 +194,21 @@ impl EmulatorPage {
     /// Maps `gmfn` of `d` as the emulator would (the page must be in the P2M).
     pub fn map(d: DomainRef, gmfn: u64) -> Option<Self> {
         let id = p2m_lookup(d, gmfn)?;
+        get_ref(id);
+        Some(Self(id))
+    }
+
+    /// Like [`EmulatorPage::map`], but also finds a page that was at `gmfn` of `d` and has left
+    /// the P2M since (an emulator that mapped it earlier still sees it).
+    pub fn map_any(d: DomainRef, gmfn: u64) -> Option<Self> {
+        if let Some(p) = Self::map(d, gmfn) {
+            return Some(p);
+        }
+        let id = PAGES.with(|p| {
+            p.borrow()
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|hp| hp.home == Some((key(d), gmfn))))
+        })?;
         get_ref(id);
         Some(Self(id))
     }

@@ -26,6 +26,12 @@ extern "C" {
 
     pub fn xen_rust_copy_from_guest(dst: *mut c_void, guest: usize, len: usize) -> usize;
     pub fn xen_rust_copy_to_guest(guest: usize, src: *const c_void, len: usize) -> usize;
+
+    /// Sets `source`'s level (`SciSource`: 0 PM1a, 1 GPE0) on `d`'s SCI. The glue keeps a
+    /// per-domain source mask under a lock and calls `hvm_isa_irq_assert(d, 9, NULL)` while the
+    /// mask is non-zero, `hvm_isa_irq_deassert(d, 9)` when it becomes zero; pmtimer's
+    /// `pmt_update_sci` reports through the same mask as source 0.
+    pub fn xen_rust_sci_set_level(d: *mut c_void, source: u32, level: bool);
 }
 
 // ioreq servers: guest pages, event channels, vCPUs, HVM params (see platform/{memory,evtchn}.rs
