@@ -577,6 +577,11 @@ int64_t xenc_h_evtchn_notified(struct domain *d, unsigned int port)
     return (int64_t)xd->evtchn[port].notified;
 }
 
+void xenc_h_rangeset_dump(struct domain *d)
+{
+    rangeset_domain_printk(d);
+}
+
 bool xenc_h_p2m_present(struct domain *d, uint64_t gfn)
 {
     return xenc_h_p2m_lookup(d, gfn) != NULL;

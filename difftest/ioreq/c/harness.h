@@ -144,6 +144,8 @@ int xenc_h_emulator_respond(struct domain *d, uint16_t id, unsigned int vcpu, ui
 
 /* Notifications sent on port of d (-1 when the port is not allocated). */
 int64_t xenc_h_evtchn_notified(struct domain *d, unsigned int port);
+/* rangeset_domain_printk(d) into the console buffer (the 'q' debug-key dump). */
+void xenc_h_rangeset_dump(struct domain *d);
 /* Whether d's P2M maps gfn. */
 bool xenc_h_p2m_present(struct domain *d, uint64_t gfn);
 

@@ -240,6 +240,10 @@ impl Side for CSide {
         self.guest.server_page_write(id, buf, off, bytes)
     }
 
+    fn rangeset_dump(&mut self) -> String {
+        self.guest.rangeset_dump()
+    }
+
     fn p2m_present(&self, gfn: u64) -> bool {
         self.guest.p2m_present(gfn)
     }

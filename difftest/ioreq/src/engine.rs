@@ -1291,6 +1291,35 @@ impl<R: Side> Engine<R> {
             self.compare_pages(p);
         }
         self.compare_p2m();
+        if self.ops % 16 == 0 {
+            self.compare_dump();
+        }
+    }
+
+    /// The 'q' dump of the guest's rangesets, byte for byte once the Rust ids are mapped to the
+    /// C's (I100): set names are "ioreq_server <id> port|memory|pci".
+    pub fn compare_dump(&mut self) {
+        let c = self.c.rangeset_dump();
+        let r = self.r.rangeset_dump();
+        let map: BTreeMap<u16, u16> = self.pairs.iter().map(|p| (p.rid, p.cid)).collect();
+        let r: String = r
+            .lines()
+            .map(|l| {
+                let Some(rest) = l.strip_prefix("    ioreq_server ") else {
+                    return format!("{l}\n");
+                };
+                let (num, tail) = rest.split_at(rest.find(' ').unwrap_or(rest.len()));
+                match num.parse::<u16>().ok().and_then(|n| map.get(&n)) {
+                    Some(cid) => format!("    ioreq_server {cid}{tail}\n"),
+                    None => format!("{l}\n"),
+                }
+            })
+            .collect();
+        if c != r {
+            self.fail(format!("rangeset dump:\nC:\n{c}Rust (ids mapped):\n{r}"));
+        } else {
+            self.covered("rangeset dump compared");
+        }
     }
 
     fn compare_view(&mut self, p: &Pair, vc: &View, vr: &View) {

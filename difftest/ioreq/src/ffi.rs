@@ -140,6 +140,7 @@ mod raw {
             data: u64,
         ) -> c_int;
         pub fn xenc_h_p2m_present(d: *mut CDomainRaw, gfn: u64) -> bool;
+        pub fn xenc_h_rangeset_dump(d: *mut CDomainRaw);
 
         pub fn xenc_h_counters(out: *mut Counters);
         pub fn xenc_h_set_fault(
@@ -342,6 +343,14 @@ impl CDomain {
     pub fn emulator_respond(&self, id: u16, vcpu: u32, data: u64) -> bool {
         // SAFETY: live domain.
         unsafe { raw::xenc_h_emulator_respond(self.p(), id, vcpu, data) == 0 }
+    }
+
+    /// The domain's rangesets as Xen's 'q' debug key prints them.
+    pub fn rangeset_dump(&self) -> std::string::String {
+        let _ = console_take();
+        // SAFETY: live domain.
+        unsafe { raw::xenc_h_rangeset_dump(self.p()) };
+        console_take()
     }
 
     /// Whether this domain's P2M maps `gfn`.

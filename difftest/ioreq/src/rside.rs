@@ -346,6 +346,13 @@ impl Side for RustSide {
         true
     }
 
+    fn rangeset_dump(&mut self) -> String {
+        use xen_ioreq_rs::platform::host::console::take_console;
+        let _ = take_console();
+        xen_ioreq_rs::rangeset::domain::domain_printk::<H>(self.guest);
+        take_console()
+    }
+
     fn p2m_present(&self, gfn: u64) -> bool {
         memory::p2m_lookup(self.guest, gfn).is_some()
     }

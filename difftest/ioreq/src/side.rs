@@ -130,6 +130,8 @@ pub trait Side {
     fn page(&self, id: u16, buf: bool) -> Option<Box<[u8; 4096]>>;
     fn page_write(&mut self, id: u16, buf: bool, off: usize, bytes: &[u8]) -> bool;
     fn p2m_present(&self, gfn: u64) -> bool;
+    /// The guest's rangesets as the 'q' debug key prints them.
+    fn rangeset_dump(&mut self) -> String;
     fn notified(&self, port: u32) -> u64;
     fn resources(&self) -> Resources;
 

@@ -175,6 +175,15 @@ fn c_sanity() {
     assert_eq!(slot0 >> 32, 0x1234_5678);
     assert_eq!(ffi::counters().last_notified_port, 2);
 
+    // The 'q' dump names the server's sets after its id.
+    let dump = guest.rangeset_dump();
+    assert!(
+        dump.contains("Rangesets belonging to domain 7:")
+            && dump.contains("ioreq_server 0 port { 100-117 }")
+            && dump.contains("ioreq_server 0 pci { 18 }"),
+        "{dump}"
+    );
+
     // Destroy: pages back in the P2M, channels freed, emulator reference dropped.
     dm.make_current(0);
     assert_eq!(ffi::destroy(7, 0), 0);
