@@ -1291,7 +1291,7 @@ impl<R: Side> Engine<R> {
             self.compare_pages(p);
         }
         self.compare_p2m();
-        if self.ops % 16 == 0 {
+        if self.ops.is_multiple_of(16) {
             self.compare_dump();
         }
     }
