@@ -57,6 +57,10 @@ fn main() {
             .file(cdir.join("harness.c"))
             .compile_intermediates(),
     );
+    // The rangeset dispatcher (Xen's C rangeset or the Rust one), renamed differently.
+    let dispatch = harness_build(&cdir, &x417, true)
+        .file(cdir.join("rs_dispatch.c"))
+        .compile_intermediates();
     // The layout probe: public headers only, once per Xen version.
     let mut probes = vec![(x417.clone(), "xenc_layout_probe_417")];
     if let Some(x414) = &x414 {
@@ -75,7 +79,8 @@ fn main() {
         objects.extend(objs);
     }
 
-    prefix_globals(&objects, &out);
+    prefix_globals(&objects, &dispatch, &out);
+    objects.extend(dispatch);
     check_closed(&objects);
     let lib = out.join("libxenc_ioreq.a");
     let _ = fs::remove_file(&lib);
@@ -134,29 +139,56 @@ fn ar() -> String {
     env::var("AR").unwrap_or_else(|_| "ar".into())
 }
 
+/// The rangeset functions whose calls from the ioreq code and the harness go through
+/// `rs_dispatch.c`.
+const DISPATCHED: &[&str] = &[
+    "rangeset_new",
+    "rangeset_destroy",
+    "rangeset_limit",
+    "rangeset_add_range",
+    "rangeset_remove_range",
+    "rangeset_contains_range",
+    "rangeset_overlaps_range",
+    "rangeset_contains_singleton",
+    "rangeset_report_ranges",
+];
+
 /// Renames every global defined by `objects` (except the harness API, already `xenc_*`) to
-/// `xenc_<name>`, consistently in all of them.
-fn prefix_globals(objects: &[PathBuf], out: &Path) {
-    let mut defined = BTreeSet::new();
-    for o in objects {
-        let res = Command::new("nm")
-            .args(["-g", "--defined-only", "-P"])
-            .arg(o)
-            .output()
-            .expect("nm");
-        assert!(res.status.success(), "nm {} failed", o.display());
-        for line in String::from_utf8_lossy(&res.stdout).lines() {
-            if let Some(sym) = line.split_whitespace().next() {
-                if !sym.starts_with("xenc_") {
-                    defined.insert(sym.to_string());
+/// `xenc_<name>`, consistently in all of them; except that in everything but Xen's rangeset.o
+/// the dispatched rangeset functions become `xenc_rsd_<name>` (defined by `dispatch`, whose own
+/// references go to Xen's renamed rangeset).
+fn prefix_globals(objects: &[PathBuf], dispatch: &[PathBuf], out: &Path) {
+    let defined: BTreeSet<String> = symbols(objects, "--defined-only")
+        .into_iter()
+        .filter(|s| !s.starts_with("xenc_"))
+        .collect();
+    let plain = out.join("xenc-redefine-syms.txt");
+    let routed = out.join("xenc-redefine-syms-dispatched.txt");
+    let text = |route: bool| -> String {
+        defined
+            .iter()
+            .map(|s| {
+                if route && DISPATCHED.contains(&s.as_str()) {
+                    format!("{s} xenc_rsd_{s}\n")
+                } else {
+                    format!("{s} xenc_{s}\n")
                 }
-            }
-        }
-    }
-    let map = out.join("xenc-redefine-syms.txt");
-    let text: String = defined.iter().map(|s| format!("{s} xenc_{s}\n")).collect();
-    fs::write(&map, text).expect("write symbol map");
-    for o in objects {
+            })
+            .collect()
+    };
+    fs::write(&plain, text(false)).expect("write symbol map");
+    fs::write(&routed, text(true)).expect("write symbol map");
+    for o in objects.iter().chain(dispatch) {
+        let is_rangeset = o
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with("rangeset.o"));
+        let is_dispatch = dispatch.contains(o);
+        let map = if is_rangeset || is_dispatch {
+            &plain
+        } else {
+            &routed
+        };
         run(Command::new("objcopy")
             .arg(format!("--redefine-syms={}", map.display()))
             .arg(o));

@@ -65,6 +65,60 @@ const _: () = assert!(core::mem::size_of::<RawIoreq>() == 32);
 const _: () = assert!(core::mem::offset_of!(RawIoreq, bits) == 30);
 const _: () = assert!(core::mem::offset_of!(RawIoreq, type_) == 31);
 
+use xen_ioreq_rs::rangeset::ffi as rs;
+
+type ReportCb =
+    Option<unsafe extern "C" fn(core::ffi::c_ulong, core::ffi::c_ulong, *mut c_void) -> c_int>;
+
+/// `struct xenc_rs_table` (`c/rs_dispatch.c`): the Rust crate's rangeset C ABI, field by field.
+#[repr(C)]
+pub struct RustRangesetTable {
+    new_: unsafe extern "C" fn(*mut rs::domain, *const c_char, c_uint) -> *mut rs::rangeset,
+    destroy: unsafe extern "C" fn(*mut rs::rangeset),
+    limit: unsafe extern "C" fn(*mut rs::rangeset, c_uint),
+    add_range:
+        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> c_int,
+    remove_range:
+        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> c_int,
+    contains_range:
+        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> bool,
+    overlaps_range:
+        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> bool,
+    contains_singleton: unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong) -> bool,
+    report_ranges: unsafe extern "C" fn(
+        *mut rs::rangeset,
+        core::ffi::c_ulong,
+        core::ffi::c_ulong,
+        ReportCb,
+        *mut c_void,
+    ) -> c_int,
+}
+
+static RUST_RANGESET: RustRangesetTable = RustRangesetTable {
+    new_: rs::rangeset_new,
+    destroy: rs::rangeset_destroy,
+    limit: rs::rangeset_limit,
+    add_range: rs::rangeset_add_range,
+    remove_range: rs::rangeset_remove_range,
+    contains_range: rs::rangeset_contains_range,
+    overlaps_range: rs::rangeset_overlaps_range,
+    contains_singleton: rs::rangeset_contains_singleton,
+    report_ranges: rs::rangeset_report_ranges,
+};
+
+/// Makes Xen's ioreq C use the Rust crate's rangeset (true) or Xen's own `rangeset.c` (false).
+/// Switch only while the harness has no domain (no set may cross implementations).
+pub fn use_rust_rangeset(on: bool) {
+    let t: *const RustRangesetTable = if on {
+        &RUST_RANGESET
+    } else {
+        core::ptr::null()
+    };
+    // SAFETY: the table is a static of valid function pointers with the C layout the dispatcher
+    // declares (or NULL); the dispatcher only stores it.
+    unsafe { raw::xenc_h_use_rust_rangeset(t) }
+}
+
 /// One entry of the layout probe.
 #[repr(C)]
 pub struct LayoutEntry {
@@ -154,6 +208,7 @@ mod raw {
         pub fn xenc_h_sizeof_domain_stats() -> usize;
 
         pub fn xenc_layout_probe_417(count: *mut c_uint) -> *const LayoutEntry;
+        pub fn xenc_h_use_rust_rangeset(table: *const RustRangesetTable);
     }
 
     #[cfg(not(xen_c_414_unavailable))]

@@ -19,6 +19,8 @@ pub const RATCHET_MIN_OPS: u64 = 50_000;
 pub struct Report {
     pub ops: u64,
     pub sequences: u64,
+    /// Sequences in which Xen's ioreq C ran on the Rust rangeset instead of Xen's.
+    pub sequences_on_rust_rangeset: u64,
     pub observed: BTreeMap<&'static str, u64>,
     pub coverage: BTreeMap<&'static str, u64>,
     pub unexplained: Vec<String>,
@@ -43,12 +45,17 @@ fn setup(e: &mut impl Entropy) -> Setup {
     Setup {
         world: World::standard(nr_vcpus, pool_pages),
         amd_cf8_ext: e.chance(50),
+        c_on_rust_rangeset: e.chance(25),
     }
 }
 
 /// One sequence of `ops` operations; the engine's findings are merged into `report`.
 fn sequence(e: &mut impl Entropy, ops: u64, report: &mut Report) {
     let s = setup(e);
+    ffi::use_rust_rangeset(s.c_on_rust_rangeset);
+    if s.c_on_rust_rangeset {
+        report.sequences_on_rust_rangeset += 1;
+    }
     let c_base = ffi::counters();
     let c = CSide::new(s.world);
     let r = RustSide::new(s.world);
@@ -65,6 +72,7 @@ fn finish(eng: Engine<RustSide>, c_base: ffi::Counters, report: &mut Report) {
     let Engine { c, r, .. } = eng;
     c.teardown();
     r.teardown();
+    ffi::use_rust_rangeset(false);
     let end = ffi::counters();
     let mut leak = |what: &str, a: i64, b: i64| {
         if a != b {
@@ -115,6 +123,7 @@ pub fn run_bytes(data: &[u8], max_ops: u64) -> Report {
     let mut report = Report::default();
     let mut src = Bytes::new(data);
     let s = setup(&mut src);
+    ffi::use_rust_rangeset(s.c_on_rust_rangeset);
     let c_base = ffi::counters();
     let c = CSide::new(s.world);
     let r = RustSide::new(s.world);

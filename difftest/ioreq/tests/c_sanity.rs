@@ -215,3 +215,51 @@ fn c_sanity() {
     let console = ffi::console_take();
     assert!(!console.contains("domain_crash"), "{console}");
 }
+
+/// Xen's ioreq C on the Rust crate's rangeset: the sets are Rust ones (none on the C domain's
+/// list) and behave as Xen's do.
+#[cfg(not(xen_c_unavailable))]
+#[test]
+fn c_on_rust_rangeset() {
+    use difftest_ioreq::ffi::{self, CDomain, RawIoreq};
+
+    let _g = difftest_ioreq::c_lock();
+    let base = ffi::counters();
+    ffi::use_rust_rangeset(true);
+    let dm = CDomain::create(0, 1).expect("dom0");
+    dm.set_privileged(true);
+    let guest = CDomain::create(7, 1).expect("guest");
+    assert_eq!(guest.set_pool(0xfeff0, 8), 0);
+    dm.make_current(0);
+    let mut id = 0;
+    assert_eq!(ffi::create(7, 0, &mut id), 0);
+    assert_eq!(guest.stats().rangesets, 0, "the sets are the Rust crate's");
+    assert_eq!(ffi::map_range(7, id, 0, 0x100, 0x10f), 0);
+    assert_eq!(ffi::map_range(7, id, 0, 0x110, 0x11f), 0);
+    assert_eq!(ffi::map_range(7, id, 0, 0x108, 0x108), -17);
+    assert_eq!(guest.server_ranges(id, 0), Some(vec![(0x100, 0x11f)]));
+    assert_eq!(ffi::unmap_range(7, id, 0, 0x104, 0x107), 0);
+    assert_eq!(
+        guest.server_ranges(id, 0),
+        Some(vec![(0x100, 0x103), (0x108, 0x11f)])
+    );
+    let (mut g, mut b, mut p) = (0, 0, 0);
+    assert_eq!(ffi::get_info(7, id, 0, &mut g, &mut b, &mut p), 0);
+    assert_eq!(ffi::set_state(7, id, 1), 0);
+    guest.make_current(0);
+    let mut req = RawIoreq {
+        addr: 0x110,
+        size: 4,
+        count: 1,
+        ..Default::default()
+    };
+    assert_eq!(guest.select(&mut req), Some(id));
+    req.addr = 0x102;
+    assert_eq!(guest.select(&mut req), None, "straddles the hole");
+    guest.destroy();
+    dm.destroy();
+    ffi::use_rust_rangeset(false);
+    let end = ffi::counters();
+    assert_eq!(end.live_allocs, base.live_allocs);
+    assert_eq!(end.live_evtchns, base.live_evtchns);
+}

@@ -32,6 +32,10 @@ fn ioreq_differential() {
         report.ops,
         report.unexplained.len()
     );
+    println!(
+        "difftest ioreq:   {} sequences, {} of them with Xen's ioreq C on the Rust rangeset",
+        report.sequences, report.sequences_on_rust_rangeset
+    );
     for (id, n) in &report.observed {
         println!("difftest ioreq:   {id} observed {n} times");
     }
