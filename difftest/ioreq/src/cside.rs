@@ -258,6 +258,7 @@ impl Side for CSide {
             guest_evtchns: st.live_evtchns,
             guest_paused: st.pause_count,
             mapped_pages: ffi::counters().live_global_maps,
+            guest_crashes: st.crashed,
         }
     }
 

@@ -130,6 +130,9 @@ pub struct Engine<R: Side> {
     pub coverage: BTreeMap<&'static str, u64>,
     pub unexplained: Vec<String>,
     pub context: String,
+    /// Per event channel: notifications the Rust sent that the C did not, by a mapped
+    /// divergence (I103, I113), so that counts can still be compared.
+    notify_skew: BTreeMap<u32, u64>,
 }
 
 /// Interesting values to make ranges and accesses collide.
@@ -164,6 +167,7 @@ impl<R: Side> Engine<R> {
             coverage: BTreeMap::new(),
             unexplained: Vec::new(),
             context: String::new(),
+            notify_skew: BTreeMap::new(),
         }
     }
 
@@ -793,6 +797,12 @@ impl<R: Side> Engine<R> {
             Err((c, r)) => (c, r, None),
         };
         let caller = caller.or(creator).unwrap_or(self.w().dm0);
+        // Its channels, whose counts restart when the ports are handed out again.
+        let ports: Vec<u32> = self
+            .r
+            .view(rid)
+            .map(|v| v.ports.iter().map(|p| p.1).chain(v.buf_port).collect())
+            .unwrap_or_default();
         self.context =
             format!("destroy(caller {caller}, target {target}, ids {cid}/{rid}, pad {pad})");
         let rc_r = self.r.destroy(caller, target, rid, pad);
@@ -813,7 +823,21 @@ impl<R: Side> Engine<R> {
             return;
         }
         if let Ok(i) = srv {
+            for p in ports {
+                self.notify_skew.remove(&p);
+            }
             self.forget(i);
+        }
+    }
+
+    /// The Rust notified `vcpu`'s port of server `rid` where the C did not.
+    fn skew_vcpu_port(&mut self, rid: u16, vcpu: u32) {
+        let port = self
+            .r
+            .view(rid)
+            .and_then(|v| v.ports.iter().find(|(x, _)| *x == vcpu).map(|(_, p)| *p));
+        if let Some(port) = port {
+            *self.notify_skew.entry(port).or_insert(0) += 1;
         }
     }
 
@@ -1067,6 +1091,7 @@ impl<R: Side> Engine<R> {
             let rr = self.r.send(vcpu, p.rid, &pr, false);
             self.note(SEND_UNMAPPED);
             if rr == Sent::Posted {
+                self.skew_vcpu_port(p.rid, vcpu);
                 self.pending[vcpu as usize] = Some(Wait {
                     pair: i,
                     c: false,
@@ -1100,6 +1125,7 @@ impl<R: Side> Engine<R> {
         if rc == Sent::NotPosted && rr == Sent::Posted && !p.c_eports {
             // The 4.17 page was mapped while enabled and has no port in the slot (I103).
             self.note(LAZY_PAGES);
+            self.skew_vcpu_port(p.rid, vcpu);
         } else if !self.check("send", rc, rr) {
             return;
         } else {
@@ -1251,6 +1277,16 @@ impl<R: Side> Engine<R> {
             }
         } else if self.vcpus > 1 && self.pending[self.vcpus as usize - 1].is_none() {
             self.context = "vcpu remove".into();
+            let last = self.vcpus - 1;
+            let ports: Vec<u32> = self
+                .pairs
+                .iter()
+                .filter_map(|p| self.r.view(p.rid))
+                .flat_map(|v| v.ports.into_iter().filter(|x| x.0 == last).map(|x| x.1))
+                .collect();
+            for p in ports {
+                self.notify_skew.remove(&p);
+            }
             self.c.remove_vcpu();
             self.r.remove_vcpu();
             self.vcpus -= 1;
@@ -1265,6 +1301,7 @@ impl<R: Side> Engine<R> {
         self.check("guest event channels", rc.guest_evtchns, rr.guest_evtchns);
         self.check("guest pause count (C)", rc.guest_paused, 0);
         self.check("guest pause count (Rust)", rr.guest_paused, 0);
+        self.check("guest crashes", rc.guest_crashes, rr.guest_crashes);
         let pairs = self.pairs.clone();
         let cids: Vec<u16> = pairs.iter().map(|p| p.cid).collect();
         let rids: Vec<u16> = pairs.iter().map(|p| p.rid).collect();
@@ -1338,8 +1375,19 @@ impl<R: Side> Engine<R> {
                 &vr.ranges[t],
             );
         }
-        self.check(&format!("{what} vcpu ports"), &vc.ports, &vr.ports);
-        self.check(&format!("{what} ring port"), vc.buf_port, vr.buf_port);
+        if self.check(&format!("{what} vcpu ports"), &vc.ports, &vr.ports) {
+            for &(_, port) in vc.ports.iter() {
+                let (c, r) = (self.c.notified(port), self.r.notified(port));
+                let skew = self.notify_skew.get(&port).copied().unwrap_or(0);
+                self.check(&format!("{what} notifications on port {port}"), c + skew, r);
+            }
+        }
+        if self.check(&format!("{what} ring port"), vc.buf_port, vr.buf_port) {
+            if let Some(port) = vc.buf_port {
+                let (c, r) = (self.c.notified(port), self.r.notified(port));
+                self.check(&format!("{what} notifications on ring port {port}"), c, r);
+            }
+        }
     }
 
     fn compare_pages(&mut self, p: &Pair) {

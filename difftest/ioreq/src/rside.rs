@@ -366,6 +366,7 @@ impl Side for RustSide {
             guest_evtchns: evtchn::live_evtchns() as i64,
             guest_paused: i64::from(HostDomain::with(self.guest, |h| h.pause_count)),
             mapped_pages: memory::mapped_pages(),
+            guest_crashes: i64::from(HostDomain::with(self.guest, |h| h.crashes)),
         }
     }
 

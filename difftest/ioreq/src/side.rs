@@ -85,6 +85,8 @@ pub struct Resources {
     pub guest_paused: i64,
     /// Hypervisor mappings of guest pages.
     pub mapped_pages: i64,
+    /// Times the guest was crashed.
+    pub guest_crashes: i64,
 }
 
 pub trait Side {
