@@ -253,17 +253,21 @@ impl<R: Side> Engine<R> {
         if !self.pairs.is_empty() && e.chance(92) {
             return Ok(e.below(self.pairs.len() as u64) as usize);
         }
-        loop {
+        let taken = |raw: u16| self.pairs.iter().any(|p| p.cid == raw || p.rid == raw);
+        for _ in 0..4 {
             let raw = match e.below(4) {
                 0 => e.below(16) as u16,
                 1 => 0xffff,
                 2 => 8,
                 _ => e.u64() as u16,
             };
-            if !self.pairs.iter().any(|p| p.cid == raw || p.rid == raw) {
+            if !taken(raw) {
                 return Err((raw, raw));
             }
         }
+        // (A fuzzer's input may keep choosing taken ids.)
+        let raw = (0x8000..=0xffffu16).find(|&r| !taken(r)).unwrap_or(0xffff);
+        Err((raw, raw))
     }
 
     fn range(e: &mut impl Entropy, ty: u32) -> (u64, u64) {
