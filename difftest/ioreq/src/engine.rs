@@ -936,6 +936,10 @@ impl<R: Side> Engine<R> {
                 p.type_ = 0;
                 p.size = e.pick(&[1, 2, 4]);
                 p.addr = a + e.below(b - a + 1);
+                // Guest ports are 16-bit.
+                if p.addr > 0xffff {
+                    return None;
+                }
             }
             1 => {
                 p.type_ = 1;
@@ -944,6 +948,10 @@ impl<R: Side> Engine<R> {
                 p.addr = a + e.below(b - a + 1);
                 if e.chance(15) && p.addr >= 16 {
                     p.set_df(true);
+                }
+                // Guest physical addresses stay far below 2^64 (no wrap-around of the bytes).
+                if p.addr >= 1 << 52 {
+                    return None;
                 }
             }
             _ => {
