@@ -6,6 +6,10 @@
 //! touch a port, `deinit` from `hvm_domain_destroy` (it runs after the RCU grace period, when no
 //! vCPU runs and no hypercall can still hold the domain, so the pointer read here is never freed
 //! under a user), before `d->arch.hvm.irq` is freed, since it may lower the SCI.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::boxed::Box;
 use core::ffi::c_void;

@@ -2,6 +2,10 @@
 //! release one, and learns what became of a slot. Patch 9's own ABI is lost: the op number, the
 //! struct and the query form are this port's reconstruction (FIDELITY H7, H8), in the style of the
 //! series' HVMOPs 17-22 (same prologue, same error codes).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use super::controller::check_slot;
 use super::domain::{has_controller, with_controller};

@@ -1,6 +1,10 @@
 //! The controller's save record for migration: a versioned, fixed-size, little-endian record
 //! (the HVM save stream carries it as one typed entry). Restoring validates every field and
 //! either replaces the whole state or leaves it untouched.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use super::controller::{HotplugController, SLOT_MASK};
 use crate::errno::{Errno, XenResult};
@@ -54,12 +58,21 @@ const _: () = {
     assert!(core::mem::offset_of!(hvm_pci_hotplug_record, reserved) == 28);
 };
 
+/// The `N` bytes at `off`; every caller passes a constant offset inside the record, so the zero
+/// fallback is never taken (it keeps the parser panic-free).
+fn field_at<const N: usize>(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> [u8; N] {
+    b.get(off..)
+        .and_then(<[u8]>::first_chunk::<N>)
+        .copied()
+        .unwrap_or([0; N])
+}
+
 fn u16_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
+    u16::from_le_bytes(field_at(b, off))
 }
 
 fn u32_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+    u32::from_le_bytes(field_at(b, off))
 }
 
 impl hvm_pci_hotplug_record {
@@ -101,6 +114,7 @@ impl HotplugController {
         hvm_pci_hotplug_record {
             magic: HVM_PCI_HOTPLUG_MAGIC,
             version: HVM_PCI_HOTPLUG_VERSION,
+            // 32: the const assertion above pins it, so the cast cannot truncate.
             size: HVM_PCI_HOTPLUG_RECORD_SIZE as u16,
             gpe_sts: self.gpe_sts,
             gpe_en: self.gpe_en,

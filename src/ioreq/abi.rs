@@ -22,6 +22,10 @@
 //! The HVMOP structs are read from guest memory as raw bytes (`from_bytes`) and written back with
 //! `to_bytes`, so no padding byte of ours ever reaches the guest and no field needs validating to
 //! be representable.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::mem::{offset_of, size_of};
 
@@ -363,20 +367,22 @@ const _: () = assert!(size_of::<HvmParam>() == 16);
 const _: () = assert!(offset_of!(HvmParam, index) == 4);
 const _: () = assert!(offset_of!(HvmParam, value) == 8);
 
+/// The `N` bytes at `off` of a wire-format buffer. Callers pass constant offsets inside their
+/// fixed-size buffers, so the zero fallback is never taken; it keeps the decoders panic-free.
+fn le_field<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
+    b.get(off..)
+        .and_then(<[u8]>::first_chunk::<N>)
+        .copied()
+        .unwrap_or([0; N])
+}
 fn le_u16(b: &[u8], off: usize) -> u16 {
-    let mut a = [0u8; 2];
-    a.copy_from_slice(&b[off..off + 2]);
-    u16::from_le_bytes(a)
+    u16::from_le_bytes(le_field(b, off))
 }
 fn le_u32(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[off..off + 4]);
-    u32::from_le_bytes(a)
+    u32::from_le_bytes(le_field(b, off))
 }
 fn le_u64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(a)
+    u64::from_le_bytes(le_field(b, off))
 }
 
 impl HvmCreateIoreqServer {

@@ -397,10 +397,15 @@ pub unsafe extern "C" fn hvm_access_cf8(dir: i32, port: u32, bytes: u32, val: *m
     if val.is_null() {
         return super::X86EMUL_UNHANDLEABLE;
     }
+    // `dir` is an int in the C: only exactly IOREQ_WRITE (0) latches; a value that does not fit in
+    // a u8 is no direction at all (a plain `as u8` would turn 256 into a write).
+    let Ok(dir) = u8::try_from(dir) else {
+        return super::X86EMUL_UNHANDLEABLE;
+    };
     let d = <Active as crate::platform::Domains>::current_domain();
     // SAFETY: non-NULL; the caller passes the access's value.
     let v = unsafe { val.read_unaligned() };
-    super::access_cf8::<Active>(d, dir as u8, bytes, v)
+    super::access_cf8::<Active>(d, dir, bytes, v)
 }
 
 /// Runs before Xen's HVMOP_get_param reads param `index` of `d` (see `get_param_hook`): 0 or

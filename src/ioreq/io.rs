@@ -4,6 +4,10 @@
 //! Everything an emulator wrote into a shared page is read once, atomically, and validated before
 //! it steers anything: a bad slot state crashes the domain (never the hypervisor), ring pointers
 //! only ever index modulo the ring size, and the event channel used is our own record (B4).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::sync::atomic::{fence, Ordering};
 
@@ -134,6 +138,10 @@ pub fn complete_as_null(p: &mut IoreqSlot) {
 }
 
 /// `hvm_send_assist_req_to_ioreq_server` on a locked registry.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
+)]
 fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> bool {
     if !P::vcpu_start_shutdown_deferral(v) {
         return false;
@@ -242,6 +250,11 @@ pub fn broadcast_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &Iore
 /// buffered" and the caller sends it synchronously: no server or no ring, an unsuitable request
 /// (address above 20 bits, data pointer, count != 1, size not 1/2/4/8), a full ring, or a ring whose
 /// pointers the emulator left inconsistent or straddling the 2^32 wrap (I8).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`slots` is 1 or 2; the linear write pointer is below 2^33 in a u64; a slot index is \
+              below 511, so its byte offset stays inside the page"
+)]
 pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bool {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return false;
@@ -324,6 +337,10 @@ pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
 /// order; an answered request (IORESP_READY) is taken and its slot freed; a request still with
 /// the emulator means "wait on this port, then call again"; any other state the emulator wrote
 /// crashes the domain.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus a field offset below 32"
+)]
 pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return IoCompletion::Idle;

@@ -1,5 +1,9 @@
 //! The HVM params the series gives meaning to: hooks that Xen's HVMOP_get_param / set_param run
 //! for these indices before their generic read or store.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::{
@@ -58,11 +62,8 @@ pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) ->
                 return Err(Errno::EINVAL);
             }
             let st = DomainIoreq::<P>::get_or_init(d)?;
-            let bits = if value == 64 {
-                u64::MAX
-            } else {
-                (1u64 << value) - 1
-            };
+            // The low `value` bits; value is 1..=64 (checked above), so the shift is 0..=63.
+            let bits = u64::MAX >> 64u64.saturating_sub(value);
             st.reg.write().pool.mask |= bits;
             Ok(value)
         }

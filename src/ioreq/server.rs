@@ -1,4 +1,8 @@
 //! One ioreq server and the per-domain registry of servers.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -54,13 +58,20 @@ pub(crate) struct Server<P: IoreqPlatform> {
     pub(crate) buf_lock: RwLock<P::RwLock, ()>,
 }
 
-/// Byte offset of `vcpu_id`'s slot in the shared page; None beyond the page.
+/// Byte offset of `vcpu_id`'s slot in the shared page; None beyond the page. Offsets it returns
+/// are at most 127 * 32, so adding a field offset (< 32) to one cannot overflow.
 pub(crate) fn slot_offset(vcpu_id: u32) -> Option<usize> {
     let i = usize::try_from(vcpu_id).ok()?;
-    (i < SHARED_IOPAGE_SLOTS).then(|| i * core::mem::size_of::<IoreqSlot>())
+    (i < SHARED_IOPAGE_SLOTS)
+        .then_some(i)?
+        .checked_mul(core::mem::size_of::<IoreqSlot>())
 }
 
 /// Reads a whole slot from a shared page (each field once).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
+)]
 pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
     let w28 = page.load_u32(off + 28);
     IoreqSlot {
@@ -77,7 +88,7 @@ pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
 
 /// The state nibble of a slot.
 pub(crate) fn slot_state(page: SharedPage<'_>, off: usize) -> u8 {
-    page.load_u8(off + IOREQ_OFF_FLAGS) & 0x0f
+    page.load_u8(off.saturating_add(IOREQ_OFF_FLAGS)) & 0x0f
 }
 
 /// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`): bit i set <=> `base + i` free.
@@ -156,6 +167,14 @@ impl<P: IoreqPlatform> Registry<P> {
         self.servers
             .iter()
             .position(|s| !s.is_default && s.id == id)
+    }
+
+    /// The secondary server `id`.
+    pub(crate) fn secondary(&self, id: u16) -> Option<&Server<P>> {
+        self.servers
+            .iter()
+            .find(|s| !s.is_default && s.id == id)
+            .map(|b| &**b)
     }
 
     /// Pre-incrementing 16-bit counter that skips ids still in use (`next_ioservid`).
@@ -336,7 +355,7 @@ impl<P: IoreqPlatform> Server<P> {
             self.ioreq
                 .map
                 .page()
-                .store_u32(off + IOREQ_OFF_VP_EPORT, sv.port);
+                .store_u32(off.saturating_add(IOREQ_OFF_VP_EPORT), sv.port);
         }
     }
 
@@ -459,7 +478,9 @@ impl<P: IoreqPlatform> Server<P> {
         if self.domid != domid {
             let has_buf = self.bufioreq.is_some();
             for i in 0..self.vcpus.len() {
-                let mut sv = self.vcpus[i];
+                let Some(mut sv) = self.vcpus.get(i).copied() else {
+                    break;
+                };
                 if sv.vcpu_id == 0 && has_buf {
                     let mut b = self.bufioreq_evtchn;
                     if let Err(e) = Self::replace_evtchn(self.target, 0, domid, &mut b) {
@@ -473,7 +494,9 @@ impl<P: IoreqPlatform> Server<P> {
                     rc = Err(e);
                     break;
                 }
-                self.vcpus[i] = sv;
+                if let Some(slot) = self.vcpus.get_mut(i) {
+                    *slot = sv;
+                }
                 self.update_evtchn(&sv);
             }
             self.domid = domid;

@@ -1,5 +1,9 @@
 //! Domains and vCPUs: identity, per-domain storage for the Rust components, lookup by id with the
 //! permission checks the series' hypercalls make, pausing.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::ffi::c_void;
 use core::ptr::NonNull;

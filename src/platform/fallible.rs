@@ -1,6 +1,10 @@
 //! Fallible allocation: out of memory is -ENOMEM, never an abort.
 //!
 //! `Vec::try_reserve` is stable; `Box::try_new` is not, so [`try_box`] does it by hand.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::alloc::{alloc, Layout};
 use alloc::boxed::Box;

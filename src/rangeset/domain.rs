@@ -22,6 +22,10 @@
 //! must not call back into the same set. The per-domain list has its own lock. Creating or
 //! destroying sets of a domain must not race with `domain_initialise`/`domain_destroy` of that
 //! domain (Xen's contract too: see `xen/include/xen/rangeset.h`).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -288,7 +292,7 @@ impl<P: Platform> RangesetBox<P> {
             len: 0,
         };
         let _ = fmt::Write::write_fmt(&mut buf, name);
-        Self::new(domain, Some(&buf.bytes[..buf.len]), flags)
+        Self::new(domain, Some(buf.as_bytes()), flags)
     }
 
     /// Hands ownership to C: the pointer is freed by `from_raw` + drop (`rangeset_destroy`) or, if
@@ -322,12 +326,22 @@ struct NameBuf {
     len: usize,
 }
 
+impl NameBuf {
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
+    }
+}
+
 impl fmt::Write for NameBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = NAME_MAX - self.len;
-        let n = s.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
+        let room = self.bytes.get_mut(self.len..).unwrap_or_default();
+        let n = room
+            .iter_mut()
+            .zip(s.bytes())
+            .map(|(dst, b)| *dst = b)
+            .count();
+        // n fits in the room left, so len stays <= NAME_MAX.
+        self.len = self.len.saturating_add(n);
         Ok(())
     }
 }

@@ -100,17 +100,17 @@ pub unsafe extern "C" fn rangeset_new(
         None
     } else {
         let mut len = 0;
-        while len < NAME_MAX {
-            // SAFETY: `name` is a NUL-terminated string and no NUL was seen before index `len`,
-            // so byte `len` is part of it.
-            let b = unsafe { name.add(len).cast::<u8>().read() };
+        for (i, dst) in buf.iter_mut().enumerate() {
+            // SAFETY: `name` is a NUL-terminated string and no NUL was seen before index `i`, so
+            // byte `i` is part of it.
+            let b = unsafe { name.add(i).cast::<u8>().read() };
             if b == 0 {
                 break;
             }
-            buf[len] = b;
-            len += 1;
+            *dst = b;
+            len = i.saturating_add(1);
         }
-        Some(&buf[..len])
+        Some(buf.get(..len).unwrap_or(&buf))
     };
     match RangesetBox::<Active>::new(dom(d), name, flags) {
         Ok(b) => b.into_raw().cast(),
