@@ -8,6 +8,7 @@
 
 use super::controller::{HotplugController, SLOT_MASK};
 use crate::errno::{Errno, XenResult};
+use crate::platform::guest_copy::bytes_at;
 
 /// "HPCR" read as a little-endian u32.
 pub const HVM_PCI_HOTPLUG_MAGIC: u32 = u32::from_le_bytes(*b"HPCR");
@@ -58,21 +59,12 @@ const _: () = {
     assert!(core::mem::offset_of!(hvm_pci_hotplug_record, reserved) == 28);
 };
 
-/// The `N` bytes at `off`; every caller passes a constant offset inside the record, so the zero
-/// fallback is never taken (it keeps the parser panic-free).
-fn field_at<const N: usize>(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> [u8; N] {
-    b.get(off..)
-        .and_then(<[u8]>::first_chunk::<N>)
-        .copied()
-        .unwrap_or([0; N])
-}
-
 fn u16_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u16 {
-    u16::from_le_bytes(field_at(b, off))
+    u16::from_le_bytes(bytes_at(b, off))
 }
 
 fn u32_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u32 {
-    u32::from_le_bytes(field_at(b, off))
+    u32::from_le_bytes(bytes_at(b, off))
 }
 
 impl hvm_pci_hotplug_record {

@@ -29,6 +29,8 @@
 
 use core::mem::{offset_of, size_of};
 
+use crate::platform::guest_copy::bytes_at;
+
 // ---- ioreq_t ------------------------------------------------------------------------------------
 
 /// `IOREQ_READ`: the `dir` bit of a read (the emulator supplies the data).
@@ -367,22 +369,14 @@ const _: () = assert!(size_of::<HvmParam>() == 16);
 const _: () = assert!(offset_of!(HvmParam, index) == 4);
 const _: () = assert!(offset_of!(HvmParam, value) == 8);
 
-/// The `N` bytes at `off` of a wire-format buffer. Callers pass constant offsets inside their
-/// fixed-size buffers, so the zero fallback is never taken; it keeps the decoders panic-free.
-fn le_field<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    b.get(off..)
-        .and_then(<[u8]>::first_chunk::<N>)
-        .copied()
-        .unwrap_or([0; N])
-}
 fn le_u16(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes(le_field(b, off))
+    u16::from_le_bytes(bytes_at(b, off))
 }
 fn le_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(le_field(b, off))
+    u32::from_le_bytes(bytes_at(b, off))
 }
 fn le_u64(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(le_field(b, off))
+    u64::from_le_bytes(bytes_at(b, off))
 }
 
 impl HvmCreateIoreqServer {

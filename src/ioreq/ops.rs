@@ -107,28 +107,33 @@ pub fn get_server_info<P: IoreqPlatform>(d: DomainRef, id: u16) -> XenResult<Ser
     })
 }
 
-/// Checks common to map and unmap, in the C's order (inverted range, server, type); returns the
-/// server's set for `type_`.
-fn range_target<P: IoreqPlatform>(
-    reg: &Registry<P>,
+/// Runs `f` on server `id`'s set for `type_` with the registry write-locked, so that the check
+/// and the change `f` makes are one step. Errors in the C's order: -EINVAL for an inverted range
+/// (later Xen checks it first: I6), -ENOENT for no such server, -EINVAL for an unknown type.
+fn with_range_set<P: IoreqPlatform>(
+    d: DomainRef,
     id: u16,
     type_: u32,
     start: u64,
     end: u64,
-) -> XenResult<&IoRanges<P>> {
-    // Later Xen rejects an inverted range before anything else (I6).
+    f: impl FnOnce(&IoRanges<P>) -> XenResult<()>,
+) -> XenResult<()> {
     if start > end {
         return Err(Errno::EINVAL);
     }
+    let st = DomainIoreq::<P>::get(d).ok_or(Errno::ENOENT)?;
+    let reg = st.reg.write();
     let s = reg.secondary(id).ok_or(Errno::ENOENT)?;
     let t = usize::try_from(type_)
         .ok()
         .filter(|t| *t < NR_IO_RANGE_TYPES)
         .ok_or(Errno::EINVAL)?;
-    s.ranges
+    let set = s
+        .ranges
         .as_ref()
         .and_then(|r| r.get(t))
-        .ok_or(Errno::EINVAL)
+        .ok_or(Errno::EINVAL)?;
+    f(set)
 }
 
 /// `hvm_map_io_range_to_ioreq_server`: -EEXIST if the range overlaps one of the server's ranges of
@@ -140,17 +145,12 @@ pub fn map_io_range<P: IoreqPlatform>(
     start: u64,
     end: u64,
 ) -> XenResult<()> {
-    let st = DomainIoreq::<P>::get(d);
-    if start > end {
-        return Err(Errno::EINVAL);
-    }
-    let st = st.ok_or(Errno::ENOENT)?;
-    let reg = st.reg.write();
-    let r = range_target(&reg, id, type_, start, end)?;
-    if r.overlaps_range(start, end) {
-        return Err(Errno::EEXIST);
-    }
-    r.add_range(start, end)
+    with_range_set::<P>(d, id, type_, start, end, |r| {
+        if r.overlaps_range(start, end) {
+            return Err(Errno::EEXIST);
+        }
+        r.add_range(start, end)
+    })
 }
 
 /// `hvm_unmap_io_range_from_ioreq_server`: the range must lie inside one registered range
@@ -162,17 +162,12 @@ pub fn unmap_io_range<P: IoreqPlatform>(
     start: u64,
     end: u64,
 ) -> XenResult<()> {
-    let st = DomainIoreq::<P>::get(d);
-    if start > end {
-        return Err(Errno::EINVAL);
-    }
-    let st = st.ok_or(Errno::ENOENT)?;
-    let reg = st.reg.write();
-    let r = range_target(&reg, id, type_, start, end)?;
-    if !r.contains_range(start, end) {
-        return Err(Errno::ENOENT);
-    }
-    r.remove_range(start, end)
+    with_range_set::<P>(d, id, type_, start, end, |r| {
+        if !r.contains_range(start, end) {
+            return Err(Errno::ENOENT);
+        }
+        r.remove_range(start, end)
+    })
 }
 
 /// `hvm_set_ioreq_server_state` (idempotent).
