@@ -100,10 +100,23 @@ pub const IOREQ_OFF_DATA: usize = 8;
 pub const IOREQ_OFF_COUNT: usize = 16;
 pub const IOREQ_OFF_SIZE: usize = 20;
 pub const IOREQ_OFF_VP_EPORT: usize = 24;
+/// `pad0`, and the start of the aligned word `pad0 | flags << 16 | type << 24`.
+pub const IOREQ_OFF_PAD0: usize = 28;
 pub const IOREQ_OFF_FLAGS: usize = 30;
 pub const IOREQ_OFF_TYPE: usize = 31;
+const _: () = {
+    assert!(IOREQ_OFF_ADDR == offset_of!(IoreqSlot, addr));
+    assert!(IOREQ_OFF_DATA == offset_of!(IoreqSlot, data));
+    assert!(IOREQ_OFF_COUNT == offset_of!(IoreqSlot, count));
+    assert!(IOREQ_OFF_SIZE == offset_of!(IoreqSlot, size));
+    assert!(IOREQ_OFF_VP_EPORT == offset_of!(IoreqSlot, vp_eport));
+    assert!(IOREQ_OFF_PAD0 == offset_of!(IoreqSlot, pad0));
+    assert!(IOREQ_OFF_FLAGS == offset_of!(IoreqSlot, flags));
+    assert!(IOREQ_OFF_TYPE == offset_of!(IoreqSlot, type_));
+};
 
-const FLAG_STATE_MASK: u8 = 0x0f;
+/// The `state` nibble of [`IoreqSlot::flags`].
+pub const FLAG_STATE_MASK: u8 = 0x0f;
 const FLAG_DATA_IS_PTR: u8 = 0x10;
 const FLAG_DIR: u8 = 0x20;
 const FLAG_DF: u8 = 0x40;

@@ -14,14 +14,14 @@ use core::sync::atomic::{fence, Ordering};
 use crate::ioreq::abi::BufIoreqSlot;
 use crate::ioreq::abi::{
     IoreqSlot, BUFPAGE_OFF_READ_POINTER, BUFPAGE_OFF_SLOTS, BUFPAGE_OFF_WRITE_POINTER,
-    BUF_IOREQ_MAX_ADDR, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_FLAGS, IOREQ_READ, IOREQ_TYPE_COPY,
-    IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT, STATE_IOREQ_INPROCESS,
-    STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
+    BUF_IOREQ_MAX_ADDR, FLAG_STATE_MASK, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_FLAGS, IOREQ_READ,
+    IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT,
+    STATE_IOREQ_INPROCESS, STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
 };
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::server::{
-    read_slot, server_handle, slot_offset, slot_state, DomainIoreq, Registry, Server,
+    read_slot, server_handle, slot_offset, slot_state, write_slot, DomainIoreq, Registry, Server,
 };
 use super::{IoCompletion, IoreqPlatform, Selected, ServerRef};
 
@@ -86,13 +86,16 @@ fn select_in<'a, P: IoreqPlatform>(
         if s.is_default || !s.enabled {
             continue;
         }
-        let Some(r) = s.ranges.as_ref() else { continue };
+        let Some([ports, mmio, pci]) = s.ranges.as_ref() else {
+            continue;
+        };
         let hit = match type_ {
             IOREQ_TYPE_PIO => {
-                span(addr, u64::from(p.size)).is_some_and(|(a, b)| r[0].contains_range(a, b))
+                span(addr, u64::from(p.size)).is_some_and(|(a, b)| ports.contains_range(a, b))
             }
-            IOREQ_TYPE_COPY => mmio_bytes(p).is_some_and(|(a, b)| r[1].contains_range(a, b)),
-            _ => r[2].contains_singleton(addr >> 32),
+            IOREQ_TYPE_COPY => mmio_bytes(p).is_some_and(|(a, b)| mmio.contains_range(a, b)),
+            // The SBDF is the high half of a PCI config request's address.
+            _ => pci.contains_singleton(addr >> 32),
         };
         if hit {
             if type_ == IOREQ_TYPE_PCI_CONFIG {
@@ -175,22 +178,16 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
         P::domain_crash(s.target);
         return false;
     }
+    // The request goes in with state NONE; READY is stored last, after the fence, so that the
+    // emulator never sees a READY slot with stale fields.
     proto.set_state(STATE_IOREQ_NONE);
     proto.vp_eport = port;
-    page.store_u64(off, proto.addr);
-    page.store_u64(off + 8, proto.data);
-    page.store_u32(off + 16, proto.count);
-    page.store_u32(off + 20, proto.size);
-    page.store_u32(off + 24, proto.vp_eport);
-    page.store_u32(
-        off + 28,
-        u32::from(proto.pad0) | (u32::from(proto.flags) << 16) | (u32::from(proto.type_) << 24),
-    );
+    write_slot(page, off, proto);
     P::prepare_wait_on_xen_evtchn(port);
     fence(Ordering::Release);
     page.store_u8(
         off + IOREQ_OFF_FLAGS,
-        (proto.flags & !0x0f) | STATE_IOREQ_READY,
+        (proto.flags & !FLAG_STATE_MASK) | STATE_IOREQ_READY,
     );
     P::notify_xen_evtchn(s.target, port);
     true
@@ -359,7 +356,7 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
                 fence(Ordering::Acquire);
                 let mut resp = read_slot(page, off);
                 let flags = page.load_u8(off + IOREQ_OFF_FLAGS);
-                page.store_u8(off + IOREQ_OFF_FLAGS, flags & !0x0f);
+                page.store_u8(off + IOREQ_OFF_FLAGS, flags & !FLAG_STATE_MASK);
                 resp.set_state(STATE_IOREQ_NONE);
                 done = Some(resp);
             }

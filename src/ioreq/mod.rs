@@ -149,8 +149,8 @@ pub fn snapshot<P: IoreqPlatform>(d: DomainRef) -> DomainSnapshot {
                 bufioreq: s.bufioreq.as_ref().map(|b| (b.gmfn, s.bufioreq_evtchn)),
                 vcpu_ports: s.vcpus.iter().map(|sv| (sv.vcpu_id, sv.port)).collect(),
                 ranges: match &s.ranges {
-                    Some(r) => [r[0].ranges(), r[1].ranges(), r[2].ranges()],
-                    None => [Vec::new(), Vec::new(), Vec::new()],
+                    Some(r) => r.each_ref().map(|set| set.ranges()),
+                    None => Default::default(),
                 },
             })
             .collect(),

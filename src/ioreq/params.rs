@@ -22,6 +22,7 @@ use super::IoreqPlatform;
 pub fn get_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32) -> XenResult<()> {
     match index {
         HVM_PARAM_IOREQ_PFN | HVM_PARAM_BUFIOREQ_PFN | HVM_PARAM_BUFIOREQ_EVTCHN => {
+            // Cut to 16 bits, as the C's assignment of the param to a `domid_t` cuts it.
             let dm = P::hvm_param(d, HVM_PARAM_DM_DOMAIN) as u16;
             match create_server::<P>(d, dm, true, true) {
                 Ok(_) | Err(Errno::EEXIST) => Ok(()),
@@ -77,6 +78,8 @@ pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) ->
             } else {
                 value
             };
+            // `hvm_set_dm_domain` takes a `domid_t`: cut to 16 bits there too, while the param
+            // keeps the full value, as in the C.
             set_dm_domain::<P>(d, domid as u16)?;
             Ok(domid)
         }

@@ -12,8 +12,9 @@ use core::sync::atomic::AtomicU32;
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::{
-    IoreqSlot, HVM_PARAM_BUFIOREQ_EVTCHN, HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN,
-    IOREQ_OFF_FLAGS, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
+    IoreqSlot, FLAG_STATE_MASK, HVM_PARAM_BUFIOREQ_EVTCHN, HVM_PARAM_BUFIOREQ_PFN,
+    HVM_PARAM_IOREQ_PFN, IOREQ_OFF_ADDR, IOREQ_OFF_COUNT, IOREQ_OFF_DATA, IOREQ_OFF_FLAGS,
+    IOREQ_OFF_PAD0, IOREQ_OFF_SIZE, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
 };
 use crate::platform::domain::{DomainSlot, SlotState};
 use crate::platform::memory::{GuestPageMapping, SharedPage};
@@ -73,22 +74,41 @@ pub(crate) fn slot_offset(vcpu_id: u32) -> Option<usize> {
     reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
 )]
 pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
-    let w28 = page.load_u32(off + 28);
+    let [pad_lo, pad_hi, flags, type_] = page.load_u32(off + IOREQ_OFF_PAD0).to_le_bytes();
     IoreqSlot {
-        addr: page.load_u64(off),
-        data: page.load_u64(off + 8),
-        count: page.load_u32(off + 16),
-        size: page.load_u32(off + 20),
-        vp_eport: page.load_u32(off + 24),
-        pad0: w28 as u16,
-        flags: (w28 >> 16) as u8,
-        type_: (w28 >> 24) as u8,
+        addr: page.load_u64(off + IOREQ_OFF_ADDR),
+        data: page.load_u64(off + IOREQ_OFF_DATA),
+        count: page.load_u32(off + IOREQ_OFF_COUNT),
+        size: page.load_u32(off + IOREQ_OFF_SIZE),
+        vp_eport: page.load_u32(off + IOREQ_OFF_VP_EPORT),
+        pad0: u16::from_le_bytes([pad_lo, pad_hi]),
+        flags,
+        type_,
     }
+}
+
+/// Writes a whole slot to a shared page (each field once, `flags` with the rest of its word).
+/// Callers that hand the slot to the emulator store the state byte again, last, after a fence.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
+)]
+pub(crate) fn write_slot(page: SharedPage<'_>, off: usize, s: &IoreqSlot) {
+    let [pad_lo, pad_hi] = s.pad0.to_le_bytes();
+    page.store_u64(off + IOREQ_OFF_ADDR, s.addr);
+    page.store_u64(off + IOREQ_OFF_DATA, s.data);
+    page.store_u32(off + IOREQ_OFF_COUNT, s.count);
+    page.store_u32(off + IOREQ_OFF_SIZE, s.size);
+    page.store_u32(off + IOREQ_OFF_VP_EPORT, s.vp_eport);
+    page.store_u32(
+        off + IOREQ_OFF_PAD0,
+        u32::from_le_bytes([pad_lo, pad_hi, s.flags, s.type_]),
+    );
 }
 
 /// The state nibble of a slot.
 pub(crate) fn slot_state(page: SharedPage<'_>, off: usize) -> u8 {
-    page.load_u8(off.saturating_add(IOREQ_OFF_FLAGS)) & 0x0f
+    page.load_u8(off.saturating_add(IOREQ_OFF_FLAGS)) & FLAG_STATE_MASK
 }
 
 /// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`): bit i set <=> `base + i` free.
