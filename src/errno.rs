@@ -1,4 +1,8 @@
 //! Xen's errno values for the codes this crate returns (x86 Xen uses Linux's numbering).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::fmt;
 

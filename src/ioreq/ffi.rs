@@ -4,6 +4,10 @@
 //! NULL-checked: a NULL domain or request gives -EINVAL / false / NULL, never a fault.
 //!
 //! `ioreq_t *` arguments are `struct ioreq *` (Xen's `ioreq_t` is `typedef struct ioreq`).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 #![allow(non_camel_case_types)]
 
 use core::ffi::c_void;

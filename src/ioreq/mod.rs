@@ -33,6 +33,10 @@
 //!
 //! Byte layouts shared with emulators and toolstacks are in [`abi`]. Deliberate differences from
 //! the 2014 C are the `I` entries of FIDELITY.md (I1..).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 /// cbindgen:ignore
 pub mod abi;

@@ -1,4 +1,8 @@
 //! Copies between hypervisor memory and a hypercall argument in the caller's memory.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use crate::errno::XenResult;
 

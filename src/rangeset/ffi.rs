@@ -5,6 +5,10 @@
 //! NULL is tolerated where Xen tolerates it (`rangeset_destroy`, `rangeset_is_empty`,
 //! `rangeset_contains_*`, `rangeset_overlaps_range`) with Xen's result. Where Xen would dereference
 //! NULL, the function instead does nothing and returns -EINVAL (or NULL/false/void): FIDELITY R11.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
