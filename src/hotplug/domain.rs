@@ -44,7 +44,9 @@ pub fn init<P: Platform>(d: DomainRef) -> XenResult<()> {
 
 /// Frees `d`'s controller, if any, and lowers its SCI source.
 pub fn deinit<P: Platform>(d: DomainRef) {
-    let Some(b) = ControllerSlot::<P>::take::<P>(d, DomainSlot::Hotplug) else {
+    // SAFETY: deinit runs after the RCU grace period of domain destruction (the module's lifetime
+    // contract): no vCPU or hypercall can hold or take a reference to the controller.
+    let Some(b) = (unsafe { ControllerSlot::<P>::take::<P>(d, DomainSlot::Hotplug) }) else {
         return;
     };
     if b.read().sci_level() {

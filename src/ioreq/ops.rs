@@ -231,7 +231,9 @@ pub fn destroy_all<P: IoreqPlatform>(d: DomainRef) {
 /// more); destroys any server left first.
 pub fn domain_destroy<P: IoreqPlatform>(d: DomainRef) {
     destroy_all::<P>(d);
-    drop(SlotState::<DomainIoreq<P>>::take::<P>(d, DomainSlot::Ioreq));
+    // SAFETY: this runs from `hvm_domain_destroy`, when no vCPU, hypercall or emulator can reach
+    // the domain any more, so no reference to its ioreq state is in use or can be taken.
+    drop(unsafe { SlotState::<DomainIoreq<P>>::take::<P>(d, DomainSlot::Ioreq) });
 }
 
 /// `hvm_set_dm_domain`: re-plumbs the default server's channels to `domid`. No default server is
