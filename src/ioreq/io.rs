@@ -278,6 +278,8 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
         }
     };
     let slots: u32 = if size_code == 3 { 2 } else { 1 };
+    // `addr` fits in 20 bits (checked above); `data` goes as its low half, then (8-byte writes
+    // only) its high half in the second slot.
     let first = BufIoreqSlot::new(p.type_, p.dir(), size_code, p.addr as u32, p.data as u32);
     let second = BufIoreqSlot::new(
         p.type_,
