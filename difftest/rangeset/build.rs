@@ -172,7 +172,8 @@ fn missing_declarations(header: &Path) -> Vec<String> {
             while let Some(i) = rest.find(*f) {
                 let before = rest[..i].chars().next_back();
                 let after = rest[i + f.len()..].trim_start();
-                if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && after.starts_with('(')
+                if !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && after.starts_with('(')
                 {
                     return false;
                 }
@@ -201,10 +202,7 @@ fn fetch_xen(top: &Path) -> Option<PathBuf> {
             println!("cargo:warning=fetch-xen-src: {}", stderr.trim());
             None
         }
-        _ => panic!(
-            "fetch-xen-src 4.17 failed hard ({}): {stderr}",
-            res.status
-        ),
+        _ => panic!("fetch-xen-src 4.17 failed hard ({}): {stderr}", res.status),
     }
 }
 
@@ -222,7 +220,9 @@ fn defined_globals(object: &Path) -> Vec<String> {
 }
 
 fn run(cmd: &mut Command) {
-    let res = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let res = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         res.status.success(),
         "{cmd:?} failed: {}",

@@ -15,24 +15,28 @@ void printk(const char *fmt, ...)
     va_list ap;
     int n;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if ( n < 0 )
-        harness_fatal("printk format", __FILE__, __LINE__);
-    if ( console_len + n + 1 > console_cap )
+    for ( ; ; )
     {
-        size_t cap = (console_len + n + 1) * 2;
-        char *p = realloc(console, cap);
+        size_t room = console_cap - console_len;
 
-        if ( !p )
-            harness_fatal("printk buffer", __FILE__, __LINE__);
-        console = p;
-        console_cap = cap;
+        va_start(ap, fmt);
+        n = vsnprintf(room ? console + console_len : NULL, room, fmt, ap);
+        va_end(ap);
+        if ( n < 0 )
+            harness_fatal("printk format", __FILE__, __LINE__);
+        if ( (size_t)n < room )
+            break;
+        /* Did not fit: grow and format again. */
+        {
+            size_t cap = (console_len + n + 1) * 2;
+            char *p = realloc(console, cap);
+
+            if ( !p )
+                harness_fatal("printk buffer", __FILE__, __LINE__);
+            console = p;
+            console_cap = cap;
+        }
     }
-    va_start(ap, fmt);
-    vsnprintf(console + console_len, n + 1, fmt, ap);
-    va_end(ap);
     console_len += n;
 }
 

@@ -46,6 +46,8 @@ pub const PRETTYPRINT_HEX: u32 = 1;
 pub trait Impl {
     /// "C" or "Rust", for messages.
     const NAME: &'static str;
+    /// Whether calls the C forbids (reversed ranges, merge/swap with itself) may be made.
+    const ACCEPTS_INVALID: bool;
     /// A new domain with id `domid`, after `rangeset_domain_initialise`.
     fn new(domid: u16) -> Self;
     fn domain_initialise(&mut self);
@@ -69,7 +71,7 @@ pub trait Impl {
     fn contains_singleton(&mut self, r: Option<Set>, s: u64) -> bool;
     fn swap(&mut self, a: Set, b: Set);
     /// `rangeset_domain_printk(d)`: the text printed.
-    fn domain_printk(&mut self) -> String;
+    fn domain_printk(&mut self) -> Vec<u8>;
 
     /// Every range of `r` in list order, read through `report_ranges(r, 0, ~0)`.
     fn ranges(&mut self, r: Set) -> Vec<(u64, u64)> {
@@ -78,7 +80,12 @@ pub trait Impl {
             v.push((s, e));
             0
         });
-        assert_eq!(rc, 0, "{}: report_ranges with a callback returning 0", Self::NAME);
+        assert_eq!(
+            rc,
+            0,
+            "{}: report_ranges with a callback returning 0",
+            Self::NAME
+        );
         v
     }
 }
@@ -189,7 +196,11 @@ macro_rules! impl_ops {
             unsafe { $m::domain_destroy(self.dom()) }
         }
         fn rangeset_new(&mut self, attach: bool, name: Option<&CStr>, flags: u32) -> Option<Set> {
-            let d = if attach { self.dom() } else { core::ptr::null_mut() };
+            let d = if attach {
+                self.dom()
+            } else {
+                core::ptr::null_mut()
+            };
             let name = name.map_or(core::ptr::null(), CStr::as_ptr);
             // SAFETY: d is NULL or the live domain; name is NULL or NUL-terminated.
             NonNull::new(unsafe { $m::new(d, name, flags) }).map(Set)
@@ -231,9 +242,7 @@ macro_rules! impl_ops {
         fn report_ranges(&mut self, r: Set, s: u64, e: u64, mut cb: ReportCb<'_>) -> i32 {
             let ctxt = (&mut cb as *mut ReportCb<'_>).cast::<c_void>();
             // SAFETY: a live set; ctxt is the callback the trampoline expects, live for the call.
-            unsafe {
-                $m::report_ranges(Set::ptr(Some(r)), s, e, Some(report_trampoline), ctxt)
-            }
+            unsafe { $m::report_ranges(Set::ptr(Some(r)), s, e, Some(report_trampoline), ctxt) }
         }
         fn consume_ranges(&mut self, r: Set, mut cb: ConsumeCb<'_>) -> i32 {
             let ctxt = (&mut cb as *mut ConsumeCb<'_>).cast::<c_void>();
@@ -260,7 +269,7 @@ macro_rules! impl_ops {
             // SAFETY: two distinct live sets.
             unsafe { $m::swap(Set::ptr(Some(a)), Set::ptr(Some(b))) }
         }
-        fn domain_printk(&mut self) -> String {
+        fn domain_printk(&mut self) -> Vec<u8> {
             let _ = self.take_console();
             // SAFETY: dom() is this implementation's live domain.
             unsafe { $m::domain_printk(self.dom()) }
@@ -294,24 +303,25 @@ pub mod c {
         fn dom(&self) -> *mut c_void {
             self.d.as_ptr()
         }
-        fn take_console(&mut self) -> String {
+        fn take_console(&mut self) -> Vec<u8> {
             take_c_console()
         }
     }
 
     /// What the C printed on this thread since the last call.
-    fn take_c_console() -> String {
+    fn take_c_console() -> Vec<u8> {
         let mut len = 0usize;
         // SAFETY: the harness returns a buffer of `len` bytes valid until the next printk.
         let bytes = unsafe {
             let p = harness_console_take(&mut len);
             core::slice::from_raw_parts(p.cast::<u8>(), len)
         };
-        String::from_utf8_lossy(bytes).into_owned()
+        bytes.to_vec()
     }
 
     impl Impl for CRangeset {
         const NAME: &'static str = "C";
+        const ACCEPTS_INVALID: bool = false;
         fn new(domid: u16) -> Self {
             // SAFETY: plain allocation in the harness.
             let d = NonNull::new(unsafe { harness_domain_new(domid.into()) })
@@ -351,13 +361,14 @@ pub mod rust {
         fn dom(&self) -> *mut c_void {
             self.d.as_ptr()
         }
-        fn take_console(&mut self) -> String {
-            take_console()
+        fn take_console(&mut self) -> Vec<u8> {
+            take_console().into_bytes()
         }
     }
 
     impl Impl for RsRangeset {
         const NAME: &'static str = "Rust";
+        const ACCEPTS_INVALID: bool = true;
         fn new(domid: u16) -> Self {
             let mut me = RsRangeset {
                 d: HostDomain::create(domid),
@@ -402,19 +413,20 @@ pub mod rust {
         fn dom(&self) -> *mut c_void {
             self.d.as_ptr()
         }
-        fn take_console(&mut self) -> String {
+        fn take_console(&mut self) -> Vec<u8> {
             let mut len = 0usize;
             // SAFETY: the harness returns a buffer of `len` bytes valid until the next printk.
             let bytes = unsafe {
                 let p = harness_console_take(&mut len);
                 core::slice::from_raw_parts(p.cast::<u8>(), len)
             };
-            String::from_utf8_lossy(bytes).into_owned()
+            bytes.to_vec()
         }
     }
 
     impl Impl for RsRangeset {
         const NAME: &'static str = "Rust(stand-in: C copy)";
+        const ACCEPTS_INVALID: bool = false;
         fn new(domid: u16) -> Self {
             // SAFETY: plain allocation in the harness.
             let d = NonNull::new(unsafe { harness_domain_new(domid.into()) })

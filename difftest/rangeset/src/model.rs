@@ -85,15 +85,23 @@ pub fn add(pre: &[(u64, u64)], s: u64, e: u64) -> Ranges {
 
 /// Whether the ranges are sorted, disjoint and non-adjacent (the shape add/remove maintain).
 pub fn is_canonical(r: &[(u64, u64)]) -> bool {
-    r.iter().all(|&(a, b)| a <= b) && r.windows(2).all(|w| w[0].1.checked_add(1).is_some_and(|n| n < w[1].0))
+    r.iter().all(|&(a, b)| a <= b)
+        && r.windows(2)
+            .all(|w| w[0].1.checked_add(1).is_some_and(|n| n < w[1].0))
 }
 
-/// The text `rangeset_printk` gives for one set (no newline): `name` left-justified to 10 columns,
-/// then ` { a-b, c }` with `%lx` or `%lu` numbers.
-pub fn format_set(name: &str, hex: bool, ranges: &[(u64, u64)]) -> String {
+/// The bytes `rangeset_printk` gives for one set (no newline): the name left-justified to 10
+/// bytes, then ` { a-b, c }` with `%lx` or `%lu` numbers.
+pub fn format_set(name: &[u8], hex: bool, ranges: &[(u64, u64)]) -> Vec<u8> {
     use std::fmt::Write;
-    let num = |v: u64| if hex { format!("{v:x}") } else { format!("{v}") };
-    let mut t = format!("{name:<10} {{");
+    let num = |v: u64| {
+        if hex {
+            format!("{v:x}")
+        } else {
+            format!("{v}")
+        }
+    };
+    let mut t = String::from(" {");
     for (i, &(a, b)) in ranges.iter().enumerate() {
         if i > 0 {
             t.push(',');
@@ -104,30 +112,85 @@ pub fn format_set(name: &str, hex: bool, ranges: &[(u64, u64)]) -> String {
         }
     }
     t.push_str(" }");
-    t
+    let mut out = name.to_vec();
+    out.resize(name.len().max(10), b' ');
+    out.extend_from_slice(t.as_bytes());
+    out
 }
 
-/// The text `rangeset_domain_printk` gives for domain `domid` whose sets, newest first, are `sets`
-/// (name, hex flag, ranges).
-pub fn format_domain(domid: u16, sets: &[(&str, bool, &[(u64, u64)])]) -> String {
-    let mut t = format!("Rangesets belonging to domain {domid}:\n");
+/// The bytes `rangeset_domain_printk` gives for domain `domid` whose sets, newest first, are
+/// `sets` (name, hex flag, ranges).
+pub fn format_domain(domid: u16, sets: &[(&[u8], bool, &[(u64, u64)])]) -> Vec<u8> {
+    let mut t = format!("Rangesets belonging to domain {domid}:\n").into_bytes();
     if sets.is_empty() {
-        t.push_str("    None\n");
+        t.extend_from_slice(b"    None\n");
     }
     for (name, hex, ranges) in sets {
-        t.push_str("    ");
-        t.push_str(&format_set(name, *hex, ranges));
-        t.push('\n');
+        t.extend_from_slice(b"    ");
+        t.extend_from_slice(&format_set(name, *hex, ranges));
+        t.push(b'\n');
     }
     t
 }
 
 /// The name a set gets: NULL gives `(no name)`, longer names keep their first 31 bytes.
-pub fn stored_name(name: Option<&[u8]>) -> String {
+pub fn stored_name(name: Option<&[u8]>) -> Vec<u8> {
     match name {
-        None => "(no name)".to_string(),
-        Some(n) => String::from_utf8_lossy(&n[..n.len().min(31)]).into_owned(),
+        None => b"(no name)".to_vec(),
+        Some(n) => n[..n.len().min(31)].to_vec(),
     }
+}
+
+/// How a `consume_ranges` callback behaves (see [`consume_step`]).
+pub use crate::ops::ConsumePlan;
+
+/// The consume callback's `call`-th (1-based) invocation on [a, z]: how much it consumes (never
+/// more than the C's ASSERT allows: `z - a + 1`, computed modulo 2^64) and what it returns. It
+/// returns the plan's non-zero rc on its last planned call and whenever it consumes nothing (the C
+/// would loop forever otherwise).
+pub fn consume_step(plan: ConsumePlan, call: usize, a: u64, z: u64, consumed: &mut u64) -> i32 {
+    let len = z.wrapping_sub(a).wrapping_add(1); // 0 for [0, ~0]
+    let amount = match plan.amount {
+        0 => len,
+        1 => len / 2 + (len & 1),
+        2 => len.min(1),
+        3 => 0,
+        _ => len.saturating_sub(1),
+    };
+    *consumed = amount;
+    if amount == 0 || call >= usize::from(plan.calls) || call > 1000 {
+        plan.stop_rc
+    } else {
+        0
+    }
+}
+
+/// `consume_ranges` with the callback [`consume_step`] on `pre`: (rc, callback calls, ranges
+/// after). With `wraps_at_max`, as Xen 4.17 does it: a range's start advances modulo 2^64, so
+/// consuming all of a range that ends at `~0` leaves `[0, ~0]` instead of freeing it.
+pub fn consume(pre: &[(u64, u64)], plan: ConsumePlan, wraps_at_max: bool) -> (i32, Ranges, Ranges) {
+    let mut ranges: Ranges = pre.to_vec();
+    let mut calls = Vec::new();
+    let mut rc = 0;
+    while let Some(&(a, z)) = ranges.first() {
+        let mut amount = 0;
+        calls.push((a, z));
+        rc = consume_step(plan, calls.len(), a, z, &mut amount);
+        let exhausted = if wraps_at_max {
+            a.wrapping_add(amount) > z
+        } else {
+            u128::from(amount) > u128::from(z - a)
+        };
+        if exhausted {
+            ranges.remove(0);
+        } else {
+            ranges[0].0 = a.wrapping_add(amount);
+        }
+        if rc != 0 {
+            break;
+        }
+    }
+    (rc, calls, ranges)
 }
 
 #[cfg(test)]
@@ -157,10 +220,16 @@ mod tests {
         // spec 8.2: {0-1, 4-5} remove 3-4 gives {0-2, 5} in the C.
         assert_eq!(remove(&[(0, 1), (4, 5)], 3, 4, GROW), vec![(0, 2), (5, 5)]);
         // spec 8.2: {0-1, 5-10} remove 3-MAX gives {0-2, 0-10} in the C.
-        assert_eq!(remove(&[(0, 1), (5, 10)], 3, u64::MAX, BOTH), vec![(0, 2), (0, 10)]);
+        assert_eq!(
+            remove(&[(0, 1), (5, 10)], 3, u64::MAX, BOTH),
+            vec![(0, 2), (0, 10)]
+        );
         assert_eq!(remove(&[(0, 1), (5, 10)], 3, u64::MAX, ok), vec![(0, 1)]);
         // notes: removing [0,~0] from {[5,10],[20,30]} gives {[0,30]}.
-        assert_eq!(remove(&[(5, 10), (20, 30)], 0, u64::MAX, WRAP), vec![(0, 30)]);
+        assert_eq!(
+            remove(&[(5, 10), (20, 30)], 0, u64::MAX, WRAP),
+            vec![(0, 30)]
+        );
         assert_eq!(remove(&[(5, 10), (20, 30)], 0, u64::MAX, ok), vec![]);
         // spec 8.2 spanning removals.
         let r = remove(&[(5, 50), (60, 70)], 45, 65, ok);
@@ -177,9 +246,21 @@ mod tests {
         assert_eq!(r, vec![(5, 25), (27, 50), (60, 70)]);
         r = add(&r, 26, 26);
         assert_eq!(r, vec![(5, 50), (60, 70)]);
-        assert_eq!(add(&add(&[], u64::MAX - 1, u64::MAX), 0, u64::MAX - 2), vec![(0, u64::MAX)]);
-        assert_eq!(format_set("(no name)", true, &[(0, 2), (5, 5)]), "(no name)  { 0-2, 5 }");
-        assert_eq!(format_set("dec", false, &[(0, u64::MAX)]), "dec        { 0-18446744073709551615 }");
-        assert_eq!(format_domain(3, &[]), "Rangesets belonging to domain 3:\n    None\n");
+        assert_eq!(
+            add(&add(&[], u64::MAX - 1, u64::MAX), 0, u64::MAX - 2),
+            vec![(0, u64::MAX)]
+        );
+        assert_eq!(
+            format_set(b"(no name)", true, &[(0, 2), (5, 5)]),
+            b"(no name)  { 0-2, 5 }"
+        );
+        assert_eq!(
+            format_set(b"dec", false, &[(0, u64::MAX)]),
+            b"dec        { 0-18446744073709551615 }"
+        );
+        assert_eq!(
+            format_domain(3, &[]),
+            b"Rangesets belonging to domain 3:\n    None\n"
+        );
     }
 }

@@ -91,6 +91,10 @@ pub enum NameKind {
     Long,
     /// Contains printf conversions, which must be printed literally.
     Percent,
+    /// Bytes that are not UTF-8.
+    NotUtf8,
+    /// A 2-byte UTF-8 character cut in half by the 31-byte truncation.
+    CutUtf8,
 }
 
 impl NameKind {
@@ -101,8 +105,14 @@ impl NameKind {
             NameKind::Short => format!("s{slot}").into_bytes(),
             NameKind::Exact31 => format!("limited-name-that-is-longer-th{slot}").into_bytes(),
             NameKind::Exact32 => format!("limited-name-that-is-longer-tha{slot}").into_bytes(),
-            NameKind::Long => format!("ioreq_server {slot} memory and a great deal more").into_bytes(),
+            NameKind::Long => {
+                format!("ioreq_server {slot} memory and a great deal more").into_bytes()
+            }
             NameKind::Percent => format!("%s%d%n{slot}%").into_bytes(),
+            NameKind::NotUtf8 => [b"bad\xff\xfe", &[b'0' + slot][..]].concat(),
+            NameKind::CutUtf8 => {
+                format!("{slot}-thirty-bytes-of-ascii-name--\u{e9}\u{e9}").into_bytes()
+            }
         })
     }
 }
@@ -120,29 +130,98 @@ pub struct ConsumePlan {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    New { slot: u8, attach: bool, name: NameKind, hex: bool },
-    Destroy { slot: u8 },
+    New {
+        slot: u8,
+        attach: bool,
+        name: NameKind,
+        hex: bool,
+    },
+    Destroy {
+        slot: u8,
+    },
     DestroyNull,
-    Limit { slot: u8, limit: u32 },
+    Limit {
+        slot: u8,
+        limit: u32,
+    },
     /// `slot: None` passes NULL.
-    IsEmpty { slot: Option<u8> },
-    Add { slot: u8, s: u64, e: u64 },
-    AddSingleton { slot: u8, s: u64 },
-    Remove { slot: u8, s: u64, e: u64 },
-    RemoveSingleton { slot: u8, s: u64 },
-    Contains { slot: Option<u8>, s: u64, e: u64 },
-    ContainsSingleton { slot: Option<u8>, s: u64 },
-    Overlaps { slot: Option<u8>, s: u64, e: u64 },
-    Claim { slot: u8, size: u64 },
+    IsEmpty {
+        slot: Option<u8>,
+    },
+    Add {
+        slot: u8,
+        s: u64,
+        e: u64,
+    },
+    AddSingleton {
+        slot: u8,
+        s: u64,
+    },
+    Remove {
+        slot: u8,
+        s: u64,
+        e: u64,
+    },
+    RemoveSingleton {
+        slot: u8,
+        s: u64,
+    },
+    Contains {
+        slot: Option<u8>,
+        s: u64,
+        e: u64,
+    },
+    ContainsSingleton {
+        slot: Option<u8>,
+        s: u64,
+    },
+    Overlaps {
+        slot: Option<u8>,
+        s: u64,
+        e: u64,
+    },
+    Claim {
+        slot: u8,
+        size: u64,
+    },
     /// The callback returns `rc` on call number `stop_at` (1-based; 0: never) and 0 otherwise.
-    Report { slot: u8, s: u64, e: u64, stop_at: u8, rc: i32 },
-    Consume { slot: u8, plan: ConsumePlan },
+    Report {
+        slot: u8,
+        s: u64,
+        e: u64,
+        stop_at: u8,
+        rc: i32,
+    },
+    Consume {
+        slot: u8,
+        plan: ConsumePlan,
+    },
     /// Two distinct slots (see `two_slots`).
-    Merge { dst: u8, src: u8 },
+    Merge {
+        dst: u8,
+        src: u8,
+    },
+    /// `rangeset_merge(r, r)`: Xen deadlocks (write lock inside its own read lock): Rust only.
+    MergeSelf {
+        slot: u8,
+    },
+    /// `rangeset_swap(r, r)`: Xen takes the write lock twice and deadlocks: Rust only.
+    SwapSelf {
+        slot: u8,
+    },
     /// Two distinct slots (the C would take the same lock twice).
-    Swap { a: u8, b: u8 },
+    Swap {
+        a: u8,
+        b: u8,
+    },
     /// `count` add_range calls of [start + i*stride, start + i*stride + len], building big sets.
-    Fill { slot: u8, start: u64, count: u16, stride: u64, len: u64 },
+    Fill {
+        slot: u8,
+        start: u64,
+        count: u16,
+        stride: u64,
+        len: u64,
+    },
     DomainPrintk,
     DomainDestroy,
 }
@@ -160,7 +239,9 @@ impl Op {
             | Op::RemoveSingleton { slot, .. }
             | Op::Claim { slot, .. }
             | Op::Consume { slot, .. }
-            | Op::Fill { slot, .. } => vec![slot],
+            | Op::Fill { slot, .. }
+            | Op::MergeSelf { slot }
+            | Op::SwapSelf { slot } => vec![slot],
             Op::Merge { dst, src } => vec![dst, src],
             Op::Swap { a, b } => vec![a, b],
             Op::DomainDestroy => (0..SLOTS).collect(),
@@ -209,6 +290,16 @@ pub fn range(e: &mut impl Entropy) -> (u64, u64) {
     }
 }
 
+/// Like [`range`], but one in 32 comes out reversed (s > e), which Xen's ASSERTs forbid.
+pub fn range_or_reversed(e: &mut impl Entropy) -> (u64, u64) {
+    let (s, t) = range(e);
+    if s < t && e.chance(32) {
+        (t, s)
+    } else {
+        (s, t)
+    }
+}
+
 fn slot(e: &mut impl Entropy) -> u8 {
     e.below(u64::from(SLOTS)) as u8
 }
@@ -245,13 +336,15 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
         0..=2 => Op::New {
             slot: slot(e),
             attach: !e.chance(4),
-            name: match e.below(8) {
+            name: match e.below(10) {
                 0 => NameKind::Null,
                 1 => NameKind::Empty,
                 2 => NameKind::Exact31,
                 3 => NameKind::Exact32,
                 4 => NameKind::Long,
                 5 => NameKind::Percent,
+                6 if e.chance(2) => NameKind::NotUtf8,
+                7 if e.chance(2) => NameKind::CutUtf8,
                 _ => NameKind::Short,
             },
             hex: e.chance(2),
@@ -277,23 +370,31 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             },
         },
         7..=26 => {
-            let (s, t) = range(e);
-            Op::Add { slot: slot(e), s, e: t }
+            let (s, t) = range_or_reversed(e);
+            Op::Add {
+                slot: slot(e),
+                s,
+                e: t,
+            }
         }
         27..=31 => Op::AddSingleton {
             slot: slot(e),
             s: value(e),
         },
         32..=51 => {
-            let (s, t) = range(e);
-            Op::Remove { slot: slot(e), s, e: t }
+            let (s, t) = range_or_reversed(e);
+            Op::Remove {
+                slot: slot(e),
+                s,
+                e: t,
+            }
         }
         52..=55 => Op::RemoveSingleton {
             slot: slot(e),
             s: value(e),
         },
         56..=60 => {
-            let (s, t) = range(e);
+            let (s, t) = range_or_reversed(e);
             Op::Contains {
                 slot: maybe_null_slot(e),
                 s,
@@ -305,7 +406,7 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             s: value(e),
         },
         63..=67 => {
-            let (s, t) = range(e);
+            let (s, t) = range_or_reversed(e);
             Op::Overlaps {
                 slot: maybe_null_slot(e),
                 s,
@@ -325,7 +426,11 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             },
         },
         73..=78 => {
-            let (s, t) = if e.chance(3) { (0, u64::MAX) } else { range(e) };
+            let (s, t) = if e.chance(3) {
+                (0, u64::MAX)
+            } else {
+                range_or_reversed(e)
+            };
             Op::Report {
                 slot: slot(e),
                 s,
@@ -343,10 +448,16 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             },
         },
         83..=87 => {
+            if e.chance(32) {
+                return Op::MergeSelf { slot: slot(e) };
+            }
             let (dst, src) = two_slots(e);
             Op::Merge { dst, src }
         }
         88..=90 => {
+            if e.chance(32) {
+                return Op::SwapSelf { slot: slot(e) };
+            }
             let (a, b) = two_slots(e);
             Op::Swap { a, b }
         }

@@ -48,8 +48,8 @@ fn oracle_knows_exactly_the_ledger() {
 mod with_c {
     use super::*;
     use difftest_rangeset::c::CRangeset;
-    use difftest_rangeset::oracle::Driver;
     use difftest_rangeset::ops::SplitMix;
+    use difftest_rangeset::oracle::Driver;
     use difftest_rangeset::rust::RsRangeset;
     use difftest_rangeset::Impl;
 
@@ -109,7 +109,10 @@ mod with_c {
             t.elapsed()
         );
         require_rust();
-        assert_eq!(stats.unexplained, 0, "unexplained divergences (first ones above)");
+        assert_eq!(
+            stats.unexplained, 0,
+            "unexplained divergences (first ones above)"
+        );
         // Ratchet: every divergence the ledger lists must still happen.
         let ledger = std::fs::read_to_string(FIDELITY_MD).expect("read FIDELITY.md");
         for id in oracle::ledger_ids(&ledger) {
@@ -179,7 +182,7 @@ mod with_c {
             v
         }
         fn printk(&mut self) -> String {
-            self.domain_printk()
+            String::from_utf8(self.domain_printk()).unwrap()
         }
         fn null_queries(&mut self) -> (bool, bool, bool, bool) {
             (
@@ -202,21 +205,49 @@ mod with_c {
         let (c, r) = both(|t, x| {
             let s = x.imp_new("seq", false);
             t(format!("{}", x.add(s, 10, 20)));
-            for (a, b) in [(12, 15), (15, 25), (5, 9), (40, 50), (60, 70), (27, 45), (26, 26)] {
+            for (a, b) in [
+                (12, 15),
+                (15, 25),
+                (5, 9),
+                (40, 50),
+                (60, 70),
+                (27, 45),
+                (26, 26),
+            ] {
                 t(format!("add {a}-{b}: {} {:?}", x.add(s, a, b), x.list(s)));
             }
             for (a, b) in [(100, 200), (0, 4), (45, 65), (5, 5), (70, 70), (0, 1000)] {
-                t(format!("remove {a}-{b}: {} {:?}", x.rem(s, a, b), x.list(s)));
+                t(format!(
+                    "remove {a}-{b}: {} {:?}",
+                    x.rem(s, a, b),
+                    x.list(s)
+                ));
             }
             let m = x.imp_new("max", false);
-            t(format!("{} {}", x.add(m, MAX - 1, MAX), x.add(m, 0, MAX - 2)));
+            t(format!(
+                "{} {}",
+                x.add(m, MAX - 1, MAX),
+                x.add(m, 0, MAX - 2)
+            ));
             t(format!("{:?}", x.list(m)));
         });
         assert_eq!(c, r);
-        assert!(c.contains(&"add 27-45: 0 [(5, 25), (27, 50), (60, 70)]".to_string()), "{c:?}");
-        assert!(c.contains(&"add 26-26: 0 [(5, 50), (60, 70)]".to_string()), "{c:?}");
-        assert!(c.contains(&"remove 45-65: 0 [(5, 44), (66, 70)]".to_string()), "{c:?}");
-        assert!(c.contains(&"remove 70-70: 0 [(6, 44), (66, 69)]".to_string()), "{c:?}");
+        assert!(
+            c.contains(&"add 27-45: 0 [(5, 25), (27, 50), (60, 70)]".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&"add 26-26: 0 [(5, 50), (60, 70)]".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&"remove 45-65: 0 [(5, 44), (66, 70)]".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&"remove 70-70: 0 [(6, 44), (66, 69)]".to_string()),
+            "{c:?}"
+        );
         assert!(c.contains(&"remove 0-1000: 0 []".to_string()), "{c:?}");
         assert_eq!(c.last().unwrap(), &format!("{:?}", vec![(0, MAX)]));
     }
@@ -230,14 +261,24 @@ mod with_c {
         let (c, r) = both(|t, x| {
             let s = x.imp_new("lim", true);
             x.limit(s, 1);
-            t(format!("{} {} {} {:?}", x.add(s, 1, 2), x.add(s, 10, 10), x.add(s, 0, 100), x.list(s)));
+            t(format!(
+                "{} {} {} {:?}",
+                x.add(s, 1, 2),
+                x.add(s, 10, 10),
+                x.add(s, 0, 100),
+                x.list(s)
+            ));
             let z = x.imp_new("zero", true);
             x.limit(z, 0);
             t(format!("{} {:?}", x.add(z, 5, 5), x.list(z)));
             let k = x.imp_new("claim", true);
             t(format!("{} {}", x.add(k, 0x13, 0x1f), x.add(k, 0x30, 0x40)));
             for size in [0x10, 3, 0x100] {
-                t(format!("claim {size:#x}: {:?} {:?}", x.claim(k, size), x.list(k)));
+                t(format!(
+                    "claim {size:#x}: {:?} {:?}",
+                    x.claim(k, size),
+                    x.list(k)
+                ));
             }
             let f = x.imp_new("full", true);
             t(format!("{} {:?}", x.add(f, 0, MAX), x.claim(f, 1)));
@@ -263,7 +304,11 @@ mod with_c {
             for (a, b) in [(0x13, 0x1f), (0x30, 0x40), (0x50, 0x3ef)] {
                 assert_eq!(x.add(p, a, b), 0);
             }
-            t(format!("{:?} {:?}", x.report(p, 0, 0xffff), x.report(p, 0x14, 0x35)));
+            t(format!(
+                "{:?} {:?}",
+                x.report(p, 0, 0xffff),
+                x.report(p, 0x14, 0x35)
+            ));
             let d = x.imp_new("dec", false);
             assert_eq!(x.add(d, 0, MAX), 0);
             let l = x.imp_new("limited-name-that-is-longer-than-31", true);
@@ -272,7 +317,10 @@ mod with_c {
             t(format!("{:?}", x.null_queries()));
         });
         assert_eq!(c, r);
-        assert_eq!(c[0], "[(19, 31), (48, 64), (80, 1007)] [(20, 31), (48, 53)]");
+        assert_eq!(
+            c[0],
+            "[(19, 31), (48, 64), (80, 1007)] [(20, 31), (48, 53)]"
+        );
         assert_eq!(
             c[1],
             "Rangesets belonging to domain 1:\n    limited-name-that-is-longer-tha { 2-3, 5 }\n    \
