@@ -379,7 +379,10 @@ fn names_and_printing() {
     for (s, e) in [(0x13, 0x1f), (0x30, 0x40), (0x50, 0x3ef)] {
         r.add_range(s, e).unwrap();
     }
-    assert_eq!(r.to_string(), "ioreq_server 1 port { 13-1f, 30-40, 50-3ef }");
+    assert_eq!(
+        r.to_string(),
+        "ioreq_server 1 port { 13-1f, 30-40, 50-3ef }"
+    );
 
     let mut r = RangeSet::new(None, RangesetFlags::PRETTYPRINT_HEX);
     r.add_range(0, 2).unwrap();

@@ -338,7 +338,10 @@ mod tests {
     fn domain_list_newest_first_and_destroy() {
         let d = HostDomain::create(7);
         domain_printk::<H>(d);
-        assert_eq!(take_console(), "Rangesets belonging to domain 7:\n    None\n");
+        assert_eq!(
+            take_console(),
+            "Rangesets belonging to domain 7:\n    None\n"
+        );
         domain_initialise::<H>(d).unwrap();
         domain_initialise::<H>(d).unwrap();
         let hex = RangesetFlags::PRETTYPRINT_HEX;
@@ -366,7 +369,9 @@ mod tests {
              ioreq_server 1 port { 13-1f, 30-40, 50-3ef }\n"
         );
         // A C-owned set is freed by domain_destroy; Rust-owned ones are only detached.
-        let raw = RangesetBox::<H>::new(Some(d), None, hex).unwrap().into_raw();
+        let raw = RangesetBox::<H>::new(Some(d), None, hex)
+            .unwrap()
+            .into_raw();
         assert!(!raw.is_null());
         domain_destroy::<H>(d);
         domain_destroy::<H>(d);

@@ -5,5 +5,9 @@
 //!   handle ([`domain::RangesetBox`]); this is what the other components use.
 //! * [`ffi`]: the exported C ABI, with the signatures of Xen 4.17's `xen/include/xen/rangeset.h`.
 
+/// cbindgen:ignore
 pub mod core;
+/// cbindgen:ignore
 pub mod domain;
+#[cfg(any(feature = "host", feature = "xen"))]
+pub mod ffi;
