@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 
+static __thread bool fail_allocs;
 static __thread char *console;
 static __thread size_t console_len, console_cap;
 
@@ -44,6 +45,18 @@ void harness_fatal(const char *what, const char *file, int line)
 {
     fprintf(stderr, "difftest-rangeset: C harness: %s failed at %s:%d\n", what, file, line);
     abort();
+}
+
+void *harness_xmalloc(size_t size)
+{
+    return fail_allocs ? NULL : malloc(size);
+}
+
+/* While set, every xmalloc on this thread fails (the Rust side's counterpart is the host
+ * platform's CountingAllocator). */
+void harness_fail_allocs(bool fail)
+{
+    fail_allocs = fail;
 }
 
 /* The bytes printed on this thread since the last call; valid until the next printk. Clears. */

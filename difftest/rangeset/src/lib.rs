@@ -72,6 +72,11 @@ pub trait Impl {
     fn swap(&mut self, a: Set, b: Set);
     /// `rangeset_domain_printk(d)`: the text printed.
     fn domain_printk(&mut self) -> Vec<u8>;
+    /// While `fail` is set, every allocation of this implementation on this thread fails.
+    fn fail_allocations(&mut self, fail: bool);
+    /// One call passing NULL (see [`ops::NullCall`]), with set `r` as the other argument where
+    /// there is one: the return value (None for void functions) and the text printed.
+    fn null_call(&mut self, call: ops::NullCall, r: Option<Set>) -> (Option<i64>, Vec<u8>);
 
     /// Every range of `r` in list order, read through `report_ranges(r, 0, ~0)`.
     fn ranges(&mut self, r: Set) -> Vec<(u64, u64)> {
@@ -275,6 +280,73 @@ macro_rules! impl_ops {
             unsafe { $m::domain_printk(self.dom()) }
             self.take_console()
         }
+        fn null_call(&mut self, call: ops::NullCall, r: Option<Set>) -> (Option<i64>, Vec<u8>) {
+            use ops::NullCall as N;
+            let _ = self.take_console();
+            let null = core::ptr::null_mut::<c_void>();
+            let r = Set::ptr(r);
+            let mut report: ReportCb<'_> = &mut |_, _| 0;
+            let mut consume: ConsumeCb<'_> = &mut |_, _, c| {
+                *c = 0;
+                1
+            };
+            let report_ctxt = (&mut report as *mut ReportCb<'_>).cast::<c_void>();
+            let consume_ctxt = (&mut consume as *mut ConsumeCb<'_>).cast::<c_void>();
+            let mut out: c_ulong = 0;
+            // SAFETY: each call passes NULL where the ledger (R11) says the implementation accepts
+            // it, and otherwise a live set, valid callbacks with their contexts, or `out`.
+            let rc: Option<c_int> = unsafe {
+                match call {
+                    N::Add => Some($m::add_range(null, 1, 2)),
+                    N::Remove => Some($m::remove_range(null, 1, 2)),
+                    N::AddSingleton => Some($m::add_singleton(null, 1)),
+                    N::RemoveSingleton => Some($m::remove_singleton(null, 1)),
+                    N::ClaimSet => Some($m::claim_range(null, 1, &mut out)),
+                    N::ClaimOut => Some($m::claim_range(r, 1, core::ptr::null_mut())),
+                    N::ReportSet => Some($m::report_ranges(
+                        null,
+                        0,
+                        u64::MAX,
+                        Some(report_trampoline),
+                        report_ctxt,
+                    )),
+                    N::ReportCb => Some($m::report_ranges(r, 0, u64::MAX, None, null)),
+                    N::ConsumeSet => Some($m::consume_ranges(
+                        null,
+                        Some(consume_trampoline),
+                        consume_ctxt,
+                    )),
+                    N::ConsumeCb => Some($m::consume_ranges(r, None, null)),
+                    N::Limit => {
+                        $m::limit(null, 5);
+                        None
+                    }
+                    N::SwapFirst => {
+                        $m::swap(null, r);
+                        None
+                    }
+                    N::SwapSecond => {
+                        $m::swap(r, null);
+                        None
+                    }
+                    N::MergeDst => Some($m::merge(null, r)),
+                    N::MergeSrc => Some($m::merge(r, null)),
+                    N::DomainPrintk => {
+                        $m::domain_printk(null);
+                        None
+                    }
+                    N::DomainInitialise => {
+                        $m::domain_initialise(null);
+                        None
+                    }
+                    N::DomainDestroy => {
+                        $m::domain_destroy(null);
+                        None
+                    }
+                }
+            };
+            (rc.map(i64::from), self.take_console())
+        }
     };
 }
 
@@ -292,6 +364,8 @@ pub mod c {
         fn harness_domain_free(d: *mut c_void);
         #[link_name = "xenc_harness_console_take"]
         fn harness_console_take(len: *mut usize) -> *const c_char;
+        #[link_name = "xenc_harness_fail_allocs"]
+        fn harness_fail_allocs(fail: bool);
     }
 
     /// Xen's C rangeset with one harness `struct domain`.
@@ -322,6 +396,10 @@ pub mod c {
     impl Impl for CRangeset {
         const NAME: &'static str = "C";
         const ACCEPTS_INVALID: bool = false;
+        fn fail_allocations(&mut self, fail: bool) {
+            // SAFETY: sets a thread-local flag in the harness.
+            unsafe { harness_fail_allocs(fail) }
+        }
         fn new(domid: u16) -> Self {
             // SAFETY: plain allocation in the harness.
             let d = NonNull::new(unsafe { harness_domain_new(domid.into()) })
@@ -347,6 +425,7 @@ pub mod c {
 pub mod rust {
     use super::*;
     use xen_ioreq_rs::platform::domain::DomainRef;
+    use xen_ioreq_rs::platform::host::alloc::fail_allocations_after;
     use xen_ioreq_rs::platform::host::console::take_console;
     use xen_ioreq_rs::platform::host::domain::HostDomain;
 
@@ -369,6 +448,11 @@ pub mod rust {
     impl Impl for RsRangeset {
         const NAME: &'static str = "Rust";
         const ACCEPTS_INVALID: bool = true;
+        /// Needs the host platform's `CountingAllocator` as the binary's global allocator;
+        /// without it nothing fails.
+        fn fail_allocations(&mut self, fail: bool) {
+            fail_allocations_after(fail.then_some(0));
+        }
         fn new(domid: u16) -> Self {
             let mut me = RsRangeset {
                 d: HostDomain::create(domid),
@@ -402,6 +486,8 @@ pub mod rust {
         fn harness_domain_free(d: *mut c_void);
         #[link_name = "xens_harness_console_take"]
         fn harness_console_take(len: *mut usize) -> *const c_char;
+        #[link_name = "xens_harness_fail_allocs"]
+        fn harness_fail_allocs(fail: bool);
     }
 
     /// Stand-in (a second copy of Xen's C) for the missing Rust rangeset.
@@ -427,6 +513,10 @@ pub mod rust {
     impl Impl for RsRangeset {
         const NAME: &'static str = "Rust(stand-in: C copy)";
         const ACCEPTS_INVALID: bool = false;
+        fn fail_allocations(&mut self, fail: bool) {
+            // SAFETY: sets a thread-local flag in the harness.
+            unsafe { harness_fail_allocs(fail) }
+        }
         fn new(domid: u16) -> Self {
             // SAFETY: plain allocation in the harness.
             let d = NonNull::new(unsafe { harness_domain_new(domid.into()) })

@@ -118,9 +118,12 @@ pub fn format_set(name: &[u8], hex: bool, ranges: &[(u64, u64)]) -> Vec<u8> {
     out
 }
 
+/// One set as printed: name, hex flag, ranges.
+pub type SetView<'a> = (&'a [u8], bool, &'a [(u64, u64)]);
+
 /// The bytes `rangeset_domain_printk` gives for domain `domid` whose sets, newest first, are
-/// `sets` (name, hex flag, ranges).
-pub fn format_domain(domid: u16, sets: &[(&[u8], bool, &[(u64, u64)])]) -> Vec<u8> {
+/// `sets`.
+pub fn format_domain(domid: u16, sets: &[SetView<'_>]) -> Vec<u8> {
     let mut t = format!("Rangesets belonging to domain {domid}:\n").into_bytes();
     if sets.is_empty() {
         t.extend_from_slice(b"    None\n");

@@ -128,6 +128,56 @@ pub struct ConsumePlan {
     pub stop_rc: i32,
 }
 
+/// A call passing NULL where Xen 4.17 dereferences it (ledger R11: the Rust refuses it), or where
+/// Xen tolerates it (then both run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NullCall {
+    Add,
+    Remove,
+    AddSingleton,
+    RemoveSingleton,
+    /// NULL set.
+    ClaimSet,
+    /// NULL `*s`.
+    ClaimOut,
+    ReportSet,
+    /// NULL callback over [0, ~0]: Xen tolerates it on an empty set.
+    ReportCb,
+    ConsumeSet,
+    /// NULL callback: Xen tolerates it on an empty set.
+    ConsumeCb,
+    Limit,
+    SwapFirst,
+    SwapSecond,
+    /// `merge(NULL, r)`: Xen tolerates it when `r` is empty.
+    MergeDst,
+    MergeSrc,
+    DomainPrintk,
+    DomainInitialise,
+    DomainDestroy,
+}
+
+const NULL_CALLS: [NullCall; 18] = [
+    NullCall::Add,
+    NullCall::Remove,
+    NullCall::AddSingleton,
+    NullCall::RemoveSingleton,
+    NullCall::ClaimSet,
+    NullCall::ClaimOut,
+    NullCall::ReportSet,
+    NullCall::ReportCb,
+    NullCall::ConsumeSet,
+    NullCall::ConsumeCb,
+    NullCall::Limit,
+    NullCall::SwapFirst,
+    NullCall::SwapSecond,
+    NullCall::MergeDst,
+    NullCall::MergeSrc,
+    NullCall::DomainPrintk,
+    NullCall::DomainInitialise,
+    NullCall::DomainDestroy,
+];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     New {
@@ -224,6 +274,29 @@ pub enum Op {
     },
     DomainPrintk,
     DomainDestroy,
+    /// Only after DomainDestroy (Xen initialises a domain's list once, at creation).
+    DomainInitialise,
+    /// `rangeset_new` with flags Xen BUG()s on: Rust only (R9).
+    NewBadFlags {
+        flags: u32,
+    },
+    /// A call with a NULL argument; `slot` is the other argument where there is one.
+    Null {
+        call: NullCall,
+        slot: u8,
+    },
+    /// add_range while every allocation fails (R12).
+    AddOom {
+        slot: u8,
+        s: u64,
+        e: u64,
+    },
+    /// remove_range while every allocation fails (R12).
+    RemoveOom {
+        slot: u8,
+        s: u64,
+        e: u64,
+    },
 }
 
 impl Op {
@@ -241,7 +314,10 @@ impl Op {
             | Op::Consume { slot, .. }
             | Op::Fill { slot, .. }
             | Op::MergeSelf { slot }
-            | Op::SwapSelf { slot } => vec![slot],
+            | Op::SwapSelf { slot }
+            | Op::Null { slot, .. }
+            | Op::AddOom { slot, .. }
+            | Op::RemoveOom { slot, .. } => vec![slot],
             Op::Merge { dst, src } => vec![dst, src],
             Op::Swap { a, b } => vec![a, b],
             Op::DomainDestroy => (0..SLOTS).collect(),
@@ -254,7 +330,12 @@ impl Op {
     /// The slots whose sets the operation passes (beyond [`Op::touched`]'s: the read-only ones).
     pub fn uses(&self) -> Vec<u8> {
         match *self {
-            Op::New { .. } | Op::DestroyNull | Op::DomainPrintk | Op::DomainDestroy => vec![],
+            Op::New { .. }
+            | Op::DestroyNull
+            | Op::DomainPrintk
+            | Op::DomainDestroy
+            | Op::DomainInitialise
+            | Op::NewBadFlags { .. } => vec![],
             Op::IsEmpty { slot }
             | Op::Contains { slot, .. }
             | Op::ContainsSingleton { slot, .. }
@@ -350,9 +431,17 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             hex: e.chance(2),
         },
         3 => Op::Destroy { slot: slot(e) },
-        4 => match e.below(8) {
+        4 => match e.below(16) {
             0 => Op::DestroyNull,
             1 => Op::DomainDestroy,
+            2 | 3 => Op::DomainInitialise,
+            4 => Op::NewBadFlags {
+                flags: 2 << e.below(31),
+            },
+            5..=9 => Op::Null {
+                call: NULL_CALLS[e.below(NULL_CALLS.len() as u64) as usize],
+                slot: slot(e),
+            },
             _ => Op::IsEmpty {
                 slot: maybe_null_slot(e),
             },
@@ -461,7 +550,23 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             let (a, b) = two_slots(e);
             Op::Swap { a, b }
         }
-        91..=93 if big || e.chance(4) => {
+        91 => {
+            let (s, t) = range(e);
+            if e.chance(2) {
+                Op::AddOom {
+                    slot: slot(e),
+                    s,
+                    e: t,
+                }
+            } else {
+                Op::RemoveOom {
+                    slot: slot(e),
+                    s,
+                    e: t,
+                }
+            }
+        }
+        92..=93 if big || e.chance(4) => {
             let start = value(e);
             Op::Fill {
                 slot: slot(e),

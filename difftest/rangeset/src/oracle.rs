@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 
 use crate::model::{self, Ranges, RemoveDefects};
-use crate::ops::{Op, SLOTS};
+use crate::ops::{NullCall, Op, SLOTS};
 use crate::{Impl, Set};
 
 /// The divergences this oracle recognises: FIDELITY.md's rangeset IDs, exactly, each with what
@@ -21,6 +21,10 @@ pub const KNOWN: &[(&str, &str)] = &[
     (
         WRAP,
         "remove_range spanning ranges up to ~0UL: the C keeps a range [0, end]",
+    ),
+    (
+        REPORT_2014,
+        "2014-only: confirmed identical here (4.17 reports from below the first range too)",
     ),
     (
         REVERSED,
@@ -43,8 +47,24 @@ pub const KNOWN: &[(&str, &str)] = &[
         "merge/swap of a set with itself: the C deadlocks (not run); the Rust does nothing",
     ),
     (
+        BAD_FLAGS,
+        "rangeset_new with unknown flags: the C BUG()s (not run); the Rust gives NULL",
+    ),
+    (
         NOT_UTF8,
         "printk of a name that is not UTF-8: the Rust prints U+FFFD for bad bytes",
+    ),
+    (
+        NULLS,
+        "NULL where the C dereferences (not run): the Rust gives -EINVAL or does nothing",
+    ),
+    (
+        OOM,
+        "allocation failure: the C fails every new range; the Rust only when its vector grows",
+    ),
+    (
+        DOMAIN_LIST,
+        "rangeset_new on a destroyed domain: the C links the set in; the Rust gives NULL",
     ),
 ];
 
@@ -64,6 +84,16 @@ pub const CONSUME_WRAP: &str = "R7";
 pub const SELF: &str = "R8";
 /// Names that are not UTF-8 in printk.
 pub const NOT_UTF8: &str = "R10";
+/// The 2014 series' report_ranges bug: not a divergence from 4.17; observed as agreement.
+pub const REPORT_2014: &str = "R3";
+/// rangeset_new with unknown flags.
+pub const BAD_FLAGS: &str = "R9";
+/// NULL arguments.
+pub const NULLS: &str = "R11";
+/// Real allocation failure.
+pub const OOM: &str = "R12";
+/// Per-domain lists.
+pub const DOMAIN_LIST: &str = "R13";
 
 const EINVAL: i64 = -22;
 const ENOMEM: i64 = -12;
@@ -175,6 +205,8 @@ pub struct Driver<C: Impl, R: Impl> {
     pub printk_every_op_below: usize,
     /// Print every operation to stderr (env DIFFTEST_TRACE).
     pub trace: bool,
+    /// rangeset_domain_destroy ran (and no rangeset_domain_initialise since).
+    destroyed: bool,
 }
 
 const CLAIM_SENTINEL: u64 = 0x5eed_5eed_5eed_5eed;
@@ -190,6 +222,7 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             stats: Stats::default(),
             printk_every_op_below: 32,
             trace: std::env::var_os("DIFFTEST_TRACE").is_some(),
+            destroyed: false,
         }
     }
 
@@ -211,7 +244,8 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             if !self.live(s) {
                 self.step(&Op::New {
                     slot: s,
-                    attach: true,
+                    // A destroyed domain takes no sets (R13): make a free-standing one.
+                    attach: !self.destroyed,
                     name: crate::ops::NameKind::Short,
                     hex: s % 2 == 0,
                 });
@@ -226,11 +260,14 @@ impl<C: Impl, R: Impl> Driver<C, R> {
 
     /// Applies one operation to both and compares; returns false on an unexplained divergence.
     pub fn step(&mut self, op: &Op) -> bool {
-        let rust_only = rust_only(op);
+        if matches!(op, Op::DomainInitialise) && !self.destroyed {
+            return true; // only meaningful after DomainDestroy
+        }
+        self.prepare(op);
+        let rust_only = self.rust_only(op);
         if rust_only && !R::ACCEPTS_INVALID {
             return true;
         }
-        self.prepare(op);
         if self.trace {
             eprintln!("op {op:?}");
         }
@@ -253,22 +290,47 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             run(&mut self.c, op, &self.slots, |sl| sl.c)
         };
         let (or, rs) = run(&mut self.r, op, &self.slots, |sl| sl.r);
+        let mut verdict = None;
         let new_sets = match (cs, rs) {
             (Some(c), Some(r)) => Some((c, r)),
             (None, None) => None,
-            _ => panic!("rangeset_new: C gave {cs:?}, Rust gave {rs:?}"),
+            (Some(c), None) if self.destroyed && matches!(op, Op::New { attach: true, .. }) => {
+                // R13: the C links the set into the emptied list; the Rust has no list any more.
+                self.c.destroy(Some(c));
+                verdict = Some(Ok(vec![DOMAIN_LIST]));
+                None
+            }
+            (c, r) => {
+                // Unexplained: drop whatever was created and go on without the set.
+                if c.is_some() {
+                    self.c.destroy(c);
+                }
+                if r.is_some() {
+                    self.r.destroy(r);
+                }
+                verdict = Some(Err(format!("rangeset_new: C gave {c:?}, Rust gave {r:?}")));
+                None
+            }
         };
         self.apply_bookkeeping(op, new_sets, &before);
+        match op {
+            Op::DomainDestroy => self.destroyed = true,
+            Op::DomainInitialise => self.destroyed = false,
+            _ => {}
+        }
 
         let oc = self.read_after(oc, op, true);
         let or = self.read_after(or, op, false);
         let mut ok = true;
-        let verdict = if rust_only {
+        let verdict = if let Some(v) = verdict {
+            v
+        } else if rust_only {
             expect_rust_only(op, &before, &or)
         } else if oc != or {
-            classify(op, &before, &oc, &or)
+            self.classify_oom(op, &before, &oc, &or)
+                .unwrap_or_else(|| classify(op, &before, &oc, &or))
         } else {
-            Ok(vec![])
+            Ok(self.agreement(op, &oc))
         };
         match verdict {
             Ok(ids) => {
@@ -367,14 +429,14 @@ impl<C: Impl, R: Impl> Driver<C, R> {
     fn check_printk(&mut self, op: &Op) -> bool {
         let total: usize = self.slots.iter().flatten().map(|s| s.ranges.len()).sum();
         if total >= self.printk_every_op_below
-            && self.stats.ops % 16 != 0
+            && !self.stats.ops.is_multiple_of(16)
             && !matches!(op, Op::DomainPrintk)
         {
             return true;
         }
         let mut sets: Vec<&Slot> = self.slots.iter().flatten().filter(|s| s.attached).collect();
         sets.sort_by_key(|s| std::cmp::Reverse(s.seq));
-        let view: Vec<(&[u8], bool, &[(u64, u64)])> = sets
+        let view: Vec<model::SetView<'_>> = sets
             .iter()
             .map(|s| (s.name.as_slice(), s.hex, s.ranges.as_slice()))
             .collect();
@@ -410,6 +472,125 @@ impl<C: Impl, R: Impl> Driver<C, R> {
         }
     }
 
+    /// Operations the C cannot run (they violate its ASSERTs, BUG() or deadlock it, or it would
+    /// dereference NULL): only the Rust runs them, and the ledger says what it must do.
+    fn rust_only(&self, op: &Op) -> bool {
+        let empty = |s: u8| {
+            self.slots[usize::from(s)]
+                .as_ref()
+                .is_none_or(|sl| sl.ranges.is_empty())
+        };
+        match *op {
+            Op::Add { s, e, .. }
+            | Op::Remove { s, e, .. }
+            | Op::Contains { s, e, .. }
+            | Op::Overlaps { s, e, .. } => s > e,
+            Op::MergeSelf { .. } | Op::SwapSelf { .. } | Op::NewBadFlags { .. } => true,
+            Op::Null { call, slot } => match call {
+                // Xen tolerates these when it has nothing to walk.
+                NullCall::ReportCb | NullCall::ConsumeCb | NullCall::MergeDst => !empty(slot),
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// Known entries observed as agreement: R3 (4.17 reports from below the first range, as the
+    /// Rust does; only the 2014 series differed).
+    fn agreement(&self, op: &Op, oc: &Outcome) -> Vec<&'static str> {
+        if let Op::Report { slot, s, .. } = *op {
+            let first = self.slot(slot).ranges.first().map(|r| r.0);
+            if first.is_some_and(|f| s < f) && !oc.calls.is_empty() {
+                return vec![REPORT_2014];
+            }
+        }
+        vec![]
+    }
+
+    /// R12: under allocation failure the C failed with -ENOMEM (unchanged) where the Rust, not
+    /// needing memory, did what the C does with memory. None if that is not the situation.
+    fn classify_oom(
+        &mut self,
+        op: &Op,
+        before: &Before,
+        oc: &Outcome,
+        or: &Outcome,
+    ) -> Option<Result<Vec<&'static str>, String>> {
+        let (slot, s, e, add) = match *op {
+            Op::AddOom { slot, s, e } => (slot, s, e, true),
+            Op::RemoveOom { slot, s, e } => (slot, s, e, false),
+            _ => return None,
+        };
+        let pre = before.ranges_of(slot)?.clone();
+        if oc.rcs != [ENOMEM] || oc.after_of(slot) != Some(&pre) {
+            return None;
+        }
+        // What the C does with memory: the same call on a scratch copy.
+        let tmp = self
+            .c
+            .rangeset_new(false, None, 0)
+            .expect("C: out of memory");
+        self.build_c(tmp, &pre);
+        let rc = if add {
+            self.c.add_range(tmp, s, e)
+        } else {
+            self.c.remove_range(tmp, s, e)
+        };
+        let with_memory = self.c.ranges(tmp);
+        self.c.destroy(Some(tmp));
+        if or.rcs == [i64::from(rc)] && rc == 0 && or.after_of(slot) == Some(&with_memory) {
+            Some(Ok(vec![OOM]))
+        } else {
+            Some(Err(format!(
+                "allocation failure: the Rust should match the C with memory: {rc} {with_memory:?}"
+            )))
+        }
+    }
+
+    /// Fills the empty, unlimited C set `set` with exactly `ranges` (sorted, disjoint), one node
+    /// per range, also where ranges touch (which only claim_range produces). Works from the top
+    /// down: a range touching the one above is claimed from 0 (the gap below the lowest range
+    /// fits it exactly), then cut from below to its start.
+    fn build_c(&mut self, set: Set, ranges: &[(u64, u64)]) {
+        for (i, &(s, e)) in ranges.iter().enumerate().rev() {
+            let touches_next = ranges
+                .get(i + 1)
+                .is_some_and(|n| e.checked_add(1) == Some(n.0));
+            if touches_next {
+                let (rc, at) = self.c.claim_range(set, e + 1, 0);
+                assert_eq!((rc, at), (0, 0), "rebuild: claim below the lowest range");
+                if s > 0 {
+                    assert_eq!(self.c.remove_range(set, 0, s - 1), 0, "rebuild: cut");
+                }
+            } else {
+                assert_eq!(self.c.add_range(set, s, e), 0, "rebuild: add");
+            }
+        }
+    }
+
+    /// Gives the empty, fresh (counter -1) C set `set` the budget counter `counter`, using only
+    /// the C's own operations: `rangeset_limit` sets it (0..=u32::MAX), each allocated range
+    /// lowers it and each freed range raises it.
+    fn set_c_counter(&mut self, set: Set, counter: i64) {
+        let limit = u32::MAX as i64;
+        let dummies = if counter < 0 {
+            -1 - counter
+        } else {
+            (counter - limit).max(0)
+        };
+        for k in 0..dummies as u64 {
+            assert_eq!(self.c.add_singleton(set, 2 * k), 0, "rebuild: dummy range");
+        }
+        if counter >= 0 {
+            self.c.limit(set, counter.min(limit) as u32);
+            let rc = self.c.consume_ranges(set, &mut |a, z, c| {
+                *c = z - a + 1;
+                0
+            });
+            assert_eq!(rc, 0, "rebuild: consume the dummies");
+        }
+    }
+
     /// Rebuilds every C set from the synchronised state, recreating attached sets oldest first so
     /// the domain lists them in the same order, with the same budget counters.
     fn rebuild_c(&mut self) {
@@ -423,36 +604,24 @@ impl<C: Impl, R: Impl> Driver<C, R> {
         }
         for &i in &order {
             let sl = self.slots[i].as_ref().expect("live");
+            let (ranges, attached, hex, base) = (sl.ranges.clone(), sl.attached, sl.hex, sl.base);
+            let name = sl.name_arg.clone();
             let tmp = self
                 .c
                 .rangeset_new(false, None, 0)
                 .expect("C: out of memory");
-            for &(s, e) in &sl.ranges {
-                assert_eq!(
-                    self.c.add_range(tmp, s, e),
-                    0,
-                    "rebuild: add to an unlimited set"
-                );
-            }
-            let flags = if sl.hex { crate::PRETTYPRINT_HEX } else { 0 };
+            self.build_c(tmp, &ranges);
+            let flags = if hex { crate::PRETTYPRINT_HEX } else { 0 };
             let set = self
                 .c
-                .rangeset_new(sl.attached, sl.name_arg.as_deref(), flags)
+                .rangeset_new(attached && !self.destroyed, name.as_deref(), flags)
                 .expect("C: out of memory");
-            let counter = sl.base - sl.ranges.len() as i64;
-            if counter >= 0 {
-                let limit = u32::try_from(counter).expect("budget counter fits the C's limit");
-                self.c.limit(set, limit);
-            } else {
-                // A fresh set counts -1; each extra range allocated lowers it by one.
-                for k in 0..(-1 - counter) as u64 {
-                    assert_eq!(self.c.add_singleton(set, 2 * k), 0, "rebuild: dummy range");
-                }
-            }
+            let counter = base - ranges.len() as i64;
+            self.set_c_counter(set, counter);
             self.c.swap(set, tmp);
             self.c.destroy(Some(tmp));
             let got = self.c.ranges(set);
-            assert_eq!(got, sl.ranges, "rebuild of C slot {i} failed");
+            assert_eq!(got, ranges, "rebuild of C slot {i} failed");
             self.slots[i].as_mut().expect("live").c = set;
         }
     }
@@ -478,25 +647,25 @@ impl<C: Impl, R: Impl> Drop for Driver<C, R> {
     }
 }
 
-/// Operations the C cannot run (they violate its ASSERTs or deadlock it): only the Rust runs them.
-pub fn rust_only(op: &Op) -> bool {
-    match *op {
-        Op::Add { s, e, .. }
-        | Op::Remove { s, e, .. }
-        | Op::Contains { s, e, .. }
-        | Op::Overlaps { s, e, .. } => s > e,
-        Op::MergeSelf { .. } | Op::SwapSelf { .. } => true,
-        _ => false,
-    }
-}
-
-/// Checks the Rust's outcome of a [`rust_only`] operation against the ledger.
+/// Checks the Rust's outcome of a Rust-only operation against the ledger.
 fn expect_rust_only(op: &Op, before: &Before, or: &Outcome) -> Result<Vec<&'static str>, String> {
+    use NullCall as N;
     let (id, rcs) = match *op {
         Op::Add { .. } | Op::Remove { .. } => (REVERSED, vec![EINVAL]),
         Op::Contains { .. } | Op::Overlaps { .. } => (REVERSED, vec![0]),
         Op::MergeSelf { .. } => (SELF, vec![0]),
-        _ => (SELF, vec![]),
+        Op::SwapSelf { .. } => (SELF, vec![]),
+        Op::NewBadFlags { .. } => (BAD_FLAGS, vec![0]),
+        Op::Null { call, .. } => match call {
+            N::Limit
+            | N::SwapFirst
+            | N::SwapSecond
+            | N::DomainPrintk
+            | N::DomainInitialise
+            | N::DomainDestroy => (NULLS, vec![]),
+            _ => (NULLS, vec![EINVAL]),
+        },
+        _ => return Err("not a Rust-only operation".into()),
     };
     let want = Outcome {
         rcs,
@@ -601,6 +770,28 @@ fn run<I: Impl>(
         }
         Op::DomainPrintk => o.text = imp.domain_printk(),
         Op::DomainDestroy => imp.domain_destroy(),
+        Op::DomainInitialise => imp.domain_initialise(),
+        Op::NewBadFlags { flags } => {
+            created = imp.rangeset_new(true, Some(c"bad flags"), flags);
+            o.rcs.push(b(created.is_some()));
+        }
+        Op::Null { call, slot } => {
+            let (rc, text) = imp.null_call(call, Some(set(slot)));
+            o.rcs.extend(rc);
+            o.text = text;
+        }
+        Op::AddOom { slot, s, e } => {
+            imp.fail_allocations(true);
+            let rc = imp.add_range(set(slot), s, e);
+            imp.fail_allocations(false);
+            o.rcs.push(rc.into());
+        }
+        Op::RemoveOom { slot, s, e } => {
+            imp.fail_allocations(true);
+            let rc = imp.remove_range(set(slot), s, e);
+            imp.fail_allocations(false);
+            o.rcs.push(rc.into());
+        }
     }
     (o, created)
 }
@@ -620,7 +811,7 @@ pub fn classify(
         after: vec![(slot, after)],
     };
     match *op {
-        Op::Remove { slot, s, e } => {
+        Op::Remove { slot, s, e } | Op::RemoveOom { slot, s, e } => {
             let pre = before.ranges_of(slot).ok_or("no state before")?;
             let correct = model::remove(pre, s, e, RemoveDefects::default());
             if or.rcs != [0] || oc.rcs != [0] || or.after_of(slot) != Some(&correct) {

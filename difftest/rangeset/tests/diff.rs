@@ -5,6 +5,11 @@
 use difftest_rangeset::oracle::{self, Stats};
 use difftest_rangeset::{missing_rust_declarations, C_AVAILABLE};
 
+// Lets the oracle make the Rust's allocations fail (ledger R12) as the C harness does the C's.
+#[global_allocator]
+static ALLOC: xen_ioreq_rs::platform::host::alloc::CountingAllocator =
+    xen_ioreq_rs::platform::host::alloc::CountingAllocator;
+
 const FIDELITY_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../FIDELITY.md");
 
 /// Says loudly that the C is missing; fails if the environment requires the comparison.

@@ -35,7 +35,9 @@ void harness_fatal(const char *what, const char *file, int line);
 #define min(x, y) ({ __typeof__(x) x_ = (x); __typeof__(y) y_ = (y); x_ < y_ ? x_ : y_; })
 #define max(x, y) ({ __typeof__(x) x_ = (x); __typeof__(y) y_ = (y); x_ > y_ ? x_ : y_; })
 
-#define xmalloc(type) ((type *)malloc(sizeof(type)))
+/* malloc, unless the harness is injecting allocation failures on this thread. */
+void *harness_xmalloc(size_t size);
+#define xmalloc(type) ((type *)harness_xmalloc(sizeof(type)))
 #define xfree(p) free(p)
 #define safe_strcpy(d, s) ((void)snprintf((d), sizeof(d), "%s", (s)))
 
