@@ -226,6 +226,11 @@ impl<C: Impl, R: Impl> Driver<C, R> {
         }
     }
 
+    /// The second implementation (e.g. to configure a test double).
+    pub fn r_mut(&mut self) -> &mut R {
+        &mut self.r
+    }
+
     fn live(&self, slot: u8) -> bool {
         self.slots[usize::from(slot)].is_some()
     }

@@ -53,10 +53,11 @@ fn oracle_knows_exactly_the_ledger() {
 mod with_c {
     use super::*;
     use difftest_rangeset::c::CRangeset;
+    use difftest_rangeset::ops::NullCall;
     use difftest_rangeset::ops::SplitMix;
     use difftest_rangeset::oracle::Driver;
     use difftest_rangeset::rust::RsRangeset;
-    use difftest_rangeset::Impl;
+    use difftest_rangeset::{ConsumeCb, Impl, ReportCb, Set};
 
     fn require_rust() {
         assert!(
@@ -127,6 +128,123 @@ mod with_c {
                  fix the ledger (or the oracle)"
             );
         }
+    }
+
+    /// The Rust with one planted bug, to show the oracle catches what it does not know.
+    struct Mutant(RsRangeset, fn(&mut RsRangeset, &Op2) -> Option<i32>);
+
+    /// The calls a mutant may change.
+    enum Op2 {
+        RemoveSingleton(u64),
+        Claim(u64),
+    }
+
+    impl Impl for Mutant {
+        const NAME: &'static str = "Rust (mutant)";
+        const ACCEPTS_INVALID: bool = true;
+        fn new(domid: u16) -> Self {
+            Mutant(RsRangeset::new(domid), |_, _| None)
+        }
+        fn domain_initialise(&mut self) {
+            self.0.domain_initialise()
+        }
+        fn domain_destroy(&mut self) {
+            self.0.domain_destroy()
+        }
+        fn rangeset_new(&mut self, a: bool, n: Option<&std::ffi::CStr>, f: u32) -> Option<Set> {
+            self.0.rangeset_new(a, n, f)
+        }
+        fn destroy(&mut self, r: Option<Set>) {
+            self.0.destroy(r)
+        }
+        fn limit(&mut self, r: Set, l: u32) {
+            Impl::limit(&mut self.0, r, l)
+        }
+        fn is_empty(&mut self, r: Option<Set>) -> bool {
+            self.0.is_empty(r)
+        }
+        fn add_range(&mut self, r: Set, s: u64, e: u64) -> i32 {
+            self.0.add_range(r, s, e)
+        }
+        fn claim_range(&mut self, r: Set, size: u64, out: u64) -> (i32, u64) {
+            match (self.1)(&mut self.0, &Op2::Claim(size)) {
+                Some(rc) => (rc, out),
+                None => self.0.claim_range(r, size, out),
+            }
+        }
+        fn remove_range(&mut self, r: Set, s: u64, e: u64) -> i32 {
+            self.0.remove_range(r, s, e)
+        }
+        fn contains_range(&mut self, r: Option<Set>, s: u64, e: u64) -> bool {
+            self.0.contains_range(r, s, e)
+        }
+        fn overlaps_range(&mut self, r: Option<Set>, s: u64, e: u64) -> bool {
+            self.0.overlaps_range(r, s, e)
+        }
+        fn report_ranges(&mut self, r: Set, s: u64, e: u64, cb: ReportCb<'_>) -> i32 {
+            self.0.report_ranges(r, s, e, cb)
+        }
+        fn consume_ranges(&mut self, r: Set, cb: ConsumeCb<'_>) -> i32 {
+            self.0.consume_ranges(r, cb)
+        }
+        fn merge(&mut self, a: Set, b: Set) -> i32 {
+            self.0.merge(a, b)
+        }
+        fn add_singleton(&mut self, r: Set, s: u64) -> i32 {
+            self.0.add_singleton(r, s)
+        }
+        fn remove_singleton(&mut self, r: Set, s: u64) -> i32 {
+            match (self.1)(&mut self.0, &Op2::RemoveSingleton(s)) {
+                Some(rc) => rc,
+                None => self.0.remove_singleton(r, s),
+            }
+        }
+        fn contains_singleton(&mut self, r: Option<Set>, s: u64) -> bool {
+            self.0.contains_singleton(r, s)
+        }
+        fn swap(&mut self, a: Set, b: Set) {
+            self.0.swap(a, b)
+        }
+        fn domain_printk(&mut self) -> Vec<u8> {
+            self.0.domain_printk()
+        }
+        fn fail_allocations(&mut self, f: bool) {
+            self.0.fail_allocations(f)
+        }
+        fn null_call(&mut self, c: NullCall, r: Option<Set>) -> (Option<i64>, Vec<u8>) {
+            self.0.null_call(c, r)
+        }
+    }
+
+    fn mutant_run(bug: fn(&mut RsRangeset, &Op2) -> Option<i32>) -> Stats {
+        let mut d: Driver<CRangeset, Mutant> = Driver::new(7);
+        d.r_mut().1 = bug;
+        d.run_ops(&mut SplitMix(1), 20_000, false);
+        std::mem::take(&mut d.stats)
+    }
+
+    /// The oracle is not blind: planted bugs the ledger does not list are counted as unexplained.
+    #[test]
+    fn oracle_catches_planted_bugs() {
+        if skip_without_c() {
+            return;
+        }
+        require_rust();
+        // Removing an odd singleton does nothing.
+        let s = mutant_run(|_, op| match op {
+            Op2::RemoveSingleton(v) if v % 2 == 1 => Some(0),
+            _ => None,
+        });
+        assert!(s.unexplained > 0, "a lost removal went unnoticed: {s:?}");
+        // claim_range of 1 reports -ENOSPC.
+        let s = mutant_run(|_, op| match op {
+            Op2::Claim(1) => Some(-28),
+            _ => None,
+        });
+        assert!(s.unexplained > 0, "a wrong claim went unnoticed: {s:?}");
+        // The unmutated Rust over the same operations: nothing unexplained.
+        let s = mutant_run(|_, _| None);
+        assert_eq!(s.unexplained, 0, "{:?}", s.reports);
     }
 
     /// A transcript of one scenario; run on both implementations and compared.

@@ -44,17 +44,35 @@ void *harness_xmalloc(size_t size);
 /* printk appends to a per-thread buffer that the Rust side reads back and clears. */
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Locks: one thread per rangeset in the harness, so they only need to exist. */
-typedef struct { int held; } spinlock_t;
-typedef struct { int held; } rwlock_t;
-#define spin_lock_init(l) ((l)->held = 0)
-#define rwlock_init(l) ((l)->held = 0)
-#define spin_lock(l) ((l)->held++)
-#define spin_unlock(l) ((l)->held--)
-#define read_lock(l) ((l)->held++)
-#define read_unlock(l) ((l)->held--)
-#define write_lock(l) ((l)->held++)
-#define write_unlock(l) ((l)->held--)
+/*
+ * Locks: real atomic read-modify-writes, as Xen's cost the C as much as the Rust's locks cost it,
+ * but asserting instead of spinning: each set is used by one thread, so contention (e.g. a set
+ * merged into itself) is a harness error.
+ */
+#define HARNESS_WRITER (1 << 30)
+typedef struct { int v; } spinlock_t;
+typedef struct { int v; } rwlock_t;
+static inline void harness_lock_excl(int *v)
+{
+    int free = 0;
+
+    if ( !__atomic_compare_exchange_n(v, &free, HARNESS_WRITER, false, __ATOMIC_ACQUIRE,
+                                      __ATOMIC_RELAXED) )
+        harness_fatal("lock contended", __FILE__, __LINE__);
+}
+static inline void harness_lock_shared(int *v)
+{
+    if ( __atomic_fetch_add(v, 1, __ATOMIC_ACQUIRE) & HARNESS_WRITER )
+        harness_fatal("read lock contended", __FILE__, __LINE__);
+}
+#define spin_lock_init(l) ((l)->v = 0)
+#define rwlock_init(l) ((l)->v = 0)
+#define spin_lock(l) harness_lock_excl(&(l)->v)
+#define spin_unlock(l) __atomic_store_n(&(l)->v, 0, __ATOMIC_RELEASE)
+#define read_lock(l) harness_lock_shared(&(l)->v)
+#define read_unlock(l) ((void)__atomic_fetch_sub(&(l)->v, 1, __ATOMIC_RELEASE))
+#define write_lock(l) harness_lock_excl(&(l)->v)
+#define write_unlock(l) __atomic_store_n(&(l)->v, 0, __ATOMIC_RELEASE)
 
 #include <xen/list.h>
 
