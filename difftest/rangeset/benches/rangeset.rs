@@ -4,7 +4,9 @@
 //!
 //! `cargo bench -p difftest-rangeset --bench rangeset` (add `-- --quick` for a short smoke).
 
+#[cfg(not(xen_c_unavailable))]
 use std::hint::black_box;
+#[cfg(not(xen_c_unavailable))]
 use std::time::{Duration, Instant};
 
 use difftest_rangeset::ops::SplitMix;
