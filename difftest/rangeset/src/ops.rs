@@ -411,7 +411,7 @@ fn callback_rc(e: &mut impl Entropy) -> i32 {
     }
 }
 
-/// One operation. `big` allows Fill to build sets of up to ~1000 ranges.
+/// One operation. `big` allows Fill to build sets of up to ~4000 ranges.
 pub fn op(e: &mut impl Entropy, big: bool) -> Op {
     match e.below(100) {
         0..=2 => Op::New {
@@ -571,7 +571,9 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             Op::Fill {
                 slot: slot(e),
                 start,
-                count: if big && e.chance(3) {
+                count: if big && e.chance(12) {
+                    1 + e.below(4200) as u16
+                } else if big && e.chance(3) {
                     1 + e.below(1000) as u16
                 } else {
                     1 + e.below(24) as u16

@@ -120,6 +120,8 @@ pub struct Stats {
     pub observed: BTreeMap<&'static str, u64>,
     /// Details of the first unexplained divergences.
     pub reports: Vec<String>,
+    /// The most ranges one set held.
+    pub max_ranges: usize,
 }
 
 impl Stats {
@@ -134,6 +136,7 @@ impl Stats {
                 self.reports.push(r);
             }
         }
+        self.max_ranges = self.max_ranges.max(o.max_ranges);
     }
 }
 
@@ -363,10 +366,41 @@ impl<C: Impl, R: Impl> Driver<C, R> {
         if oc.after != synced {
             self.rebuild_c();
         }
+        for sl in self.slots.iter().flatten() {
+            self.stats.max_ranges = self.stats.max_ranges.max(sl.ranges.len());
+        }
         if ok {
             ok = self.check_printk(op);
         }
+        if ok && self.stats.ops.is_multiple_of(64) {
+            ok = self.check_all_slots(op);
+        }
         ok
+    }
+
+    /// Every set, touched by the last operation or not, on both sides, against the synchronised
+    /// state (catches an operation that changes a set it was not given).
+    fn check_all_slots(&mut self, op: &Op) -> bool {
+        for i in 0..self.slots.len() {
+            let Some(sl) = self.slots[i].as_ref() else {
+                continue;
+            };
+            let (cs, rs, want) = (sl.c, sl.r, sl.ranges.clone());
+            let c = self.c.ranges(cs);
+            let r = self.r.ranges(rs);
+            if c != want || r != want {
+                self.stats.unexplained += 1;
+                if self.stats.reports.len() < 10 {
+                    self.stats.reports.push(format!(
+                        "slot {i} changed behind the oracle's back (last op {op:?}):\n  \
+                         expected {want:?}\n  C    {c:?}\n  Rust {r:?}"
+                    ));
+                }
+                self.rebuild_c();
+                return false;
+            }
+        }
+        true
     }
 
     fn read_after(&mut self, mut o: Outcome, op: &Op, c_side: bool) -> Outcome {

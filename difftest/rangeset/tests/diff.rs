@@ -113,8 +113,10 @@ mod with_c {
             stats.ops, stats.unexplained
         ));
         say(&format!(
-            "difftest rangeset: known divergences observed: {:?} (seed {seed:#x}, {:.2?})",
+            "difftest rangeset: known divergences observed: {:?} (seed {seed:#x}, largest set {} \
+             ranges, {:.2?})",
             stats.observed,
+            stats.max_ranges,
             t.elapsed()
         ));
         require_rust();
