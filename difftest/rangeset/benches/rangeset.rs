@@ -114,7 +114,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[cfg(not(xen_c_unavailable))]
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let reps = if quick { 3 } else { 9 };
+    let reps = if quick { 5 } else { 9 };
     let budget_ops: u64 = if quick { 200_000 } else { 2_000_000 };
     let mut c = CRangeset::new(1);
     let mut rs = RsRangeset::new(1);
