@@ -285,6 +285,12 @@ pub enum Op {
         call: NullCall,
         slot: u8,
     },
+    /// consume_ranges whose callback claims `extra` more than the first range holds, then stops:
+    /// the C only ASSERTs against it, so Rust only (R7: the range is freed).
+    ConsumeOver {
+        slot: u8,
+        extra: u64,
+    },
     /// add_range while every allocation fails (R12).
     AddOom {
         slot: u8,
@@ -316,6 +322,7 @@ impl Op {
             | Op::MergeSelf { slot }
             | Op::SwapSelf { slot }
             | Op::Null { slot, .. }
+            | Op::ConsumeOver { slot, .. }
             | Op::AddOom { slot, .. }
             | Op::RemoveOom { slot, .. } => vec![slot],
             Op::Merge { dst, src } => vec![dst, src],
@@ -528,6 +535,10 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
                 rc: callback_rc(e),
             }
         }
+        79 if e.chance(8) => Op::ConsumeOver {
+            slot: slot(e),
+            extra: 1u64.saturating_add(e.below(3).saturating_mul(value(e))),
+        },
         79..=82 => Op::Consume {
             slot: slot(e),
             plan: ConsumePlan {

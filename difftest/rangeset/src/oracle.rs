@@ -213,6 +213,8 @@ pub struct Driver<C: Impl, R: Impl> {
 }
 
 const CLAIM_SENTINEL: u64 = 0x5eed_5eed_5eed_5eed;
+/// What an over-consuming callback returns (it stops after one call).
+const CONSUME_OVER_RC: i32 = -7;
 
 impl<C: Impl, R: Impl> Driver<C, R> {
     pub fn new(domid: u16) -> Self {
@@ -524,7 +526,10 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             | Op::Remove { s, e, .. }
             | Op::Contains { s, e, .. }
             | Op::Overlaps { s, e, .. } => s > e,
-            Op::MergeSelf { .. } | Op::SwapSelf { .. } | Op::NewBadFlags { .. } => true,
+            Op::MergeSelf { .. }
+            | Op::SwapSelf { .. }
+            | Op::NewBadFlags { .. }
+            | Op::ConsumeOver { .. } => true,
             Op::Null { call, slot } => match call {
                 // Xen tolerates these when it has nothing to walk.
                 NullCall::ReportCb | NullCall::ConsumeCb | NullCall::MergeDst => !empty(slot),
@@ -689,6 +694,35 @@ impl<C: Impl, R: Impl> Drop for Driver<C, R> {
 /// Checks the Rust's outcome of a Rust-only operation against the ledger.
 fn expect_rust_only(op: &Op, before: &Before, or: &Outcome) -> Result<Vec<&'static str>, String> {
     use NullCall as N;
+    if let Op::ConsumeOver { slot, .. } = *op {
+        // The first range goes (unless it is [0, ~0], which nothing can over-consume).
+        let pre = before.ranges_of(slot).ok_or("no state before")?;
+        let want = match pre.first() {
+            None => Outcome {
+                rcs: vec![0],
+                after: vec![(slot, vec![])],
+                ..Outcome::default()
+            },
+            Some(&first) => Outcome {
+                rcs: vec![CONSUME_OVER_RC.into()],
+                calls: vec![first],
+                text: vec![],
+                after: vec![(
+                    slot,
+                    if first == (0, u64::MAX) {
+                        pre.clone()
+                    } else {
+                        pre[1..].to_vec()
+                    },
+                )],
+            },
+        };
+        return if *or == want {
+            Ok(vec![CONSUME_WRAP])
+        } else {
+            Err(format!("over-consumption: expected {want:?} (R7)"))
+        };
+    }
     let (id, rcs) = match *op {
         Op::Add { .. } | Op::Remove { .. } => (REVERSED, vec![EINVAL]),
         Op::Contains { .. } | Op::Overlaps { .. } => (REVERSED, vec![0]),
@@ -784,6 +818,22 @@ fn run<I: Impl>(
             let r = imp.consume_ranges(set(slot), &mut |a, z, consumed| {
                 calls.push((a, z));
                 model::consume_step(plan, calls.len(), a, z, consumed)
+            });
+            o.rcs.push(r.into());
+            o.calls = calls;
+        }
+        Op::ConsumeOver { slot, extra } => {
+            let mut calls = Vec::new();
+            let r = imp.consume_ranges(set(slot), &mut |a, z, consumed| {
+                calls.push((a, z));
+                let len = z.wrapping_sub(a).wrapping_add(1);
+                // More than the range holds (nothing is more than [0, ~0]).
+                *consumed = if len == 0 {
+                    0
+                } else {
+                    len.saturating_add(extra)
+                };
+                CONSUME_OVER_RC
             });
             o.rcs.push(r.into());
             o.calls = calls;
