@@ -3,9 +3,13 @@
 //! struct and the query form are this port's reconstruction (FIDELITY H7, H8), in the style of the
 //! series' HVMOPs 17-22 (same prologue, same error codes).
 
+use core::marker::PhantomData;
+
 use super::controller::check_slot;
 use super::domain::{has_controller, with_controller};
 use crate::errno::{Errno, XenResult};
+use crate::ioreq::claims::pci_sbdf_claimed_by;
+use crate::ioreq::IoreqPlatform;
 use crate::platform::{DomainRef, GuestHandle, Platform};
 
 /// `HVMOP_pci_hotplug`: the next free HVMOP after the series' 17-22. Xen 4.17 has since given 23
@@ -79,12 +83,24 @@ pub trait SlotClaims {
     fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool;
 }
 
-/// No ownership check: every DM-privileged caller may operate on every slot (H9).
+/// No ownership check: every DM-privileged caller may operate on every slot. For tests and
+/// platforms without ioreq servers; the exported handler uses [`IoreqServerClaims`].
 pub struct NoClaimCheck;
 
 impl SlotClaims for NoClaimCheck {
     fn slot_claimed(_d: DomainRef, _emulator: DomainRef, _sbdf: u32) -> bool {
         true
+    }
+}
+
+/// The ownership check of the exported handler (H10): the caller owns a slot when one of its
+/// ioreq servers for `d` has the slot's function 0 in its PCI range set
+/// ([`crate::ioreq::claims::pci_sbdf_claimed_by`]).
+pub struct IoreqServerClaims<P>(PhantomData<fn() -> P>);
+
+impl<P: IoreqPlatform> SlotClaims for IoreqServerClaims<P> {
+    fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
+        pci_sbdf_claimed_by::<P>(d, P::domain_id(emulator), sbdf)
     }
 }
 
