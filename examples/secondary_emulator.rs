@@ -1005,7 +1005,9 @@ fn emulator_life(m: &Machine) -> Step<Emulator> {
         "a straddling access matched"
     );
 
-    // -- a buffered write: posted on the ring, the vCPU does not wait.
+    // -- a buffered write: posted on the ring, the vCPU does not wait. Xen buffers only writes it
+    // knows to be free of side effects the vCPU must wait for (stdvga's); the demo posts one of its
+    // device's register writes the same way, through the same `hvm_buffered_io_send`.
     HostDomain::set_current(m.guest);
     HostDomain::set_current_vcpu(Some(m.vcpus[0]));
     let mut w = pio(IO_BAR + 8, 2, IOREQ_WRITE, 0x5a5a);
