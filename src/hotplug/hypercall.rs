@@ -76,7 +76,7 @@ pub const fn pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
 
 /// Whether the calling emulator owns a slot: it should have claimed the slot's PCI config space
 /// (an `HVMOP_IO_RANGE_PCI` range) on one of its ioreq servers for `d` before it plugs or unplugs
-/// a device there. The ioreq component provides the real check.
+/// a device there. [`IoreqServerClaims`] asks the ioreq servers; tests may pass their own.
 pub trait SlotClaims {
     /// Whether `emulator` has `sbdf` (function 0 of the slot, segment 0, bus 0) in a PCI range of
     /// one of its ioreq servers for `d`.
