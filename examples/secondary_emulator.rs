@@ -746,8 +746,9 @@ fn run() -> Step {
     let em = emulator_life(&m)?;
     drop(em);
 
-    // Nothing leaked: what the server held is back (allocations are checked over the domain's
-    // whole life below, because the registry's server list keeps its capacity until then).
+    // Nothing leaked: what the server held is back. Allocations are checked over the domains'
+    // whole life below: the guest's server list and rangeset list keep their capacity (two
+    // allocations, made by the first server and reused by every later one) until the guest goes.
     let after = m.resources();
     ensure!(
         Resources {
