@@ -4,6 +4,9 @@
 
 use std::ffi::c_void;
 
+mod hotplug_common;
+use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
+
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
@@ -31,6 +34,9 @@ fn init_out_of_memory_and_no_leaks() {
     // Prime the per-thread bookkeeping (SCI record, guest buffer table) before counting.
     HostPlatform::sci_set_level(g, SciSource::Gpe0, false);
     let buf = guest_buffer(&[0u8; 8]);
+    // The device model's claim on the slots (H10); asking it allocates nothing either.
+    ioreq_ready(g, dm);
+    claim_all_slots(g, 0);
 
     let base = live_allocations();
     fail_allocations_after(Some(0));
@@ -94,6 +100,7 @@ fn init_out_of_memory_and_no_leaks() {
     hvm_pci_hotplug_deinit(g.as_ptr());
     assert_eq!(live_allocations(), base);
     take_guest_buffer(buf);
+    ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);
 }

@@ -6,6 +6,9 @@
 
 use std::ffi::c_void;
 
+mod hotplug_common;
+use hotplug_common::{claim, claim_all_slots, ioreq_ready, ioreq_release};
+
 use xen_ioreq_rs::hotplug::controller::{slot_state, GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::{
@@ -60,6 +63,9 @@ impl Env {
         let guest = HostDomain::create(1);
         sci_forget(guest);
         assert_eq!(hvm_pci_hotplug_init(guest.as_ptr()), 0);
+        // The device model owns every slot: an ioreq server of its claims them all (H10).
+        ioreq_ready(guest, dm);
+        claim_all_slots(guest, 0);
         let e = Env { guest, dm };
         e.check_sci();
         e
@@ -221,6 +227,7 @@ impl Drop for Env {
     fn drop(&mut self) {
         hvm_pci_hotplug_deinit(self.guest.as_ptr());
         assert!(!sci_line(self.guest).source(SciSource::Gpe0));
+        ioreq_release(self.guest);
         HostDomain::destroy(self.guest);
         HostDomain::destroy(self.dm);
     }
@@ -615,8 +622,11 @@ fn hypercall_error_codes() {
     // XSM: an unprivileged domain that is not the guest's device model.
     let other = HostDomain::create(6);
     assert_eq!(e.op(other, 1, 3, XEN_HVM_PCI_HOTPLUG_PLUG).0, EPERM);
-    // A stub-domain device model of the guest is allowed.
+    // A stub-domain device model of the guest passes XSM, but owns the slot only once one of
+    // its ioreq servers claims it (H10).
     HostDomain::with(other, |h| h.dm_target = Some(1));
+    assert_eq!(e.op(other, 1, 3, XEN_HVM_PCI_HOTPLUG_PLUG).0, EPERM);
+    claim(e.guest, 6, pci_sbdf(0, 0, 3, 0), pci_sbdf(0, 0, 3, 0));
     assert_eq!(e.op(other, 1, 3, XEN_HVM_PCI_HOTPLUG_PLUG).0, 0);
     // The guest calling on itself: -EPERM from the domain lookup.
     assert_eq!(e.op(e.guest, 1, 4, XEN_HVM_PCI_HOTPLUG_PLUG).0, EPERM);
@@ -720,6 +730,6 @@ fn slot_claims_gate_plug_and_unplug_not_query() {
     assert_eq!(call(3, XEN_HVM_PCI_HOTPLUG_UNPLUG), 0);
     // Slot checks come before the claim check.
     assert_eq!(call(0, XEN_HVM_PCI_HOTPLUG_PLUG), EINVAL);
-    // The exported handler applies no check (H10): slot 4 is accepted there.
+    // The exported handler asks the ioreq servers (H10): Env's device model claims every slot.
     assert_eq!(e.plug(4), 0);
 }

@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
+mod hotplug_common;
+use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
+
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
@@ -142,6 +145,9 @@ fn controller_matches_qemu21_except_listed_entries() {
     let g = HostDomain::create(1);
     sci_forget(g);
     assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    // The device model owns every slot (H10).
+    ioreq_ready(g, dm);
+    claim_all_slots(g, 0);
     let buf = guest_buffer(&[0u8; 8]);
     let mut q = Qemu21::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -299,6 +305,7 @@ fn controller_matches_qemu21_except_listed_entries() {
     }
     take_guest_buffer(buf);
     hvm_pci_hotplug_deinit(g.as_ptr());
+    ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);
 

@@ -10,6 +10,10 @@
 
 use std::ffi::c_void;
 
+#[path = "../../tests/hotplug_common/mod.rs"]
+mod hotplug_common;
+use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
+
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_B0EJ, PCIHP_BASE};
@@ -80,6 +84,9 @@ fuzz_target!(|steps: Vec<Step>| {
     let g = HostDomain::create(1);
     sci_forget(g);
     assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    // The device model owns every slot (FIDELITY H10).
+    ioreq_ready(g, dm);
+    claim_all_slots(g, 0);
     let mut pm1a = false;
     // One argument buffer per input (the host keeps a slot per buffer), rewritten per request.
     let buf = guest_buffer(&[0u8; 8]);
@@ -187,6 +194,7 @@ fuzz_target!(|steps: Vec<Step>| {
     hvm_pci_hotplug_deinit(g.as_ptr());
     assert!(!sci_line(g).source(SciSource::Gpe0));
     sci_forget(g);
+    ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);
 });

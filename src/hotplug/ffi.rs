@@ -5,7 +5,7 @@
 use core::ffi::{c_int, c_uint, c_void};
 
 use super::domain;
-use super::hypercall::{self, NoClaimCheck};
+use super::hypercall::{self, IoreqServerClaims};
 use super::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
 use crate::errno::{to_c, Errno};
 use crate::platform::{Active, DomainRef, Domains, GuestHandle};
@@ -17,9 +17,8 @@ const IOREQ_WRITE: c_int = 0;
 const X86EMUL_OKAY: c_int = 0;
 const X86EMUL_UNHANDLEABLE: c_int = 1;
 
-/// The slot-ownership check the hypercall applies. The ioreq servers' PCI ranges will provide it;
-/// until then no check is made (FIDELITY H9).
-type Claims = NoClaimCheck;
+/// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10).
+type Claims = IoreqServerClaims<Active>;
 
 /// Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
 /// 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.

@@ -40,6 +40,7 @@
 
 /// cbindgen:ignore
 pub mod abi;
+pub mod claims;
 pub mod ffi;
 /// cbindgen:ignore
 pub mod io;
