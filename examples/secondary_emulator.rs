@@ -157,7 +157,7 @@ impl Machine {
         }
         // hvm_domain_initialise creates the PCI hotplug controller.
         ensure!(
-            hvm_pci_hotplug_init(guest.as_ptr()) == 0,
+            unsafe { hvm_pci_hotplug_init(guest.as_ptr().cast()) } == 0,
             "hotplug controller init"
         );
         println!(
@@ -194,7 +194,7 @@ impl Machine {
 
     /// Destroys everything (domain destruction as Xen runs it).
     fn teardown(self) {
-        hvm_pci_hotplug_deinit(self.guest.as_ptr());
+        unsafe { hvm_pci_hotplug_deinit(self.guest.as_ptr().cast()) };
         ioreq::domain_destroy::<HostPlatform>(self.guest);
         xen_ioreq_rs::rangeset::domain::domain_destroy::<HostPlatform>(self.guest);
         for v in self.vcpus {

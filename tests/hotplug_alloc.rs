@@ -40,7 +40,7 @@ fn init_out_of_memory_and_no_leaks() {
 
     let base = live_allocations();
     fail_allocations_after(Some(0));
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), ENOMEM);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, ENOMEM);
     fail_allocations_after(None);
     assert_eq!(live_allocations(), base);
     HostDomain::set_current(g);
@@ -49,7 +49,7 @@ fn init_out_of_memory_and_no_leaks() {
     assert_eq!(unsafe { hvm_pci_hotplug_io(1, PCIHP_BASE, 4, &mut v) }, 0);
     assert_eq!(v, !0, "no controller after a failed init");
 
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     assert_eq!(live_allocations(), base + 1, "one allocation per domain");
 
     // Plug, SCI, _E01, unplug, _EJ0, query, save, load: with allocation forbidden.
@@ -87,17 +87,23 @@ fn init_out_of_memory_and_no_leaks() {
     assert_eq!(req(5, 0), 0);
     io(0, PCIHP_BASE + 8, 4, 1 << 5);
     assert_eq!(req(5, 2), 0);
-    assert_eq!(hvm_pci_hotplug_gpe_raise(g.as_ptr(), 2), 0);
+    assert_eq!(
+        unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), 2) },
+        0
+    );
     let mut rec = [0u8; 32];
     // SAFETY: `rec` is valid for 32 bytes.
     unsafe {
-        assert_eq!(hvm_pci_hotplug_save(g.as_ptr(), rec.as_mut_ptr(), 32), 32);
-        assert_eq!(hvm_pci_hotplug_load(g.as_ptr(), rec.as_ptr(), 32), 0);
+        assert_eq!(
+            hvm_pci_hotplug_save(g.as_ptr().cast(), rec.as_mut_ptr(), 32),
+            32
+        );
+        assert_eq!(hvm_pci_hotplug_load(g.as_ptr().cast(), rec.as_ptr(), 32), 0);
     }
     fail_allocations_after(None);
     assert_eq!(live_allocations(), base + 1);
 
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     assert_eq!(live_allocations(), base);
     take_guest_buffer(buf);
     ioreq_release(g);

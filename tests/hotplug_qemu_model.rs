@@ -144,7 +144,7 @@ fn controller_matches_qemu21_except_listed_entries() {
     HostDomain::with(dm, |h| h.is_privileged = true);
     let g = HostDomain::create(1);
     sci_forget(g);
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     // The device model owns every slot (H10).
     ioreq_ready(g, dm);
     claim_all_slots(g, 0);
@@ -274,7 +274,10 @@ fn controller_matches_qemu21_except_listed_entries() {
             }
             _ => {
                 let bit = if rng.below(2) == 0 { 2 } else { rng.below(16) };
-                assert_eq!(hvm_pci_hotplug_gpe_raise(g.as_ptr(), bit), 0);
+                assert_eq!(
+                    unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), bit) },
+                    0
+                );
                 q.raise(bit);
             }
         }
@@ -304,7 +307,7 @@ fn controller_matches_qemu21_except_listed_entries() {
         }
     }
     take_guest_buffer(buf);
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);

@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     });
     let g = HostDomain::create(1);
     sci_forget(g);
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     let bare = HostDomain::create(2);
     let pv = HostDomain::create(3);
     HostDomain::with(pv, |h| h.is_hvm = false);
@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     take_guest_buffer(buf);
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     ioreq_release(g);
     for d in callers {
         HostDomain::destroy(d);

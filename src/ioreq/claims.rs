@@ -3,7 +3,6 @@
 
 use super::server::DomainIoreq;
 use super::IoreqPlatform;
-use crate::ioreq::abi::HVMOP_IO_RANGE_PCI;
 use crate::platform::DomainRef;
 
 /// Whether a secondary ioreq server of `d` emulated by domain `emulator` has `sbdf` (an
@@ -20,5 +19,5 @@ pub fn pci_sbdf_claimed_by<P: IoreqPlatform>(d: DomainRef, emulator: u16, sbdf: 
         .iter()
         .filter(|s| !s.is_default && s.domid == emulator)
         .filter_map(|s| s.ranges.as_ref())
-        .any(|r| r[HVMOP_IO_RANGE_PCI as usize].contains_singleton(u64::from(sbdf)))
+        .any(|[_ports, _mmio, pci]| pci.contains_singleton(u64::from(sbdf)))
 }

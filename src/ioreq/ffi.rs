@@ -14,20 +14,13 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 
 use crate::errno::{to_c, Errno};
+pub use crate::ffi::{domain, vcpu};
 use crate::platform::domain::HvmDomains;
 use crate::platform::{Active, DomainRef, VcpuRef};
 
 use super::abi::IoreqSlot;
 use super::{IoCompletion, ServerRef};
 
-/// Xen's `struct domain` (opaque).
-pub struct domain {
-    _opaque: [u8; 0],
-}
-/// Xen's `struct vcpu` (opaque).
-pub struct vcpu {
-    _opaque: [u8; 0],
-}
 /// Xen's `struct ioreq` / `ioreq_t` (see `ioreq::abi::IoreqSlot` for the layout).
 pub struct ioreq {
     _opaque: [u8; 0],
@@ -38,11 +31,11 @@ pub struct hvm_ioreq_server {
 }
 
 fn dom(d: *mut domain) -> Option<DomainRef> {
-    DomainRef::from_ptr(d.cast())
+    domain::handle(d)
 }
 
 fn vcp(v: *mut vcpu) -> Option<VcpuRef> {
-    VcpuRef::from_ptr(v.cast())
+    vcpu::handle(v)
 }
 
 /// Reads the request at `p`.

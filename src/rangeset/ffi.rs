@@ -15,17 +15,12 @@ use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use super::core::{RangesetFlags, NAME_MAX};
 use super::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset, RangesetBox};
 use crate::errno::{to_c, Errno};
+pub use crate::ffi::domain;
 use crate::platform::{Active, DomainRef};
 
 /// Xen's `struct rangeset`: opaque to C.
 #[allow(non_camel_case_types)]
 pub struct rangeset {
-    _private: [u8; 0],
-}
-
-/// Xen's `struct domain`: opaque to this crate.
-#[allow(non_camel_case_types)]
-pub struct domain {
     _private: [u8; 0],
 }
 
