@@ -9,4 +9,182 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/**
+ * Xen's `struct domain`: opaque to this crate.
+ */
+struct domain;
+
+/**
+ * Xen's `struct rangeset`: opaque to C.
+ */
+struct rangeset;
+
+/**
+ * `rangeset_domain_initialise`. An allocation failure is silent (the signature is void): later
+ * `rangeset_new(d, ...)` calls then return NULL.
+ *
+ * # Safety
+ * `d` must be NULL or a live domain.
+ */
+void rangeset_domain_initialise(struct domain *d);
+
+/**
+ * `rangeset_domain_destroy`: frees every set still attached to `d`. Idempotent.
+ *
+ * # Safety
+ * `d` must be NULL or a live domain; its sets must not be used afterwards.
+ */
+void rangeset_domain_destroy(struct domain *d);
+
+/**
+ * `rangeset_new`: NULL when out of memory, for invalid flags (R9: Xen BUG()s), or when `d` has no
+ * rangeset list (not initialised or already destroyed).
+ *
+ * # Safety
+ * `d` must be NULL or a live, initialised domain; `name` NULL or a NUL-terminated string (at
+ * most 31 bytes of it are read).
+ */
+struct rangeset *rangeset_new(struct domain *d, const char *name, unsigned int flags);
+
+/**
+ * `rangeset_destroy`: unlinks from the domain and frees. NULL: no-op.
+ *
+ * # Safety
+ * `r` must be NULL or a live set, not used afterwards.
+ */
+void rangeset_destroy(struct rangeset *r);
+
+/**
+ * `rangeset_limit`.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+void rangeset_limit(struct rangeset *r, unsigned int limit);
+
+/**
+ * `rangeset_is_empty`: true for NULL, as in Xen.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_is_empty(const struct rangeset *r);
+
+/**
+ * `rangeset_add_range`: 0, -ENOMEM, or -EINVAL for s > e (R4) or NULL (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_add_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_claim_range`: 0 with `*s` set, -ENOSPC, -ENOMEM, or -EINVAL for size 0 (R6) or NULL
+ * `r`/`s` (R11, set unchanged).
+ *
+ * # Safety
+ * `r` must be NULL or a live set; `s` NULL or writable.
+ */
+int rangeset_claim_range(struct rangeset *r, unsigned long size, unsigned long *s);
+
+/**
+ * `rangeset_remove_range`: 0, -ENOMEM, or -EINVAL for s > e (R4) or NULL (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_remove_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_contains_range`: false for NULL (as Xen) and for s > e (R4).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_contains_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_overlaps_range`: false for NULL (as Xen) and for s > e (R4).
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_overlaps_range(struct rangeset *r, unsigned long s, unsigned long e);
+
+/**
+ * `rangeset_report_ranges`: the first non-zero callback result, else 0. -EINVAL for a NULL set,
+ * or where a NULL callback would be called (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set; `cb` valid for `ctxt`; `cb` must not modify `r`.
+ */
+int rangeset_report_ranges(struct rangeset *r,
+                           unsigned long s,
+                           unsigned long e,
+                           int (*cb)(unsigned long, unsigned long, void*),
+                           void *ctxt);
+
+/**
+ * `rangeset_consume_ranges`: the first non-zero callback result, else 0. -EINVAL for a NULL set,
+ * or where a NULL callback would be called (R11).
+ *
+ * # Safety
+ * `r` must be NULL or a live set; `cb` valid for `ctxt`; `cb` must not touch `r`.
+ */
+int rangeset_consume_ranges(struct rangeset *r, int (*cb)(unsigned long,
+                                                          unsigned long,
+                                                          void*,
+                                                          unsigned long*), void *ctxt);
+
+/**
+ * `rangeset_merge(r1, r2)`: adds every range of `r2` into `r1`; 0 or -ENOMEM. `r1 == r2` returns
+ * 0 (R8). NULL `r2`, or NULL `r1` with a non-empty `r2`: -EINVAL (R11; Xen returns 0 for an empty
+ * `r2` without touching `r1`, and so does this).
+ *
+ * # Safety
+ * `r1`, `r2` must be NULL or live sets.
+ */
+int rangeset_merge(struct rangeset *r1, struct rangeset *r2);
+
+/**
+ * `rangeset_add_singleton`.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_add_singleton(struct rangeset *r, unsigned long s);
+
+/**
+ * `rangeset_remove_singleton`.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+int rangeset_remove_singleton(struct rangeset *r, unsigned long s);
+
+/**
+ * `rangeset_contains_singleton`: false for NULL.
+ *
+ * # Safety
+ * `r` must be NULL or a live set.
+ */
+bool rangeset_contains_singleton(struct rangeset *r, unsigned long s);
+
+/**
+ * `rangeset_swap`: exchanges the ranges (not names, flags or budgets). `a == b` or a NULL
+ * argument: no-op (R8, R11).
+ *
+ * # Safety
+ * `a`, `b` must be NULL or live sets.
+ */
+void rangeset_swap(struct rangeset *a, struct rangeset *b);
+
+/**
+ * `rangeset_domain_printk`. NULL: no-op (R11).
+ *
+ * # Safety
+ * `d` must be NULL or a live domain.
+ */
+void rangeset_domain_printk(struct domain *d);
+
 #endif  /* XEN_IOREQ_RS_H */

@@ -1,0 +1,418 @@
+//! Rangesets as the rest of the hypervisor sees them: a [`RangeSet`] behind the platform's rwlock,
+//! optionally attached to a domain so that `rangeset_domain_printk` lists it and
+//! `rangeset_domain_destroy` cleans it up.
+//!
+//! Use from Rust (e.g. an ioreq server's per-server sets):
+//! ```ignore
+//! domain_initialise::<P>(d)?;                        // once per domain (Xen: domain_create)
+//! let ports = RangesetBox::<P>::new(Some(d), Some(b"ioreq_server 1 port"),
+//!                                   RangesetFlags::PRETTYPRINT_HEX)?;
+//! ports.limit(256);
+//! ports.add_range(0x3f8, 0x3ff)?;
+//! if ports.contains_range(0x3f8, 0x3f8) { /* ... */ }
+//! drop(ports);                                       // rangeset_destroy: unlinked and freed
+//! domain_destroy::<P>(d);                            // once per domain (Xen: _domain_destroy)
+//! ```
+//! A set owned by a [`RangesetBox`] is never freed behind the box's back: `domain_destroy` only
+//! detaches it. Sets whose ownership went to C (`RangesetBox::into_raw`, i.e. `rangeset_new`) are
+//! freed by `domain_destroy`, as Xen frees them.
+//!
+//! Locking follows Xen: readers (contains/overlaps/report/print) share the set's rwlock, writers
+//! (add/remove/claim/consume/merge/swap/limit) hold it alone; callbacks run with it held, so they
+//! must not call back into the same set. The per-domain list has its own lock. Creating or
+//! destroying sets of a domain must not race with `domain_initialise`/`domain_destroy` of that
+//! domain (Xen's contract too: see `xen/include/xen/rangeset.h`).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use super::core::{RangeSet, RangesetFlags};
+use crate::errno::{Errno, XenResult};
+use crate::platform::fallible::{try_box, try_push};
+use crate::platform::sync::{ReadGuard, RwLock};
+use crate::platform::{DomainRef, DomainSlot, Platform};
+
+/// One rangeset: Xen's `struct rangeset`.
+pub struct Rangeset<P: Platform> {
+    set: RwLock<P::RwLock, RangeSet>,
+    /// The domain whose list holds this set (Xen's `r->domain`); null when none.
+    domain: AtomicPtr<c_void>,
+    /// Set by [`RangesetBox::into_raw`]: C owns the set, so `domain_destroy` frees it.
+    owned_by_c: AtomicBool,
+}
+
+/// A domain's sets (Xen's `d->rangesets` and `d->rangesets_lock`), oldest first. Its address is
+/// stored in the domain's [`DomainSlot::Rangesets`] word.
+struct DomainRangesets<P: Platform> {
+    sets: RwLock<P::RwLock, Vec<NonNull<Rangeset<P>>>>,
+}
+
+/// The domain's list, if `domain_initialise` made one.
+fn domain_list<P: Platform>(d: DomainRef) -> Option<NonNull<DomainRangesets<P>>> {
+    let slot = P::domain_slot(d, DomainSlot::Rangesets);
+    // SAFETY: the platform returns the address of a live, aligned word of `d`; accesses to it are
+    // serialised by the domain lifecycle (see the module comment).
+    let word = unsafe { slot.as_ptr().read() };
+    NonNull::new(word.cast::<DomainRangesets<P>>())
+}
+
+/// `rangeset_domain_initialise`: gives `d` its (empty) list. Idempotent. -ENOMEM if the list or its
+/// lock cannot be allocated; sets for `d` then cannot be created (Xen's version cannot fail).
+pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
+    if domain_list::<P>(d).is_some() {
+        return Ok(());
+    }
+    let list = try_box(DomainRangesets::<P> {
+        sets: RwLock::new(Vec::new())?,
+    })?;
+    let slot = P::domain_slot(d, DomainSlot::Rangesets);
+    // SAFETY: as in `domain_list`; the word was NULL, so nothing is overwritten.
+    unsafe { slot.as_ptr().write(Box::into_raw(list).cast()) };
+    Ok(())
+}
+
+/// `rangeset_domain_destroy`: detaches every set still attached to `d`, frees those owned by C
+/// and then the list. Idempotent; a no-op for a domain never initialised.
+pub fn domain_destroy<P: Platform>(d: DomainRef) {
+    let Some(list) = domain_list::<P>(d) else {
+        return;
+    };
+    let slot = P::domain_slot(d, DomainSlot::Rangesets);
+    // SAFETY: as in `domain_list`.
+    unsafe { slot.as_ptr().write(ptr::null_mut()) };
+    // SAFETY: the word held a pointer from Box::into_raw in `domain_initialise`; it is now cleared,
+    // so this is the only owner.
+    let list = unsafe { Box::from_raw(list.as_ptr()) };
+    let sets = list.sets.into_inner();
+    for r in sets.into_iter().rev() {
+        // SAFETY: attached sets stay allocated while on the list (their destruction unlinks them
+        // first, under the list lock, and nobody destroys concurrently with domain_destroy).
+        let set = unsafe { r.as_ref() };
+        set.domain.store(ptr::null_mut(), Ordering::Release);
+        if set.owned_by_c.load(Ordering::Acquire) {
+            // SAFETY: C owns this set (into_raw) and Xen's contract is that domain destruction
+            // frees it; it was just detached, so dropping the box does not touch the list.
+            drop(unsafe { RangesetBox::from_raw(r.as_ptr()) });
+        }
+    }
+}
+
+/// `rangeset_domain_printk`: the domain's sets, newest first, one per line.
+pub fn domain_printk<P: Platform>(d: DomainRef) {
+    P::printk(format_args!(
+        "Rangesets belonging to domain {}:\n",
+        P::domain_id(d)
+    ));
+    let Some(list) = domain_list::<P>(d) else {
+        P::printk(format_args!("    None\n"));
+        return;
+    };
+    // SAFETY: the list lives until domain_destroy, which does not race with printing.
+    let list = unsafe { list.as_ref() };
+    let sets = list.sets.read();
+    if sets.is_empty() {
+        P::printk(format_args!("    None\n"));
+    }
+    for r in sets.iter().rev() {
+        // SAFETY: listed sets are live: destruction unlinks them under the list lock we hold.
+        let set = unsafe { r.as_ref() };
+        P::printk(format_args!("    "));
+        set.printk();
+        P::printk(format_args!("\n"));
+    }
+}
+
+impl<P: Platform> Rangeset<P> {
+    /// Read access to the set (for inspection); do not call this set's writers while holding it.
+    pub fn read(&self) -> ReadGuard<'_, P::RwLock, RangeSet> {
+        self.set.read()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.read().is_empty()
+    }
+
+    /// `rangeset_limit` (see [`RangeSet::set_limit`]).
+    pub fn limit(&self, limit: u32) {
+        self.set.write().set_limit(limit);
+    }
+
+    pub fn add_range(&self, s: u64, e: u64) -> XenResult<()> {
+        self.set.write().add_range(s, e)
+    }
+
+    pub fn remove_range(&self, s: u64, e: u64) -> XenResult<()> {
+        self.set.write().remove_range(s, e)
+    }
+
+    pub fn contains_range(&self, s: u64, e: u64) -> bool {
+        self.set.read().contains_range(s, e)
+    }
+
+    pub fn overlaps_range(&self, s: u64, e: u64) -> bool {
+        self.set.read().overlaps_range(s, e)
+    }
+
+    pub fn add_singleton(&self, x: u64) -> XenResult<()> {
+        self.add_range(x, x)
+    }
+
+    pub fn remove_singleton(&self, x: u64) -> XenResult<()> {
+        self.remove_range(x, x)
+    }
+
+    pub fn contains_singleton(&self, x: u64) -> bool {
+        self.contains_range(x, x)
+    }
+
+    /// `rangeset_report_ranges` (see [`RangeSet::report_ranges`]); `cb` runs under the read lock.
+    pub fn report_ranges(&self, s: u64, e: u64, cb: impl FnMut(u64, u64) -> i32) -> i32 {
+        self.set.read().report_ranges(s, e, cb)
+    }
+
+    /// `rangeset_claim_range` (see [`RangeSet::claim_range`]): the start of the claimed block.
+    pub fn claim_range(&self, size: u64) -> XenResult<u64> {
+        self.set.write().claim_range(size)
+    }
+
+    /// `rangeset_consume_ranges` (see [`RangeSet::consume_ranges`]); `cb` runs under the write
+    /// lock.
+    pub fn consume_ranges(&self, cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
+        self.set.write().consume_ranges(cb)
+    }
+
+    /// `rangeset_merge(self, other)`: adds every range of `other`. Both locks are taken in address
+    /// order, so merges in opposite directions cannot deadlock. Merging a set into itself changes
+    /// nothing and returns Ok (R8: Xen deadlocks there).
+    pub fn merge(&self, other: &Rangeset<P>) -> XenResult<()> {
+        if ptr::eq(self, other) {
+            return Ok(());
+        }
+        if (self as *const Self) < (other as *const Self) {
+            let mut dst = self.set.write();
+            let src = other.set.read();
+            dst.merge(&src)
+        } else {
+            let src = other.set.read();
+            let mut dst = self.set.write();
+            dst.merge(&src)
+        }
+    }
+
+    /// `rangeset_swap`: exchanges the two sets' ranges (not names, flags or budgets), locking both
+    /// in address order. Swapping a set with itself does nothing (R8: Xen deadlocks there).
+    pub fn swap(&self, other: &Rangeset<P>) {
+        if ptr::eq(self, other) {
+            return;
+        }
+        let (first, second) = if (self as *const Self) < (other as *const Self) {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let mut a = first.set.write();
+        let mut b = second.set.write();
+        a.swap_ranges(&mut b);
+    }
+
+    /// Xen's (static) `rangeset_printk`: the set on one line, no newline.
+    pub fn printk(&self) {
+        let set = self.set.read();
+        P::printk(format_args!("{}", *set));
+    }
+
+    /// The domain this set is attached to, if any.
+    pub fn domain(&self) -> Option<DomainRef> {
+        DomainRef::from_ptr(self.domain.load(Ordering::Acquire))
+    }
+}
+
+/// The owner of a [`Rangeset`]: creating one is `rangeset_new`, dropping it is `rangeset_destroy`
+/// (unlink from the domain, free). Dereferences to the set.
+pub struct RangesetBox<P: Platform> {
+    ptr: NonNull<Rangeset<P>>,
+}
+
+// SAFETY: the box owns its Rangeset, whose state is behind the platform rwlock (Send + Sync) and
+// atomics; the domain list it may touch on drop has its own lock.
+unsafe impl<P: Platform> Send for RangesetBox<P> {}
+// SAFETY: shared access only reaches `&Rangeset`, whose methods all lock.
+unsafe impl<P: Platform> Sync for RangesetBox<P> {}
+
+impl<P: Platform> RangesetBox<P> {
+    /// `rangeset_new(d, name, flags)`: an empty, unlimited set, attached to `domain` (newest first
+    /// in its list) if given. `name` is cut at its first NUL and at 31 bytes; `None` is
+    /// `"(no name)"`. -ENOMEM when out of memory; -EINVAL if `domain` has no rangeset list
+    /// (`domain_initialise` was not called, failed, or `domain_destroy` already ran).
+    pub fn new(
+        domain: Option<DomainRef>,
+        name: Option<&[u8]>,
+        flags: RangesetFlags,
+    ) -> XenResult<Self> {
+        let list = match domain {
+            Some(d) => Some(domain_list::<P>(d).ok_or(Errno::EINVAL)?),
+            None => None,
+        };
+        let set = try_box(Rangeset::<P> {
+            set: RwLock::new(RangeSet::new(name, flags))?,
+            domain: AtomicPtr::new(ptr::null_mut()),
+            owned_by_c: AtomicBool::new(false),
+        })?;
+        let ptr = NonNull::from(Box::leak(set));
+        let this = RangesetBox { ptr };
+        if let (Some(d), Some(list)) = (domain, list) {
+            // SAFETY: the list lives until domain_destroy, which does not race with creation.
+            let list = unsafe { list.as_ref() };
+            // On failure `this` is dropped before it is attached: nothing to unlink.
+            try_push(&mut list.sets.write(), ptr)?;
+            this.domain.store(d.as_ptr(), Ordering::Release);
+        }
+        Ok(this)
+    }
+
+    /// Hands ownership to C: the pointer is freed by `from_raw` + drop (`rangeset_destroy`) or, if
+    /// the set is attached to a domain, by `domain_destroy`.
+    pub fn into_raw(self) -> *mut Rangeset<P> {
+        self.owned_by_c.store(true, Ordering::Release);
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// Takes back ownership of a pointer from [`RangesetBox::into_raw`].
+    ///
+    /// # Safety
+    /// `p` must come from `into_raw` and not have been freed (by `from_raw` + drop or by
+    /// `domain_destroy`), and no other `RangesetBox` may own it.
+    pub unsafe fn from_raw(p: *mut Rangeset<P>) -> Self {
+        // SAFETY: the caller guarantees `p` is a live set from into_raw, hence non-null.
+        let ptr = unsafe { NonNull::new_unchecked(p) };
+        // SAFETY: as above, `p` is live.
+        unsafe { ptr.as_ref() }
+            .owned_by_c
+            .store(false, Ordering::Release);
+        RangesetBox { ptr }
+    }
+}
+
+impl<P: Platform> Deref for RangesetBox<P> {
+    type Target = Rangeset<P>;
+    fn deref(&self) -> &Rangeset<P> {
+        // SAFETY: the box owns a live set until it is dropped.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<P: Platform> Drop for RangesetBox<P> {
+    fn drop(&mut self) {
+        if let Some(d) = self.domain() {
+            if let Some(list) = domain_list::<P>(d) {
+                // SAFETY: the domain's list lives until domain_destroy, which detaches this set
+                // (domain() would then be None) and does not race with destruction.
+                let list = unsafe { list.as_ref() };
+                let mut sets = list.sets.write();
+                if let Some(i) = sets.iter().position(|p| *p == self.ptr) {
+                    sets.remove(i);
+                }
+            }
+        }
+        // SAFETY: the set came from Box::leak in `new`, is owned by this box alone and is no
+        // longer reachable from any domain list.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+    }
+}
+
+#[cfg(all(test, feature = "host"))]
+mod tests {
+    use super::*;
+    use crate::platform::host::console::take_console;
+    use crate::platform::host::domain::HostDomain;
+    use crate::platform::host::HostPlatform as H;
+    use alloc::vec;
+
+    #[test]
+    fn domain_list_newest_first_and_destroy() {
+        let d = HostDomain::create(7);
+        domain_printk::<H>(d);
+        assert_eq!(
+            take_console(),
+            "Rangesets belonging to domain 7:\n    None\n"
+        );
+        domain_initialise::<H>(d).unwrap();
+        domain_initialise::<H>(d).unwrap();
+        let hex = RangesetFlags::PRETTYPRINT_HEX;
+        let port = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 port"), hex).unwrap();
+        let mem = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 memory"), hex).unwrap();
+        let pci = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 pci"), hex).unwrap();
+        let loose = RangesetBox::<H>::new(None, Some(b"loose"), hex).unwrap();
+        port.limit(256);
+        for (s, e) in [(0x13, 0x1f), (0x30, 0x40), (0x50, 0x3ef)] {
+            port.add_range(s, e).unwrap();
+        }
+        assert_eq!(port.domain(), Some(d));
+        assert_eq!(loose.domain(), None);
+        domain_printk::<H>(d);
+        assert_eq!(
+            take_console(),
+            "Rangesets belonging to domain 7:\n    ioreq_server 1 pci { }\n    \
+             ioreq_server 1 memory { }\n    ioreq_server 1 port { 13-1f, 30-40, 50-3ef }\n"
+        );
+        drop(mem);
+        domain_printk::<H>(d);
+        assert_eq!(
+            take_console(),
+            "Rangesets belonging to domain 7:\n    ioreq_server 1 pci { }\n    \
+             ioreq_server 1 port { 13-1f, 30-40, 50-3ef }\n"
+        );
+        // A C-owned set is freed by domain_destroy; Rust-owned ones are only detached.
+        let raw = RangesetBox::<H>::new(Some(d), None, hex)
+            .unwrap()
+            .into_raw();
+        assert!(!raw.is_null());
+        domain_destroy::<H>(d);
+        domain_destroy::<H>(d);
+        assert_eq!(port.domain(), None);
+        assert!(port.contains_range(0x13, 0x1f));
+        assert_eq!(
+            RangesetBox::<H>::new(Some(d), None, hex).err(),
+            Some(Errno::EINVAL)
+        );
+        drop((port, pci, loose));
+        HostDomain::destroy(d);
+    }
+
+    #[test]
+    fn swap_and_merge_locking() {
+        let f = RangesetFlags::empty();
+        let a = RangesetBox::<H>::new(None, Some(b"a"), f).unwrap();
+        let b = RangesetBox::<H>::new(None, Some(b"b"), f).unwrap();
+        a.add_range(1, 2).unwrap();
+        b.add_range(5, 6).unwrap();
+        a.swap(&b);
+        b.swap(&a);
+        a.swap(&b);
+        a.swap(&a);
+        a.printk();
+        assert_eq!(take_console(), "a          { 5-6 }");
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        a.merge(&a).unwrap();
+        let mut got = vec![];
+        b.report_ranges(0, u64::MAX, |s, e| {
+            got.push((s, e));
+            0
+        });
+        assert_eq!(got, [(1, 2), (5, 6)]);
+        assert_eq!(a.claim_range(2), Ok(3));
+        let rc = a.consume_ranges(|s, e, c| {
+            *c = e - s + 1;
+            0
+        });
+        assert_eq!(rc, 0);
+        assert!(a.is_empty());
+    }
+}
