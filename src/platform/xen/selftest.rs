@@ -15,12 +15,17 @@ use super::XenRwLock;
 use crate::errno::Errno;
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::RwLock;
-use crate::platform::{Console, DomainRef};
+use crate::platform::{Console, DomainRef, DomainSlot, Domains, GuestCopy, GuestHandle};
 
 use super::XenPlatform;
 
 /// Xen's `RANGESETF_prettyprint_hex`.
 const PRETTYPRINT_HEX: u32 = 1;
+/// `DOMID_XEN` and `DOMID_IDLE` (public/xen.h).
+const DOMID_XEN: u16 = 0x7ff2;
+const DOMID_IDLE: u16 = 0x7fff;
+/// The start of x86-64 Xen's direct map: hypervisor memory, outside every guest's range.
+const XEN_DIRECTMAP: usize = 0xffff_8300_0000_0000;
 
 // The rangeset C ABI (Xen 4.17's xen/rangeset.h), as the hypervisor's C code sees it.
 extern "C" {
@@ -174,6 +179,40 @@ fn heap_and_locks(t: &mut Tally) {
     check!(t, boxed.is_ok_and(|b| *b == 5));
 }
 
+/// The domain hooks, at initcall time: `d` is DOMID_XEN, the caller the idle vCPU, and no guest
+/// domain exists yet.
+fn domains(t: &mut Tally, d: DomainRef) {
+    check!(t, XenPlatform::domain_id(d) == DOMID_XEN);
+    check!(
+        t,
+        XenPlatform::domain_id(XenPlatform::current_domain()) == DOMID_IDLE
+    );
+    check!(t, !XenPlatform::is_hvm(d) && !XenPlatform::is_dying(d));
+    check!(t, XenPlatform::lock_remote_domain(0) == Err(Errno::ESRCH));
+    let s0 = XenPlatform::domain_slot(d, DomainSlot::Rangesets).as_ptr() as usize;
+    let s1 = XenPlatform::domain_slot(d, DomainSlot::Ioreq).as_ptr() as usize;
+    let s2 = XenPlatform::domain_slot(d, DomainSlot::Hotplug).as_ptr() as usize;
+    let word = core::mem::size_of::<usize>();
+    check!(
+        t,
+        s1.wrapping_sub(s0) == word && s2.wrapping_sub(s1) == word
+    );
+    XenPlatform::pause(d);
+    XenPlatform::unpause(d);
+    // A hypervisor address is never a guest's: the copy fails cleanly, and Xen zero-fills the
+    // part it could not copy (here: all of it).
+    let mut buf = [0x5au8; 8];
+    check!(
+        t,
+        XenPlatform::copy_from_guest(&mut buf, GuestHandle(XEN_DIRECTMAP)) == Err(Errno::EFAULT)
+    );
+    check!(t, buf == [0; 8]);
+    check!(
+        t,
+        XenPlatform::copy_to_guest(GuestHandle(XEN_DIRECTMAP), &buf) == Err(Errno::EFAULT)
+    );
+}
+
 fn rangesets(t: &mut Tally, d: DomainRef) {
     // SAFETY: the name is a NUL-terminated literal; `d` is a live domain.
     let r = unsafe { rangeset_new(d.as_ptr(), c"rs-selftest".as_ptr(), PRETTYPRINT_HEX) };
@@ -270,7 +309,10 @@ pub extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
     };
     heap_and_locks(&mut t);
     match DomainRef::from_ptr(scratch_domain) {
-        Some(d) => rangesets(&mut t, d),
+        Some(d) => {
+            domains(&mut t, d);
+            rangesets(&mut t, d);
+        }
         None => t.check(false, "scratch domain is not NULL", line!()),
     }
     XenPlatform::printk(format_args!(
