@@ -9,15 +9,327 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define HVM_PCI_HOTPLUG_VERSION 1
+
 /**
- * Xen's `struct domain`: opaque to this crate.
+ * Bytes in a record (`sizeof(struct hvm_pci_hotplug_record)`).
+ */
+#define HVM_PCI_HOTPLUG_RECORD_SIZE 32
+
+/**
+ * [`hvm_ioreq_complete`]: nothing outstanding.
+ */
+#define HVM_IOREQ_IDLE 0
+
+/**
+ * [`hvm_ioreq_complete`]: `*resp` holds the emulator's answer.
+ */
+#define HVM_IOREQ_COMPLETED 1
+
+/**
+ * [`hvm_ioreq_complete`]: wait on `*port`, then call again.
+ */
+#define HVM_IOREQ_WAIT 2
+
+/**
+ * [`hvm_ioreq_complete`]: the emulator broke the protocol; the domain was crashed.
+ */
+#define HVM_IOREQ_CRASHED -1
+
+/**
+ * Xen's `struct domain` (opaque).
  */
 struct domain;
+
+/**
+ * An ioreq server (opaque handle).
+ */
+struct hvm_ioreq_server;
+
+/**
+ * Xen's `struct ioreq` / `ioreq_t` (see `ioreq::abi::IoreqSlot` for the layout).
+ */
+struct ioreq;
 
 /**
  * Xen's `struct rangeset`: opaque to C.
  */
 struct rangeset;
+
+/**
+ * Xen's `struct vcpu` (opaque).
+ */
+struct vcpu;
+
+/**
+ * Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
+ * 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
+ */
+int hvm_pci_hotplug_init(void *d);
+
+/**
+ * Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
+ */
+void hvm_pci_hotplug_deinit(void *d);
+
+/**
+ * Port handler for the GPE0 block (register it at 0xafe0, length 4). Runs in the context of a
+ * vCPU of the domain whose controller it uses.
+ *
+ * # Safety
+ * `val` is NULL or valid for reading and writing one `uint32_t`.
+ */
+int hvm_gpe_io(int dir, unsigned int port, unsigned int bytes, uint32_t *val);
+
+/**
+ * Port handler for the PCI hotplug registers (register it at 0xae00, length 0x10).
+ *
+ * # Safety
+ * `val` is NULL or valid for reading and writing one `uint32_t`.
+ */
+int hvm_pci_hotplug_io(int dir, unsigned int port, unsigned int bytes, uint32_t *val);
+
+/**
+ * `HVMOP_pci_hotplug`: 0 or -errno. `arg` is the guest address inside the
+ * `XEN_GUEST_HANDLE_PARAM(xen_hvm_pci_hotplug_t)` (its `.p`); it is only ever passed to
+ * `copy_from_guest`/`copy_to_guest`, which check it.
+ */
+int hvmop_pci_hotplug(void *arg);
+
+/**
+ * Raises GPE `bit` (0-15) of `d`, e.g. 2 for a CPU hotplug event. 0, -EINVAL (NULL, bit >= 16),
+ * -EOPNOTSUPP (no controller).
+ */
+int hvm_pci_hotplug_gpe_raise(void *d, unsigned int bit);
+
+/**
+ * Writes `d`'s save record (`struct hvm_pci_hotplug_record`) to `buf`: its size in bytes, or
+ * -EINVAL (NULL), -ENOSPC (`len` too small), -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `buf` is NULL or valid for writing `len` bytes.
+ */
+int hvm_pci_hotplug_save(void *d, uint8_t *buf, size_t len);
+
+/**
+ * Restores `d`'s controller from a save record of exactly `len` bytes: 0, or -EINVAL (NULL,
+ * malformed record; state unchanged), -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `buf` is NULL or valid for reading `len` bytes.
+ */
+int hvm_pci_hotplug_load(void *d, const uint8_t *buf, size_t len);
+
+/**
+ * `do_hvm_op`'s cases HVMOP_create_ioreq_server (17) .. HVMOP_set_ioreq_server_state (22):
+ * `arg` is the `XEN_GUEST_HANDLE_PARAM(void)`'s pointer (the caller's address of the argument).
+ * Returns 0 or -errno; -ENOSYS for any other op (after `op & HVMOP_op_mask`).
+ *
+ * # Safety
+ * Must run in hypercall context; `arg` is only used through the platform's guest-copy checks.
+ */
+long hvmop_ioreq_server(unsigned long op, void *arg);
+
+/**
+ * `hvm_create_ioreq_server`: creates a server for `d` emulated by `domid`; stores its id in `*id`
+ * when `id` is not NULL. 0 or -errno.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_create_ioreq_server(struct domain *d,
+                                uint16_t domid,
+                                bool is_default,
+                                bool handle_bufioreq,
+                                uint16_t *id);
+
+/**
+ * `hvm_destroy_ioreq_server`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_destroy_ioreq_server(struct domain *d, uint16_t id);
+
+/**
+ * `hvm_get_ioreq_server_info`: the ring's frame and port are written only when the server has a
+ * ring (as in the C); all three pointers must be valid.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_get_ioreq_server_info(struct domain *d,
+                                  uint16_t id,
+                                  uint64_t *ioreq_pfn,
+                                  uint64_t *bufioreq_pfn,
+                                  uint32_t *bufioreq_port);
+
+/**
+ * `hvm_map_io_range_to_ioreq_server`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_map_io_range_to_ioreq_server(struct domain *d,
+                                         uint16_t id,
+                                         uint32_t type_,
+                                         uint64_t start,
+                                         uint64_t end);
+
+/**
+ * `hvm_unmap_io_range_from_ioreq_server`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_unmap_io_range_from_ioreq_server(struct domain *d,
+                                             uint16_t id,
+                                             uint32_t type_,
+                                             uint64_t start,
+                                             uint64_t end);
+
+/**
+ * `hvm_set_ioreq_server_state`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_set_ioreq_server_state(struct domain *d, uint16_t id, bool enabled);
+
+/**
+ * `hvm_all_ioreq_servers_add_vcpu` (from `hvm_vcpu_initialise`).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_all_ioreq_servers_add_vcpu(struct domain *d, struct vcpu *v);
+
+/**
+ * `hvm_all_ioreq_servers_remove_vcpu` (from `hvm_vcpu_destroy`).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+void hvm_all_ioreq_servers_remove_vcpu(struct domain *d, struct vcpu *v);
+
+/**
+ * `hvm_destroy_all_ioreq_servers` (from `hvm_domain_relinquish_resources`).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+void hvm_destroy_all_ioreq_servers(struct domain *d);
+
+/**
+ * Frees the domain's ioreq state (from `hvm_domain_destroy`; not in the series, whose state was
+ * part of `struct domain`).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+void hvm_ioreq_domain_destroy(struct domain *d);
+
+/**
+ * `hvm_set_dm_domain` (HVM_PARAM_DM_DOMAIN).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_set_dm_domain(struct domain *d, uint16_t domid);
+
+/**
+ * `hvm_has_dm`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+bool hvm_has_dm(struct domain *d);
+
+/**
+ * `hvm_io_pending`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+bool hvm_io_pending(struct vcpu *v);
+
+/**
+ * `hvm_select_ioreq_server`: NULL when no server takes `*p` (complete it as the null handler);
+ * `*p` may be rewritten into a PCI config request.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+struct hvm_ioreq_server *hvm_select_ioreq_server(struct domain *d, struct ioreq *p);
+
+/**
+ * `hvm_send_assist_req_to_ioreq_server` (current vCPU).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+bool hvm_send_assist_req_to_ioreq_server(struct hvm_ioreq_server *s, struct ioreq *p);
+
+/**
+ * `hvm_send_assist_req` (current vCPU): select and send.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+bool hvm_send_assist_req(struct ioreq *p);
+
+/**
+ * `hvm_broadcast_assist_req` (current vCPU).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+void hvm_broadcast_assist_req(struct ioreq *p);
+
+/**
+ * `hvm_buffered_io_send` (current domain): 1 if queued on a ring, 0 to send synchronously.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_buffered_io_send(struct ioreq *p);
+
+/**
+ * The completion step of `hvm_do_resume` for `v`, without blocking. Returns one of
+ * `HVM_IOREQ_*`; `resp` and `port` may be NULL if the caller does not want them (-EINVAL for a
+ * NULL `v`).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_ioreq_complete(struct vcpu *v, struct ioreq *resp, uint32_t *port);
+
+/**
+ * `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always
+ * returns `X86EMUL_UNHANDLEABLE`.
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_access_cf8(int32_t dir, uint32_t port, uint32_t bytes, uint32_t *val);
+
+/**
+ * Runs before Xen's HVMOP_get_param reads param `index` of `d` (see `get_param_hook`): 0 or
+ * -errno (then the read fails with it).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_ioreq_get_param(struct domain *d, uint32_t index);
+
+/**
+ * Runs before Xen's HVMOP_set_param stores `*value` in param `index` of `d`: 0 (store the
+ * possibly rewritten `*value`) or -errno (store nothing).
+ *
+ * # Safety
+ * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ */
+int32_t hvm_ioreq_set_param(struct domain *d, uint32_t index, uint64_t *value);
 
 /**
  * `rangeset_domain_initialise`. An allocation failure is silent (the signature is void): later

@@ -95,3 +95,101 @@ pub trait Domains {
     fn pause(d: DomainRef);
     fn unpause(d: DomainRef);
 }
+
+/// What the ioreq servers need of domains and vCPUs beyond [`Domains`]. A separate trait (the
+/// ioreq code asks for `P: Platform + HvmDomains`) so that other components' additions to
+/// `Domains` do not collide with it.
+pub trait HvmDomains {
+    /// `d->max_vcpus`: vCPU ids are below it.
+    fn max_vcpus(d: DomainRef) -> u32;
+
+    /// `d->vcpu[id]`, if that vCPU exists.
+    fn domain_vcpu(d: DomainRef, id: u32) -> Option<VcpuRef>;
+
+    /// `v->vcpu_id`.
+    fn vcpu_id(v: VcpuRef) -> u32;
+
+    /// `v->domain`.
+    fn vcpu_domain(v: VcpuRef) -> DomainRef;
+
+    /// `current`: the vCPU the hypervisor runs on behalf of (guest I/O paths only).
+    fn current_vcpu() -> Option<VcpuRef>;
+
+    /// `d->arch.hvm.params[index]` (0 for an index out of range).
+    fn hvm_param(d: DomainRef, index: u32) -> u64;
+
+    /// `d->arch.hvm.params[index] = value` (ignored for an index out of range).
+    fn set_hvm_param(d: DomainRef, index: u32, value: u64);
+
+    /// `domain_crash(d)`: the emulator (or guest) broke the protocol.
+    fn domain_crash(d: DomainRef);
+
+    /// `vcpu_start_shutdown_deferral(v)`: false if the domain is shutting down (the request must
+    /// then not be sent).
+    fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool;
+}
+
+/// Typed access to a [`DomainSlot`] word holding a `Box<T>`: the component that owns the slot
+/// creates its state on first use (racing creators agree through a compare-exchange) and frees it
+/// when the domain is destroyed. Each slot must only ever be used with one `T`.
+pub struct SlotState<T>(core::marker::PhantomData<fn() -> T>);
+
+impl<T: Send + Sync> SlotState<T> {
+    fn word<D: Domains>(
+        d: DomainRef,
+        slot: DomainSlot,
+    ) -> &'static core::sync::atomic::AtomicPtr<c_void> {
+        let p = D::domain_slot(d, slot);
+        // SAFETY: the platform returns the address of a pointer-sized, pointer-aligned word that
+        // lives as long as the domain; all accesses to it go through this atomic view.
+        unsafe { core::sync::atomic::AtomicPtr::from_ptr(p.as_ptr()) }
+    }
+
+    /// The state, if created. Valid until [`SlotState::take`], which the owner calls only when the
+    /// domain is being destroyed and nothing else uses it.
+    pub fn get<D: Domains>(d: DomainRef, slot: DomainSlot) -> Option<&'static T> {
+        let p = Self::word::<D>(d, slot).load(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: a non-NULL word was stored by `get_or_init` from `Box::into_raw` of a `T` (one
+        // type per slot) and stays valid until `take`.
+        unsafe { p.cast::<T>().as_ref() }
+    }
+
+    /// The state, created with `init` if absent (-ENOMEM if `init` fails).
+    pub fn get_or_init<D: Domains>(
+        d: DomainRef,
+        slot: DomainSlot,
+        init: impl FnOnce() -> XenResult<T>,
+    ) -> XenResult<&'static T> {
+        if let Some(s) = Self::get::<D>(d, slot) {
+            return Ok(s);
+        }
+        let b = crate::platform::fallible::try_box(init()?)?;
+        let raw = alloc::boxed::Box::into_raw(b);
+        let w = Self::word::<D>(d, slot);
+        use core::sync::atomic::Ordering;
+        match w.compare_exchange(
+            core::ptr::null_mut(),
+            raw.cast(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: we just published `raw`, a live boxed T.
+            Ok(_) => Ok(unsafe { &*raw }),
+            Err(other) => {
+                // SAFETY: `raw` was not published; we still own it.
+                drop(unsafe { alloc::boxed::Box::from_raw(raw) });
+                // SAFETY: the winner stored a live boxed T.
+                unsafe { other.cast::<T>().as_ref() }.ok_or(crate::errno::Errno::ENOMEM)
+            }
+        }
+    }
+
+    /// Unpublishes and returns the state.
+    pub fn take<D: Domains>(d: DomainRef, slot: DomainSlot) -> Option<alloc::boxed::Box<T>> {
+        let p = Self::word::<D>(d, slot)
+            .swap(core::ptr::null_mut(), core::sync::atomic::Ordering::AcqRel);
+        // SAFETY: a non-NULL word came from Box::into_raw of a T and is now unpublished, so this is
+        // the only owner.
+        (!p.is_null()).then(|| unsafe { alloc::boxed::Box::from_raw(p.cast::<T>()) })
+    }
+}

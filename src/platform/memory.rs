@@ -1,4 +1,169 @@
 //! Guest pages and the P2M: the ioreq servers' shared pages.
-//! (Grows with the ioreq port.)
+//!
+//! A server maps a guest frame (`prepare_ring_for_helper`) and keeps the mapping for its life; the
+//! page is shared with an emulator that is not trusted and writes it concurrently, so every access
+//! goes through [`SharedPage`]: bounds-checked, naturally aligned, atomic (never a Rust reference
+//! into the page, never a torn or cached read).
 
-pub trait GuestMemory {}
+use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use super::domain::DomainRef;
+use crate::errno::XenResult;
+
+/// Bytes in a guest page.
+pub const PAGE_SIZE: usize = 4096;
+
+/// A guest frame mapped into the hypervisor: Xen's `struct page_info *` (holding a general and a
+/// writable-type reference) plus its global mapping.
+#[derive(Debug)]
+pub struct RawGuestPage {
+    /// The platform's page handle (`struct page_info *`), opaque to Rust.
+    pub page: NonNull<c_void>,
+    /// The hypervisor address of the 4 KiB page.
+    pub va: NonNull<u8>,
+}
+
+pub trait GuestMemory {
+    /// `prepare_ring_for_helper(d, gmfn, &page, &va)`: takes a writable reference on the page at
+    /// `gmfn` of `d` and maps it. -ENOENT (paged out or shared), -EINVAL (no page, or not
+    /// writable), -ENOMEM (no mapping space).
+    fn map_guest_page(d: DomainRef, gmfn: u64) -> XenResult<RawGuestPage>;
+
+    /// `destroy_ring_for_helper(&va, page)`: unmaps and drops the references.
+    fn unmap_guest_page(page: RawGuestPage);
+
+    /// `guest_physmap_remove_page(d, gmfn, page_to_mfn(page), 0)`.
+    fn physmap_remove_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()>;
+
+    /// `guest_physmap_add_page(d, gmfn, page_to_mfn(page), 0)`.
+    fn physmap_add_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()>;
+}
+
+/// An owned mapping of one guest page; unmapped on drop.
+pub struct GuestPageMapping<M: GuestMemory> {
+    raw: Option<RawGuestPage>,
+    _m: PhantomData<fn() -> M>,
+}
+
+// SAFETY: the mapping is a global hypervisor mapping usable from any CPU; all accesses to the page
+// are atomic (SharedPage).
+unsafe impl<M: GuestMemory> Send for GuestPageMapping<M> {}
+// SAFETY: as for Send: shared access only performs atomic loads and stores.
+unsafe impl<M: GuestMemory> Sync for GuestPageMapping<M> {}
+
+impl<M: GuestMemory> GuestPageMapping<M> {
+    /// Maps `gmfn` of `d` (see [`GuestMemory::map_guest_page`]).
+    pub fn map(d: DomainRef, gmfn: u64) -> XenResult<Self> {
+        Ok(Self {
+            raw: Some(M::map_guest_page(d, gmfn)?),
+            _m: PhantomData,
+        })
+    }
+
+    /// The platform's page handle.
+    pub fn raw(&self) -> Option<&RawGuestPage> {
+        self.raw.as_ref()
+    }
+
+    /// Atomic access to the page.
+    pub fn page(&self) -> SharedPage<'_> {
+        SharedPage {
+            va: self.raw.as_ref().map(|r| r.va),
+            _l: PhantomData,
+        }
+    }
+}
+
+impl<M: GuestMemory> Drop for GuestPageMapping<M> {
+    fn drop(&mut self) {
+        if let Some(r) = self.raw.take() {
+            M::unmap_guest_page(r);
+        }
+    }
+}
+
+/// Atomic, bounds-checked access to a mapped 4 KiB page shared with an untrusted party. Accesses
+/// outside the page or misaligned are ignored (loads give 0): callers compute offsets from
+/// validated indices, so this only hardens against our own bugs, never panics.
+#[derive(Clone, Copy)]
+pub struct SharedPage<'a> {
+    va: Option<NonNull<u8>>,
+    _l: PhantomData<&'a ()>,
+}
+
+macro_rules! shared_access {
+    ($load:ident, $store:ident, $t:ty, $atomic:ty) => {
+        pub fn $load(&self, off: usize) -> $t {
+            match self.at::<$atomic>(off) {
+                // SAFETY: `at` checked that `p` is inside the mapped page and aligned for the
+                // atomic; the mapping lives as long as 'a; concurrent writers only use atomics or
+                // are an untrusted emulator whose writes can give any value, which the type admits.
+                Some(p) => unsafe { <$atomic>::from_ptr(p) }.load(Ordering::Relaxed),
+                None => 0,
+            }
+        }
+        pub fn $store(&self, off: usize, v: $t) {
+            if let Some(p) = self.at::<$atomic>(off) {
+                // SAFETY: as for the load.
+                unsafe { <$atomic>::from_ptr(p) }.store(v, Ordering::Relaxed)
+            }
+        }
+    };
+}
+
+impl SharedPage<'_> {
+    fn at<A>(&self, off: usize) -> Option<*mut <A as AtomicWidth>::Int>
+    where
+        A: AtomicWidth,
+    {
+        let w = core::mem::size_of::<A::Int>();
+        let va = self.va?;
+        if off % w != 0 || off.checked_add(w)? > PAGE_SIZE {
+            return None;
+        }
+        Some(va.as_ptr().wrapping_add(off).cast())
+    }
+
+    shared_access!(load_u8, store_u8, u8, AtomicU8);
+    shared_access!(load_u16, store_u16, u16, AtomicU16);
+    shared_access!(load_u32, store_u32, u32, AtomicU32);
+    shared_access!(load_u64, store_u64, u64, AtomicU64);
+
+    /// `clear_page`: zeroes the page.
+    pub fn clear(&self) {
+        for off in (0..PAGE_SIZE).step_by(8) {
+            self.store_u64(off, 0);
+        }
+    }
+}
+
+/// Maps an atomic type to its integer.
+pub trait AtomicWidth {
+    type Int;
+}
+impl AtomicWidth for AtomicU8 {
+    type Int = u8;
+}
+impl AtomicWidth for AtomicU16 {
+    type Int = u16;
+}
+impl AtomicWidth for AtomicU32 {
+    type Int = u32;
+}
+impl AtomicWidth for AtomicU64 {
+    type Int = u64;
+}
+
+#[cfg(feature = "host")]
+impl SharedPage<'_> {
+    /// The host platform's view of one of its own pages (it keeps the page alive meanwhile).
+    pub(crate) fn from_raw_host(va: Option<NonNull<u8>>) -> Self {
+        SharedPage {
+            va,
+            _l: PhantomData,
+        }
+    }
+}

@@ -3,10 +3,10 @@
 //! `rangeset_domain_destroy` cleans it up.
 //!
 //! Use from Rust (e.g. an ioreq server's per-server sets):
-//! ```ignore
+//! ```text
 //! domain_initialise::<P>(d)?;                        // once per domain (Xen: domain_create)
-//! let ports = RangesetBox::<P>::new(Some(d), Some(b"ioreq_server 1 port"),
-//!                                   RangesetFlags::PRETTYPRINT_HEX)?;
+//! let ports = RangesetBox::<P>::new_named(Some(d), format_args!("ioreq_server {id} port"),
+//!                                         RangesetFlags::PRETTYPRINT_HEX)?;
 //! ports.limit(256);
 //! ports.add_range(0x3f8, 0x3ff)?;
 //! if ports.contains_range(0x3f8, 0x3f8) { /* ... */ }
@@ -26,11 +26,12 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_void;
+use core::fmt;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use super::core::{RangeSet, RangesetFlags};
+use super::core::{RangeSet, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::{ReadGuard, RwLock};
@@ -274,6 +275,22 @@ impl<P: Platform> RangesetBox<P> {
         Ok(this)
     }
 
+    /// [`RangesetBox::new`] with a formatted name, e.g.
+    /// `format_args!("ioreq_server {id} port")`; formatted into a 31-byte buffer (longer names are
+    /// cut, as Xen cuts them), so nothing is allocated for the name.
+    pub fn new_named(
+        domain: Option<DomainRef>,
+        name: fmt::Arguments<'_>,
+        flags: RangesetFlags,
+    ) -> XenResult<Self> {
+        let mut buf = NameBuf {
+            bytes: [0; NAME_MAX],
+            len: 0,
+        };
+        let _ = fmt::Write::write_fmt(&mut buf, name);
+        Self::new(domain, Some(&buf.bytes[..buf.len]), flags)
+    }
+
     /// Hands ownership to C: the pointer is freed by `from_raw` + drop (`rangeset_destroy`) or, if
     /// the set is attached to a domain, by `domain_destroy`.
     pub fn into_raw(self) -> *mut Rangeset<P> {
@@ -296,6 +313,22 @@ impl<P: Platform> RangesetBox<P> {
             .owned_by_c
             .store(false, Ordering::Release);
         RangesetBox { ptr }
+    }
+}
+
+/// A name being formatted: keeps the first [`NAME_MAX`] bytes.
+struct NameBuf {
+    bytes: [u8; NAME_MAX],
+    len: usize,
+}
+
+impl fmt::Write for NameBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = NAME_MAX - self.len;
+        let n = s.len().min(room);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
     }
 }
 
@@ -348,7 +381,15 @@ mod tests {
         let port = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 port"), hex).unwrap();
         let mem = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 memory"), hex).unwrap();
         let pci = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 pci"), hex).unwrap();
-        let loose = RangesetBox::<H>::new(None, Some(b"loose"), hex).unwrap();
+        let loose = RangesetBox::<H>::new_named(None, format_args!("lo{}", "ose"), hex).unwrap();
+        let long = RangesetBox::<H>::new_named(
+            None,
+            format_args!("ioreq_server {} {}", 65535, "a-very-long-kind"),
+            hex,
+        )
+        .unwrap();
+        assert_eq!(long.read().name(), b"ioreq_server 65535 a-very-long-");
+        assert_eq!(loose.read().name(), b"loose");
         port.limit(256);
         for (s, e) in [(0x13, 0x1f), (0x30, 0x40), (0x50, 0x3ef)] {
             port.add_range(s, e).unwrap();
@@ -381,7 +422,7 @@ mod tests {
             RangesetBox::<H>::new(Some(d), None, hex).err(),
             Some(Errno::EINVAL)
         );
-        drop((port, pci, loose));
+        drop((port, pci, loose, long));
         HostDomain::destroy(d);
     }
 

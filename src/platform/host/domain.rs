@@ -9,7 +9,9 @@ use std::vec::Vec;
 
 use super::HostPlatform;
 use crate::errno::{Errno, XenResult};
-use crate::platform::domain::{DomainRef, DomainSlot, Domains, NR_DOMAIN_SLOTS};
+use crate::platform::domain::{
+    DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef, NR_DOMAIN_SLOTS,
+};
 
 /// What the host platform knows of a domain. Its address is the `DomainRef`.
 pub struct HostDomain {
@@ -22,12 +24,32 @@ pub struct HostDomain {
     /// The domain whose device model this one is (`d->target` seen from the emulator), if any.
     pub dm_target: Option<u16>,
     pub pause_count: i32,
+    /// The domain's vCPUs (see [`HostDomain::add_vcpu`]).
+    pub vcpus: Vec<Box<HostVcpu>>,
+    /// `d->max_vcpus`.
+    pub max_vcpus: u32,
+    /// `d->arch.hvm.params`.
+    pub params: [u64; HOST_NR_PARAMS],
+    /// `domain_crash` calls.
+    pub crashes: u32,
+    /// Shutting down: `vcpu_start_shutdown_deferral` refuses.
+    pub shutting_down: bool,
 }
+
+/// A vCPU of a [`HostDomain`]; its address is the `VcpuRef`.
+pub struct HostVcpu {
+    pub id: u32,
+    pub domain: DomainRef,
+}
+
+/// Params the host domain stores (Xen has `HVM_NR_PARAMS`; a few spare).
+pub const HOST_NR_PARAMS: usize = 64;
 
 std::thread_local! {
     static DOMAINS: RefCell<Vec<NonNull<HostDomain>>> = const { RefCell::new(Vec::new()) };
     static CURRENT: Cell<Option<DomainRef>> = const { Cell::new(None) };
     static RCU_LOCKS: Cell<i64> = const { Cell::new(0) };
+    static CURRENT_VCPU: Cell<Option<VcpuRef>> = const { Cell::new(None) };
 }
 
 fn host(d: DomainRef) -> NonNull<HostDomain> {
@@ -55,6 +77,11 @@ impl HostDomain {
             is_privileged: false,
             dm_target: None,
             pause_count: 0,
+            vcpus: Vec::new(),
+            max_vcpus: 128,
+            params: [0; HOST_NR_PARAMS],
+            crashes: 0,
+            shutting_down: false,
         });
         let p = NonNull::from(Box::leak(b));
         DOMAINS.with(|l| l.borrow_mut().push(p));
@@ -161,5 +188,87 @@ impl Domains for HostPlatform {
 
     fn unpause(d: DomainRef) {
         HostDomain::with(d, |h| h.pause_count -= 1);
+    }
+}
+
+impl HostDomain {
+    /// Adds vCPU `id` to `d` (as `vcpu_create` would, before `hvm_vcpu_initialise`).
+    pub fn add_vcpu(d: DomainRef, id: u32) -> VcpuRef {
+        let v = HostDomain::with(d, |h| {
+            assert!(h.vcpus.iter().all(|v| v.id != id), "vcpu {id} exists");
+            h.vcpus.push(Box::new(HostVcpu { id, domain: d }));
+            let last = h.vcpus.last_mut().map(|b| NonNull::from(&mut **b));
+            last.unwrap_or_else(|| unreachable!())
+        });
+        VcpuRef::from_ptr(v.as_ptr().cast()).unwrap_or_else(|| unreachable!())
+    }
+
+    /// Removes vCPU `v` from its domain (after `hvm_vcpu_destroy`).
+    pub fn remove_vcpu(v: VcpuRef) {
+        let (d, id) = host_vcpu(v);
+        HostDomain::with(d, |h| h.vcpus.retain(|x| x.id != id));
+        if CURRENT_VCPU.with(|c| c.get()) == Some(v) {
+            CURRENT_VCPU.with(|c| c.set(None));
+        }
+    }
+
+    /// Makes `v` the vCPU the guest I/O path runs on (`current`).
+    pub fn set_current_vcpu(v: Option<VcpuRef>) {
+        CURRENT_VCPU.with(|c| c.set(v));
+    }
+}
+
+fn host_vcpu(v: VcpuRef) -> (DomainRef, u32) {
+    // SAFETY: VcpuRefs handed out by `add_vcpu` point to boxed HostVcpus that live until
+    // `remove_vcpu` or the domain's destruction; tests do not use them afterwards.
+    let hv = unsafe { &*v.as_ptr().cast::<HostVcpu>() };
+    (hv.domain, hv.id)
+}
+
+impl HvmDomains for HostPlatform {
+    fn max_vcpus(d: DomainRef) -> u32 {
+        HostDomain::with(d, |h| h.max_vcpus)
+    }
+
+    fn domain_vcpu(d: DomainRef, id: u32) -> Option<VcpuRef> {
+        HostDomain::with(d, |h| {
+            h.vcpus
+                .iter_mut()
+                .find(|v| v.id == id)
+                .and_then(|v| VcpuRef::from_ptr((&mut **v as *mut HostVcpu).cast()))
+        })
+    }
+
+    fn vcpu_id(v: VcpuRef) -> u32 {
+        host_vcpu(v).1
+    }
+
+    fn vcpu_domain(v: VcpuRef) -> DomainRef {
+        host_vcpu(v).0
+    }
+
+    fn current_vcpu() -> Option<VcpuRef> {
+        CURRENT_VCPU.with(|c| c.get())
+    }
+
+    fn hvm_param(d: DomainRef, index: u32) -> u64 {
+        HostDomain::with(d, |h| h.params.get(index as usize).copied().unwrap_or(0))
+    }
+
+    fn set_hvm_param(d: DomainRef, index: u32, value: u64) {
+        HostDomain::with(d, |h| {
+            if let Some(p) = h.params.get_mut(index as usize) {
+                *p = value;
+            }
+        })
+    }
+
+    fn domain_crash(d: DomainRef) {
+        HostDomain::with(d, |h| h.crashes += 1);
+    }
+
+    fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool {
+        let (d, _) = host_vcpu(v);
+        HostDomain::with(d, |h| !h.shutting_down)
     }
 }

@@ -28,4 +28,39 @@ extern "C" {
 
     pub fn xen_rust_copy_from_guest(dst: *mut c_void, guest: usize, len: usize) -> usize;
     pub fn xen_rust_copy_to_guest(guest: usize, src: *const c_void, len: usize) -> usize;
+
+    /// Sets `source`'s level (`SciSource`: 0 PM1a, 1 GPE0) on `d`'s SCI. The glue keeps a
+    /// per-domain source mask under a lock and calls `hvm_isa_irq_assert(d, 9, NULL)` while the
+    /// mask is non-zero, `hvm_isa_irq_deassert(d, 9)` when it becomes zero; pmtimer's
+    /// `pmt_update_sci` reports through the same mask as source 0.
+    pub fn xen_rust_sci_set_level(d: *mut c_void, source: u32, level: bool);
+}
+
+// ioreq servers: guest pages, event channels, vCPUs, HVM params (see platform/{memory,evtchn}.rs
+// and `HvmDomains` in platform/domain.rs for the Xen function each one wraps).
+extern "C" {
+    pub fn xen_rust_map_guest_page(
+        d: *mut c_void,
+        gmfn: u64,
+        page: *mut *mut c_void,
+        va: *mut *mut c_void,
+    ) -> i32;
+    pub fn xen_rust_unmap_guest_page(page: *mut c_void, va: *mut c_void);
+    pub fn xen_rust_physmap_remove_page(d: *mut c_void, gmfn: u64, page: *mut c_void) -> i32;
+    pub fn xen_rust_physmap_add_page(d: *mut c_void, gmfn: u64, page: *mut c_void) -> i32;
+
+    pub fn xen_rust_alloc_unbound_xen_evtchn(d: *mut c_void, vcpu_id: u32, remote: u16) -> i32;
+    pub fn xen_rust_free_xen_evtchn(d: *mut c_void, port: u32);
+    pub fn xen_rust_notify_xen_evtchn(d: *mut c_void, port: u32);
+    pub fn xen_rust_prepare_wait_on_xen_evtchn(port: u32);
+
+    pub fn xen_rust_max_vcpus(d: *mut c_void) -> u32;
+    pub fn xen_rust_domain_vcpu(d: *mut c_void, id: u32) -> *mut c_void;
+    pub fn xen_rust_vcpu_id(v: *mut c_void) -> u32;
+    pub fn xen_rust_vcpu_domain(v: *mut c_void) -> *mut c_void;
+    pub fn xen_rust_current_vcpu() -> *mut c_void;
+    pub fn xen_rust_hvm_param_get(d: *mut c_void, index: u32) -> u64;
+    pub fn xen_rust_hvm_param_set(d: *mut c_void, index: u32, value: u64);
+    pub fn xen_rust_domain_crash(d: *mut c_void);
+    pub fn xen_rust_vcpu_start_shutdown_deferral(v: *mut c_void) -> bool;
 }

@@ -11,8 +11,9 @@ use core::ffi::c_void;
 use core::fmt::{self, Write};
 use core::ptr::NonNull;
 
-use super::domain::{DomainRef, DomainSlot, Domains};
+use super::domain::{DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef};
 use super::guest_copy::{GuestCopy, GuestHandle};
+use super::memory::RawGuestPage;
 use super::sync::{Locks, RawRwLock};
 use super::{Console, EventChannels, GuestMemory, IsaIrq, Platform};
 use crate::errno::{Errno, XenResult};
@@ -187,6 +188,112 @@ impl GuestCopy for XenPlatform {
     }
 }
 
-impl GuestMemory for XenPlatform {}
-impl EventChannels for XenPlatform {}
-impl IsaIrq for XenPlatform {}
+impl GuestMemory for XenPlatform {
+    fn map_guest_page(d: DomainRef, gmfn: u64) -> XenResult<RawGuestPage> {
+        let mut page: *mut c_void = core::ptr::null_mut();
+        let mut va: *mut c_void = core::ptr::null_mut();
+        // SAFETY: `d` is a live domain; `page` and `va` are valid places for the outputs.
+        let rc = unsafe { hooks::xen_rust_map_guest_page(d.as_ptr(), gmfn, &mut page, &mut va) };
+        Errno::from_ret(rc)?;
+        match (NonNull::new(page), NonNull::new(va.cast::<u8>())) {
+            (Some(page), Some(va)) => Ok(RawGuestPage { page, va }),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn unmap_guest_page(page: RawGuestPage) {
+        // SAFETY: `page` came from xen_rust_map_guest_page and is released exactly once.
+        unsafe { hooks::xen_rust_unmap_guest_page(page.page.as_ptr(), page.va.as_ptr().cast()) }
+    }
+
+    fn physmap_remove_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()> {
+        // SAFETY: `d` is live and `page` is a page we hold a reference on.
+        let rc =
+            unsafe { hooks::xen_rust_physmap_remove_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
+        Errno::from_ret(rc).map(|_| ())
+    }
+
+    fn physmap_add_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()> {
+        // SAFETY: `d` is live and `page` is a page we hold a reference on.
+        let rc = unsafe { hooks::xen_rust_physmap_add_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
+        Errno::from_ret(rc).map(|_| ())
+    }
+}
+
+impl EventChannels for XenPlatform {
+    fn alloc_unbound_xen_evtchn(d: DomainRef, vcpu_id: u32, remote_domid: u16) -> XenResult<u32> {
+        // SAFETY: `d` is a live domain.
+        let rc =
+            unsafe { hooks::xen_rust_alloc_unbound_xen_evtchn(d.as_ptr(), vcpu_id, remote_domid) };
+        Errno::from_ret(rc).map(|p| p as u32)
+    }
+
+    fn free_xen_evtchn(d: DomainRef, port: u32) {
+        // SAFETY: `d` is a live domain; freeing an unknown port is harmless in Xen.
+        unsafe { hooks::xen_rust_free_xen_evtchn(d.as_ptr(), port) }
+    }
+
+    fn notify_xen_evtchn(d: DomainRef, port: u32) {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_notify_xen_evtchn(d.as_ptr(), port) }
+    }
+
+    fn prepare_wait_on_xen_evtchn(port: u32) {
+        // SAFETY: called on a guest vCPU's path, as the macro it wraps requires.
+        unsafe { hooks::xen_rust_prepare_wait_on_xen_evtchn(port) }
+    }
+}
+
+impl HvmDomains for XenPlatform {
+    fn max_vcpus(d: DomainRef) -> u32 {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_max_vcpus(d.as_ptr()) }
+    }
+
+    fn domain_vcpu(d: DomainRef, id: u32) -> Option<VcpuRef> {
+        // SAFETY: `d` is a live domain; the hook bounds-checks `id`.
+        VcpuRef::from_ptr(unsafe { hooks::xen_rust_domain_vcpu(d.as_ptr(), id) })
+    }
+
+    fn vcpu_id(v: VcpuRef) -> u32 {
+        // SAFETY: `v` is a live vcpu.
+        unsafe { hooks::xen_rust_vcpu_id(v.as_ptr()) }
+    }
+
+    fn vcpu_domain(v: VcpuRef) -> DomainRef {
+        // SAFETY: `v` is a live vcpu; `v->domain` is never NULL.
+        let d = unsafe { hooks::xen_rust_vcpu_domain(v.as_ptr()) };
+        DomainRef::from_ptr(d).unwrap_or_else(|| unreachable!("v->domain is never NULL"))
+    }
+
+    fn current_vcpu() -> Option<VcpuRef> {
+        // SAFETY: no preconditions.
+        VcpuRef::from_ptr(unsafe { hooks::xen_rust_current_vcpu() })
+    }
+
+    fn hvm_param(d: DomainRef, index: u32) -> u64 {
+        // SAFETY: `d` is a live domain; the hook bounds-checks `index`.
+        unsafe { hooks::xen_rust_hvm_param_get(d.as_ptr(), index) }
+    }
+
+    fn set_hvm_param(d: DomainRef, index: u32, value: u64) {
+        // SAFETY: `d` is a live domain; the hook bounds-checks `index`.
+        unsafe { hooks::xen_rust_hvm_param_set(d.as_ptr(), index, value) }
+    }
+
+    fn domain_crash(d: DomainRef) {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_domain_crash(d.as_ptr()) }
+    }
+
+    fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool {
+        // SAFETY: `v` is a live vcpu (the current one on the I/O path).
+        unsafe { hooks::xen_rust_vcpu_start_shutdown_deferral(v.as_ptr()) }
+    }
+}
+impl IsaIrq for XenPlatform {
+    fn sci_set_level(d: DomainRef, source: super::irq::SciSource, level: bool) {
+        // SAFETY: `d` is a live domain; the hook only updates its SCI source mask and line.
+        unsafe { hooks::xen_rust_sci_set_level(d.as_ptr(), source as u32, level) }
+    }
+}

@@ -1,0 +1,160 @@
+//! C ABI of the PCI hotplug controller: what the Xen glue calls from domain construction and
+//! destruction, the two port-I/O handlers it registers, the hypercall and the save/load pair.
+//! Every pointer is NULL-checked; nothing here panics.
+
+use core::ffi::{c_int, c_uint, c_void};
+
+use super::domain;
+use super::hypercall::{self, NoClaimCheck};
+use super::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
+use crate::errno::{to_c, Errno};
+use crate::platform::{Active, DomainRef, Domains, GuestHandle};
+
+/// `IOREQ_READ` / `IOREQ_WRITE` (public/hvm/ioreq.h): the `dir` of a port-I/O handler.
+const IOREQ_READ: c_int = 1;
+const IOREQ_WRITE: c_int = 0;
+/// `X86EMUL_OKAY` / `X86EMUL_UNHANDLEABLE`: what a port-I/O handler returns.
+const X86EMUL_OKAY: c_int = 0;
+const X86EMUL_UNHANDLEABLE: c_int = 1;
+
+/// The slot-ownership check the hypercall applies. The ioreq servers' PCI ranges will provide it;
+/// until then no check is made (FIDELITY H9).
+type Claims = NoClaimCheck;
+
+/// Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
+/// 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
+#[no_mangle]
+pub extern "C" fn hvm_pci_hotplug_init(d: *mut c_void) -> c_int {
+    match DomainRef::from_ptr(d) {
+        Some(d) => to_c(domain::init::<Active>(d)),
+        None => Errno::EINVAL.to_neg(),
+    }
+}
+
+/// Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
+#[no_mangle]
+pub extern "C" fn hvm_pci_hotplug_deinit(d: *mut c_void) {
+    if let Some(d) = DomainRef::from_ptr(d) {
+        domain::deinit::<Active>(d);
+    }
+}
+
+/// One port access of the current vCPU, in Xen's `portio_action_t` shape.
+///
+/// # Safety
+/// `val` is NULL or valid for reading and writing one `uint32_t`.
+unsafe fn port_action(dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) -> c_int {
+    if val.is_null() {
+        return X86EMUL_UNHANDLEABLE;
+    }
+    let write = match dir {
+        IOREQ_WRITE => true,
+        IOREQ_READ => false,
+        _ => return X86EMUL_UNHANDLEABLE,
+    };
+    let d = Active::current_domain();
+    // SAFETY: `val` is non-NULL and valid for one u32 (the caller's contract).
+    let v = unsafe { val.read() };
+    let r = domain::port_io::<Active>(d, write, port, bytes, v);
+    if !write {
+        // SAFETY: as above.
+        unsafe { val.write(r) };
+    }
+    X86EMUL_OKAY
+}
+
+/// Port handler for the GPE0 block (register it at 0xafe0, length 4). Runs in the context of a
+/// vCPU of the domain whose controller it uses.
+///
+/// # Safety
+/// `val` is NULL or valid for reading and writing one `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_gpe_io(
+    dir: c_int,
+    port: c_uint,
+    bytes: c_uint,
+    val: *mut u32,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { port_action(dir, port, bytes, val) }
+}
+
+/// Port handler for the PCI hotplug registers (register it at 0xae00, length 0x10).
+///
+/// # Safety
+/// `val` is NULL or valid for reading and writing one `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_pci_hotplug_io(
+    dir: c_int,
+    port: c_uint,
+    bytes: c_uint,
+    val: *mut u32,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { port_action(dir, port, bytes, val) }
+}
+
+/// `HVMOP_pci_hotplug`: 0 or -errno. `arg` is the guest address inside the
+/// `XEN_GUEST_HANDLE_PARAM(xen_hvm_pci_hotplug_t)` (its `.p`); it is only ever passed to
+/// `copy_from_guest`/`copy_to_guest`, which check it.
+#[no_mangle]
+pub extern "C" fn hvmop_pci_hotplug(arg: *mut c_void) -> c_int {
+    to_c(hypercall::hvmop_pci_hotplug::<Active, Claims>(GuestHandle(
+        arg as usize,
+    )))
+}
+
+/// Raises GPE `bit` (0-15) of `d`, e.g. 2 for a CPU hotplug event. 0, -EINVAL (NULL, bit >= 16),
+/// -EOPNOTSUPP (no controller).
+#[no_mangle]
+pub extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut c_void, bit: c_uint) -> c_int {
+    match DomainRef::from_ptr(d) {
+        Some(d) => to_c(domain::gpe_raise::<Active>(d, bit)),
+        None => Errno::EINVAL.to_neg(),
+    }
+}
+
+/// Writes `d`'s save record (`struct hvm_pci_hotplug_record`) to `buf`: its size in bytes, or
+/// -EINVAL (NULL), -ENOSPC (`len` too small), -EOPNOTSUPP (no controller).
+///
+/// # Safety
+/// `buf` is NULL or valid for writing `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut c_void, buf: *mut u8, len: usize) -> c_int {
+    let Some(d) = DomainRef::from_ptr(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if buf.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    if len < HVM_PCI_HOTPLUG_RECORD_SIZE {
+        return Errno::ENOSPC.to_neg();
+    }
+    let Some(c) = domain::snapshot::<Active>(d) else {
+        return Errno::EOPNOTSUPP.to_neg();
+    };
+    let rec = c.save().to_bytes();
+    // SAFETY: `buf` is non-NULL and valid for `len` >= rec.len() bytes (caller's contract); the
+    // source is a local array, so the two do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(rec.as_ptr(), buf, rec.len()) };
+    HVM_PCI_HOTPLUG_RECORD_SIZE as c_int
+}
+
+/// Restores `d`'s controller from a save record of exactly `len` bytes: 0, or -EINVAL (NULL,
+/// malformed record; state unchanged), -EOPNOTSUPP (no controller).
+///
+/// # Safety
+/// `buf` is NULL or valid for reading `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_pci_hotplug_load(d: *mut c_void, buf: *const u8, len: usize) -> c_int {
+    let Some(d) = DomainRef::from_ptr(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if buf.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    // SAFETY: `buf` is non-NULL and valid for `len` bytes (caller's contract); the slice lives
+    // only for this call.
+    let bytes = unsafe { core::slice::from_raw_parts(buf, len) };
+    to_c(domain::load::<Active>(d, bytes))
+}

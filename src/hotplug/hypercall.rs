@@ -1,0 +1,139 @@
+//! The hypercall through which a secondary emulator plugs a device into a slot, asks the guest to
+//! release one, and learns what became of a slot. Patch 9's own ABI is lost: the op number, the
+//! struct and the query form are this port's reconstruction (FIDELITY H7, H8), in the style of the
+//! series' HVMOPs 17-22 (same prologue, same error codes).
+
+use super::controller::check_slot;
+use super::domain::{has_controller, with_controller};
+use crate::errno::{Errno, XenResult};
+use crate::platform::{DomainRef, GuestHandle, Platform};
+
+/// `HVMOP_pci_hotplug`: the next free HVMOP after the series' 17-22. Xen 4.17 has since given 23
+/// to `HVMOP_set_evtchn_upcall_vector` (H7).
+pub const HVMOP_PCI_HOTPLUG: u32 = 23;
+
+/// `enable` values.
+pub const XEN_HVM_PCI_HOTPLUG_UNPLUG: u8 = 0;
+pub const XEN_HVM_PCI_HOTPLUG_PLUG: u8 = 1;
+/// Writes the slot's state bits (`controller::slot_state`) to `state`; changes nothing.
+pub const XEN_HVM_PCI_HOTPLUG_QUERY: u8 = 2;
+
+/// `struct xen_hvm_pci_hotplug`, the argument of [`HVMOP_PCI_HOTPLUG`].
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[allow(non_camel_case_types)]
+pub struct xen_hvm_pci_hotplug {
+    /// IN: the target domain.
+    pub domid: u16,
+    /// IN: the slot, 1-31.
+    pub slot: u8,
+    /// IN: [`XEN_HVM_PCI_HOTPLUG_PLUG`], [`XEN_HVM_PCI_HOTPLUG_UNPLUG`] or
+    /// [`XEN_HVM_PCI_HOTPLUG_QUERY`].
+    pub enable: u8,
+    /// OUT (query only): the slot's state bits.
+    pub state: u32,
+}
+
+/// Bytes in the argument.
+pub const XEN_HVM_PCI_HOTPLUG_SIZE: usize = 8;
+
+const _: () = {
+    assert!(core::mem::size_of::<xen_hvm_pci_hotplug>() == XEN_HVM_PCI_HOTPLUG_SIZE);
+    assert!(core::mem::align_of::<xen_hvm_pci_hotplug>() == 4);
+    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, domid) == 0);
+    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, slot) == 2);
+    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, enable) == 3);
+    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, state) == 4);
+};
+
+impl xen_hvm_pci_hotplug {
+    pub fn from_bytes(b: &[u8; XEN_HVM_PCI_HOTPLUG_SIZE]) -> Self {
+        Self {
+            domid: u16::from_le_bytes([b[0], b[1]]),
+            slot: b[2],
+            enable: b[3],
+            state: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; XEN_HVM_PCI_HOTPLUG_SIZE] {
+        let mut b = [0u8; XEN_HVM_PCI_HOTPLUG_SIZE];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2] = self.slot;
+        b[3] = self.enable;
+        b[4..8].copy_from_slice(&self.state.to_le_bytes());
+        b
+    }
+}
+
+/// `HVMOP_PCI_SBDF(s, b, d, f)`.
+pub const fn pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
+    ((seg & 0xffff) << 16) | ((bus & 0xff) << 8) | ((dev & 0x1f) << 3) | (func & 7)
+}
+
+/// Whether the calling emulator owns a slot: it should have claimed the slot's PCI config space
+/// (an `HVMOP_IO_RANGE_PCI` range) on one of its ioreq servers for `d` before it plugs or unplugs
+/// a device there. The ioreq component provides the real check.
+pub trait SlotClaims {
+    /// Whether `emulator` has `sbdf` (function 0 of the slot, segment 0, bus 0) in a PCI range of
+    /// one of its ioreq servers for `d`.
+    fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool;
+}
+
+/// No ownership check: every DM-privileged caller may operate on every slot (H9).
+pub struct NoClaimCheck;
+
+impl SlotClaims for NoClaimCheck {
+    fn slot_claimed(_d: DomainRef, _emulator: DomainRef, _sbdf: u32) -> bool {
+        true
+    }
+}
+
+/// `HVMOP_pci_hotplug`. Prologue as ops 17-22: copy the argument (-EFAULT), lock the remote
+/// domain (-ESRCH, -EPERM for the caller itself), HVM only (-EINVAL), XSM DM privilege (-EPERM),
+/// then: -EINVAL for an unknown `enable` or a slot outside 1-31, -EOPNOTSUPP if the domain has no
+/// controller, -EPERM if the caller has not claimed the slot, then the controller's own errors
+/// (plug: -EEXIST, -EBUSY; unplug: -ENOENT). A query copies the whole struct back (-EFAULT).
+pub fn hvmop_pci_hotplug<P: Platform, C: SlotClaims>(arg: GuestHandle) -> XenResult<()> {
+    let mut raw = [0u8; XEN_HVM_PCI_HOTPLUG_SIZE];
+    P::copy_from_guest(&mut raw, arg)?;
+    let op = xen_hvm_pci_hotplug::from_bytes(&raw);
+    let d = P::lock_remote_domain(op.domid)?;
+    let r = locked_op::<P, C>(d, op, arg);
+    P::unlock_domain(d);
+    r
+}
+
+fn locked_op<P: Platform, C: SlotClaims>(
+    d: DomainRef,
+    mut op: xen_hvm_pci_hotplug,
+    arg: GuestHandle,
+) -> XenResult<()> {
+    if !P::is_hvm(d) {
+        return Err(Errno::EINVAL);
+    }
+    P::xsm_dm_priv(d, HVMOP_PCI_HOTPLUG)?;
+    let slot = u32::from(op.slot);
+    if op.enable > XEN_HVM_PCI_HOTPLUG_QUERY {
+        return Err(Errno::EINVAL);
+    }
+    check_slot(slot)?;
+    if !has_controller::<P>(d) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if op.enable == XEN_HVM_PCI_HOTPLUG_QUERY {
+        op.state =
+            with_controller::<P, _>(d, |c| c.slot_state(slot)).ok_or(Errno::EOPNOTSUPP)??;
+        return P::copy_to_guest(arg, &op.to_bytes());
+    }
+    if !C::slot_claimed(d, P::current_domain(), pci_sbdf(0, 0, slot, 0)) {
+        return Err(Errno::EPERM);
+    }
+    with_controller::<P, _>(d, |c| {
+        if op.enable == XEN_HVM_PCI_HOTPLUG_PLUG {
+            c.plug(slot)
+        } else {
+            c.unplug_request(slot)
+        }
+    })
+    .ok_or(Errno::EOPNOTSUPP)?
+}

@@ -1,0 +1,559 @@
+//! Byte layouts shared with emulators and toolstacks: the ioreq slot of the shared page, the
+//! buffered ring, the series' HVMOP argument structs, and the constants that go with them.
+//!
+//! Every struct is a `#[repr(C)]` mirror of a Xen public type (`xen/include/public/hvm/ioreq.h`,
+//! `hvm_op.h`, `params.h` as of the 2014 series, unchanged in 4.17 except where noted), checked at
+//! compile time for size and field offsets. The Rust names differ from Xen's (`ioreq_t` is
+//! [`IoreqSlot`], ...) so that the generated header can be included next to Xen's own headers.
+//!
+//! | Rust | Xen | size |
+//! |---|---|---|
+//! | [`IoreqSlot`] | `ioreq_t` | 32 |
+//! | [`BufIoreqSlot`] | `buf_ioreq_t` | 8 |
+//! | (array of [`IoreqSlot`], [`SHARED_IOPAGE_SLOTS`] per page) | `shared_iopage_t` | 4096 |
+//! | [`BufferedIopage`] | `buffered_iopage_t` | 4096 |
+//! | [`HvmCreateIoreqServer`] | `xen_hvm_create_ioreq_server_t` | 6 |
+//! | [`HvmGetIoreqServerInfo`] | `xen_hvm_get_ioreq_server_info_t` | 24 |
+//! | [`HvmIoRange`] | `xen_hvm_io_range_t` | 24 |
+//! | [`HvmDestroyIoreqServer`] | `xen_hvm_destroy_ioreq_server_t` | 4 |
+//! | [`HvmSetIoreqServerState`] | `xen_hvm_set_ioreq_server_state_t` | 6 |
+//! | [`HvmParam`] | `xen_hvm_param_t` | 16 |
+//!
+//! The HVMOP structs are read from guest memory as raw bytes (`from_bytes`) and written back with
+//! `to_bytes`, so no padding byte of ours ever reaches the guest and no field needs validating to
+//! be representable.
+
+use core::mem::{offset_of, size_of};
+
+// ---- ioreq_t ------------------------------------------------------------------------------------
+
+/// `IOREQ_READ`: the `dir` bit of a read (the emulator supplies the data).
+pub const IOREQ_READ: u8 = 1;
+/// `IOREQ_WRITE`.
+pub const IOREQ_WRITE: u8 = 0;
+
+/// `STATE_IOREQ_NONE`: the slot is free.
+pub const STATE_IOREQ_NONE: u8 = 0;
+/// `STATE_IOREQ_READY`: Xen has posted a request.
+pub const STATE_IOREQ_READY: u8 = 1;
+/// `STATE_IOREQ_INPROCESS`: the emulator took it.
+pub const STATE_IOREQ_INPROCESS: u8 = 2;
+/// `STATE_IORESP_READY`: the emulator answered.
+pub const STATE_IORESP_READY: u8 = 3;
+
+/// `IOREQ_TYPE_PIO`: port I/O; `addr` is the port.
+pub const IOREQ_TYPE_PIO: u8 = 0;
+/// `IOREQ_TYPE_COPY`: MMIO; `addr` is the guest physical address.
+pub const IOREQ_TYPE_COPY: u8 = 1;
+/// `IOREQ_TYPE_PCI_CONFIG` (new in the series): `addr` = `(sbdf << 32) | register`.
+pub const IOREQ_TYPE_PCI_CONFIG: u8 = 2;
+/// `IOREQ_TYPE_TIMEOFFSET`: RTC time offset, default server only.
+pub const IOREQ_TYPE_TIMEOFFSET: u8 = 7;
+/// `IOREQ_TYPE_INVALIDATE`: map-cache flush, broadcast to every server.
+pub const IOREQ_TYPE_INVALIDATE: u8 = 8;
+
+/// `ioreq_t`: one vCPU's synchronous request slot (32 bytes, 8-aligned).
+///
+/// Byte 30 packs four bitfields (GCC, little-endian, first field in the lowest bits):
+/// `state:4` (bits 0-3), `data_is_ptr:1` (bit 4), `dir:1` (bit 5), `df:1` (bit 6), `_pad1:1`.
+/// Use the accessors; Rust has no bitfields.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct IoreqSlot {
+    /// Physical address or port; for `IOREQ_TYPE_PCI_CONFIG` `(sbdf << 32) | register`.
+    pub addr: u64,
+    /// The data, or the guest physical address of the data when `data_is_ptr`.
+    pub data: u64,
+    /// Repeat count.
+    pub count: u32,
+    /// Bytes per element.
+    pub size: u32,
+    /// The event channel the emulator signals for this vCPU.
+    pub vp_eport: u32,
+    pub pad0: u16,
+    /// `state:4 | data_is_ptr:1 | dir:1 | df:1 | pad:1`.
+    pub flags: u8,
+    /// `IOREQ_TYPE_*`.
+    pub type_: u8,
+}
+
+const _: () = assert!(size_of::<IoreqSlot>() == 32);
+const _: () = assert!(core::mem::align_of::<IoreqSlot>() == 8);
+const _: () = assert!(offset_of!(IoreqSlot, addr) == 0);
+const _: () = assert!(offset_of!(IoreqSlot, data) == 8);
+const _: () = assert!(offset_of!(IoreqSlot, count) == 16);
+const _: () = assert!(offset_of!(IoreqSlot, size) == 20);
+const _: () = assert!(offset_of!(IoreqSlot, vp_eport) == 24);
+const _: () = assert!(offset_of!(IoreqSlot, pad0) == 28);
+const _: () = assert!(offset_of!(IoreqSlot, flags) == 30);
+const _: () = assert!(offset_of!(IoreqSlot, type_) == 31);
+
+/// Byte offsets inside an [`IoreqSlot`], for field-wise access to a slot in a shared page.
+pub const IOREQ_OFF_ADDR: usize = 0;
+pub const IOREQ_OFF_DATA: usize = 8;
+pub const IOREQ_OFF_COUNT: usize = 16;
+pub const IOREQ_OFF_SIZE: usize = 20;
+pub const IOREQ_OFF_VP_EPORT: usize = 24;
+pub const IOREQ_OFF_FLAGS: usize = 30;
+pub const IOREQ_OFF_TYPE: usize = 31;
+
+const FLAG_STATE_MASK: u8 = 0x0f;
+const FLAG_DATA_IS_PTR: u8 = 0x10;
+const FLAG_DIR: u8 = 0x20;
+const FLAG_DF: u8 = 0x40;
+
+impl IoreqSlot {
+    /// `state` (bits 0-3 of byte 30).
+    pub const fn state(&self) -> u8 {
+        self.flags & FLAG_STATE_MASK
+    }
+    pub fn set_state(&mut self, s: u8) {
+        self.flags = (self.flags & !FLAG_STATE_MASK) | (s & FLAG_STATE_MASK);
+    }
+    /// `data_is_ptr` (bit 4).
+    pub const fn data_is_ptr(&self) -> bool {
+        self.flags & FLAG_DATA_IS_PTR != 0
+    }
+    pub fn set_data_is_ptr(&mut self, v: bool) {
+        self.set_flag(FLAG_DATA_IS_PTR, v);
+    }
+    /// `dir` (bit 5): [`IOREQ_READ`] or [`IOREQ_WRITE`].
+    pub const fn dir(&self) -> u8 {
+        (self.flags & FLAG_DIR) >> 5
+    }
+    pub fn set_dir(&mut self, dir: u8) {
+        self.set_flag(FLAG_DIR, dir & 1 != 0);
+    }
+    /// `df` (bit 6): the direction flag of a string instruction (addresses descend).
+    pub const fn df(&self) -> bool {
+        self.flags & FLAG_DF != 0
+    }
+    pub fn set_df(&mut self, v: bool) {
+        self.set_flag(FLAG_DF, v);
+    }
+    fn set_flag(&mut self, bit: u8, v: bool) {
+        if v {
+            self.flags |= bit;
+        } else {
+            self.flags &= !bit;
+        }
+    }
+
+    /// The 32 bytes as Xen lays them out.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[0..8].copy_from_slice(&self.addr.to_le_bytes());
+        b[8..16].copy_from_slice(&self.data.to_le_bytes());
+        b[16..20].copy_from_slice(&self.count.to_le_bytes());
+        b[20..24].copy_from_slice(&self.size.to_le_bytes());
+        b[24..28].copy_from_slice(&self.vp_eport.to_le_bytes());
+        b[28..30].copy_from_slice(&self.pad0.to_le_bytes());
+        b[30] = self.flags;
+        b[31] = self.type_;
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; 32]) -> Self {
+        Self {
+            addr: le_u64(b, 0),
+            data: le_u64(b, 8),
+            count: le_u32(b, 16),
+            size: le_u32(b, 20),
+            vp_eport: le_u32(b, 24),
+            pad0: le_u16(b, 28),
+            flags: b[30],
+            type_: b[31],
+        }
+    }
+}
+
+/// `shared_iopage_t`: one page of [`IoreqSlot`]s indexed by `vcpu_id`, hence at most this many
+/// vCPUs can be served (vCPUs beyond it have no slot: see FIDELITY I-entries).
+pub const SHARED_IOPAGE_SLOTS: usize = 4096 / size_of::<IoreqSlot>();
+const _: () = assert!(SHARED_IOPAGE_SLOTS == 128);
+
+// ---- buffered ring --------------------------------------------------------------------------------
+
+/// `IOREQ_BUFFER_SLOT_NUM`: slots in the buffered ring.
+pub const IOREQ_BUFFER_SLOT_NUM: u32 = 511;
+
+/// `buf_ioreq_t`: one ring slot (8 bytes). Dword 0: `type` in bits 0-7, `pad:1` bit 8, `dir:1` bit
+/// 9, `size:2` bits 10-11 (0: 1 byte, 1: 2, 2: 4, 3: 8 bytes using two slots), `addr:20` bits
+/// 12-31. Dword 1: `data` (for an 8-byte access the second slot carries `data >> 32`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct BufIoreqSlot {
+    /// `type | pad << 8 | dir << 9 | size << 10 | addr << 12`.
+    pub word0: u32,
+    pub data: u32,
+}
+
+const _: () = assert!(size_of::<BufIoreqSlot>() == 8);
+const _: () = assert!(offset_of!(BufIoreqSlot, data) == 4);
+
+/// The largest address a buffered request can carry (20 bits).
+pub const BUF_IOREQ_MAX_ADDR: u64 = 0xfffff;
+
+impl BufIoreqSlot {
+    /// Packs a slot; `size_code` is 0..=3, `addr` at most [`BUF_IOREQ_MAX_ADDR`] (excess bits are
+    /// cut, as the C bitfield would).
+    pub const fn new(type_: u8, dir: u8, size_code: u8, addr: u32, data: u32) -> Self {
+        Self {
+            word0: (type_ as u32)
+                | (((dir & 1) as u32) << 9)
+                | (((size_code & 3) as u32) << 10)
+                | ((addr & 0xfffff) << 12),
+            data,
+        }
+    }
+    pub const fn type_(&self) -> u8 {
+        (self.word0 & 0xff) as u8
+    }
+    pub const fn dir(&self) -> u8 {
+        ((self.word0 >> 9) & 1) as u8
+    }
+    pub const fn size_code(&self) -> u8 {
+        ((self.word0 >> 10) & 3) as u8
+    }
+    pub const fn addr(&self) -> u32 {
+        self.word0 >> 12
+    }
+    /// The 8 bytes as Xen lays them out.
+    pub fn to_u64(self) -> u64 {
+        u64::from(self.word0) | (u64::from(self.data) << 32)
+    }
+    pub fn from_u64(v: u64) -> Self {
+        Self {
+            word0: v as u32,
+            data: (v >> 32) as u32,
+        }
+    }
+}
+
+/// `buffered_iopage_t`: `read_pointer` (advanced by the emulator), `write_pointer` (advanced by
+/// Xen), then the ring. Both pointers count slots modulo 2^32; the slot of pointer `p` is
+/// `p % IOREQ_BUFFER_SLOT_NUM`.
+#[repr(C)]
+pub struct BufferedIopage {
+    pub read_pointer: u32,
+    pub write_pointer: u32,
+    pub buf_ioreq: [BufIoreqSlot; IOREQ_BUFFER_SLOT_NUM as usize],
+}
+
+const _: () = assert!(size_of::<BufferedIopage>() == 4096);
+const _: () = assert!(offset_of!(BufferedIopage, read_pointer) == 0);
+const _: () = assert!(offset_of!(BufferedIopage, write_pointer) == 4);
+const _: () = assert!(offset_of!(BufferedIopage, buf_ioreq) == 8);
+
+/// Byte offsets inside the buffered page.
+pub const BUFPAGE_OFF_READ_POINTER: usize = 0;
+pub const BUFPAGE_OFF_WRITE_POINTER: usize = 4;
+pub const BUFPAGE_OFF_SLOTS: usize = 8;
+
+// ---- HVMOPs -------------------------------------------------------------------------------------
+
+/// `HVMOP_op_mask`: `do_hvm_op` dispatches on `op & 0xff`.
+pub const HVMOP_OP_MASK: u64 = 0xff;
+pub const HVMOP_SET_PARAM: u32 = 0;
+pub const HVMOP_GET_PARAM: u32 = 1;
+pub const HVMOP_CREATE_IOREQ_SERVER: u32 = 17;
+pub const HVMOP_GET_IOREQ_SERVER_INFO: u32 = 18;
+pub const HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER: u32 = 19;
+pub const HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER: u32 = 20;
+pub const HVMOP_DESTROY_IOREQ_SERVER: u32 = 21;
+pub const HVMOP_SET_IOREQ_SERVER_STATE: u32 = 22;
+
+/// `HVMOP_IO_RANGE_PORT`: equal to `IOREQ_TYPE_PIO`, which selection relies on.
+pub const HVMOP_IO_RANGE_PORT: u32 = 0;
+/// `HVMOP_IO_RANGE_MEMORY`: equal to `IOREQ_TYPE_COPY`.
+pub const HVMOP_IO_RANGE_MEMORY: u32 = 1;
+/// `HVMOP_IO_RANGE_PCI`: equal to `IOREQ_TYPE_PCI_CONFIG`.
+pub const HVMOP_IO_RANGE_PCI: u32 = 2;
+/// `NR_IO_RANGE_TYPES`.
+pub const NR_IO_RANGE_TYPES: usize = 3;
+/// `MAX_NR_IO_RANGES`: ranges per type and server.
+pub const MAX_NR_IO_RANGES: u32 = 256;
+
+const _: () = assert!(HVMOP_IO_RANGE_PORT == IOREQ_TYPE_PIO as u32);
+const _: () = assert!(HVMOP_IO_RANGE_MEMORY == IOREQ_TYPE_COPY as u32);
+const _: () = assert!(HVMOP_IO_RANGE_PCI == IOREQ_TYPE_PCI_CONFIG as u32);
+
+/// `HVMOP_PCI_SBDF(s, b, d, f)`.
+pub const fn hvmop_pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
+    ((seg & 0xffff) << 16) | ((bus & 0xff) << 8) | ((dev & 0x1f) << 3) | (func & 7)
+}
+
+/// `xen_hvm_create_ioreq_server_t` (6 bytes): `domid` IN, `handle_bufioreq` IN, `id` OUT.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct HvmCreateIoreqServer {
+    pub domid: u16,
+    pub handle_bufioreq: u8,
+    pub pad: u8,
+    pub id: u16,
+}
+const _: () = assert!(size_of::<HvmCreateIoreqServer>() == 6);
+const _: () = assert!(offset_of!(HvmCreateIoreqServer, handle_bufioreq) == 2);
+const _: () = assert!(offset_of!(HvmCreateIoreqServer, id) == 4);
+
+/// `xen_hvm_get_ioreq_server_info_t` (24 bytes): `domid`, `id` IN; the rest OUT.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct HvmGetIoreqServerInfo {
+    pub domid: u16,
+    pub id: u16,
+    pub bufioreq_port: u32,
+    pub ioreq_pfn: u64,
+    pub bufioreq_pfn: u64,
+}
+const _: () = assert!(size_of::<HvmGetIoreqServerInfo>() == 24);
+const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, id) == 2);
+const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, bufioreq_port) == 4);
+const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, ioreq_pfn) == 8);
+const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, bufioreq_pfn) == 16);
+
+/// `xen_hvm_io_range_t` (24 bytes), for map and unmap: `end` is inclusive.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct HvmIoRange {
+    pub domid: u16,
+    pub id: u16,
+    pub type_: u32,
+    pub start: u64,
+    pub end: u64,
+}
+const _: () = assert!(size_of::<HvmIoRange>() == 24);
+const _: () = assert!(offset_of!(HvmIoRange, id) == 2);
+const _: () = assert!(offset_of!(HvmIoRange, type_) == 4);
+const _: () = assert!(offset_of!(HvmIoRange, start) == 8);
+const _: () = assert!(offset_of!(HvmIoRange, end) == 16);
+
+/// `xen_hvm_destroy_ioreq_server_t` (4 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct HvmDestroyIoreqServer {
+    pub domid: u16,
+    pub id: u16,
+}
+const _: () = assert!(size_of::<HvmDestroyIoreqServer>() == 4);
+const _: () = assert!(offset_of!(HvmDestroyIoreqServer, id) == 2);
+
+/// `xen_hvm_set_ioreq_server_state_t` (6 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct HvmSetIoreqServerState {
+    pub domid: u16,
+    pub id: u16,
+    pub enabled: u8,
+    pub pad: u8,
+}
+const _: () = assert!(size_of::<HvmSetIoreqServerState>() == 6);
+const _: () = assert!(offset_of!(HvmSetIoreqServerState, enabled) == 4);
+
+/// `xen_hvm_param_t` (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct HvmParam {
+    pub domid: u16,
+    pub pad: u16,
+    pub index: u32,
+    pub value: u64,
+}
+const _: () = assert!(size_of::<HvmParam>() == 16);
+const _: () = assert!(offset_of!(HvmParam, index) == 4);
+const _: () = assert!(offset_of!(HvmParam, value) == 8);
+
+fn le_u16(b: &[u8], off: usize) -> u16 {
+    let mut a = [0u8; 2];
+    a.copy_from_slice(&b[off..off + 2]);
+    u16::from_le_bytes(a)
+}
+fn le_u32(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[off..off + 4]);
+    u32::from_le_bytes(a)
+}
+fn le_u64(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(a)
+}
+
+impl HvmCreateIoreqServer {
+    pub const SIZE: usize = 6;
+    pub fn from_bytes(b: &[u8; 6]) -> Self {
+        Self {
+            domid: le_u16(b, 0),
+            handle_bufioreq: b[2],
+            pad: b[3],
+            id: le_u16(b, 4),
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; 6] {
+        let mut b = [0u8; 6];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2] = self.handle_bufioreq;
+        b[3] = self.pad;
+        b[4..6].copy_from_slice(&self.id.to_le_bytes());
+        b
+    }
+}
+
+impl HvmGetIoreqServerInfo {
+    pub const SIZE: usize = 24;
+    pub fn from_bytes(b: &[u8; 24]) -> Self {
+        Self {
+            domid: le_u16(b, 0),
+            id: le_u16(b, 2),
+            bufioreq_port: le_u32(b, 4),
+            ioreq_pfn: le_u64(b, 8),
+            bufioreq_pfn: le_u64(b, 16),
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2..4].copy_from_slice(&self.id.to_le_bytes());
+        b[4..8].copy_from_slice(&self.bufioreq_port.to_le_bytes());
+        b[8..16].copy_from_slice(&self.ioreq_pfn.to_le_bytes());
+        b[16..24].copy_from_slice(&self.bufioreq_pfn.to_le_bytes());
+        b
+    }
+}
+
+impl HvmIoRange {
+    pub const SIZE: usize = 24;
+    pub fn from_bytes(b: &[u8; 24]) -> Self {
+        Self {
+            domid: le_u16(b, 0),
+            id: le_u16(b, 2),
+            type_: le_u32(b, 4),
+            start: le_u64(b, 8),
+            end: le_u64(b, 16),
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2..4].copy_from_slice(&self.id.to_le_bytes());
+        b[4..8].copy_from_slice(&self.type_.to_le_bytes());
+        b[8..16].copy_from_slice(&self.start.to_le_bytes());
+        b[16..24].copy_from_slice(&self.end.to_le_bytes());
+        b
+    }
+}
+
+impl HvmDestroyIoreqServer {
+    pub const SIZE: usize = 4;
+    pub fn from_bytes(b: &[u8; 4]) -> Self {
+        Self {
+            domid: le_u16(b, 0),
+            id: le_u16(b, 2),
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; 4] {
+        let mut b = [0u8; 4];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2..4].copy_from_slice(&self.id.to_le_bytes());
+        b
+    }
+}
+
+impl HvmSetIoreqServerState {
+    pub const SIZE: usize = 6;
+    pub fn from_bytes(b: &[u8; 6]) -> Self {
+        Self {
+            domid: le_u16(b, 0),
+            id: le_u16(b, 2),
+            enabled: b[4],
+            pad: b[5],
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; 6] {
+        let mut b = [0u8; 6];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2..4].copy_from_slice(&self.id.to_le_bytes());
+        b[4] = self.enabled;
+        b[5] = self.pad;
+        b
+    }
+}
+
+impl HvmParam {
+    pub const SIZE: usize = 16;
+    pub fn from_bytes(b: &[u8; 16]) -> Self {
+        Self {
+            domid: le_u16(b, 0),
+            pad: le_u16(b, 2),
+            index: le_u32(b, 4),
+            value: le_u64(b, 8),
+        }
+    }
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
+        b[2..4].copy_from_slice(&self.pad.to_le_bytes());
+        b[4..8].copy_from_slice(&self.index.to_le_bytes());
+        b[8..16].copy_from_slice(&self.value.to_le_bytes());
+        b
+    }
+}
+
+// ---- HVM params ---------------------------------------------------------------------------------
+
+/// `HVM_PARAM_IOREQ_PFN`: gmfn of the default server's synchronous page.
+pub const HVM_PARAM_IOREQ_PFN: u32 = 5;
+/// `HVM_PARAM_BUFIOREQ_PFN`: gmfn of the default server's ring.
+pub const HVM_PARAM_BUFIOREQ_PFN: u32 = 6;
+/// `HVM_PARAM_DM_DOMAIN`: the default server's emulating domain.
+pub const HVM_PARAM_DM_DOMAIN: u32 = 13;
+/// `HVM_PARAM_BUFIOREQ_EVTCHN`: the default server's ring event channel (read-only).
+pub const HVM_PARAM_BUFIOREQ_EVTCHN: u32 = 26;
+/// `HVM_PARAM_IOREQ_SERVER_PFN` (new): first gmfn of the secondary servers' page pool.
+pub const HVM_PARAM_IOREQ_SERVER_PFN: u32 = 32;
+/// `HVM_PARAM_NR_IOREQ_SERVER_PAGES` (new): pages in that pool (1..=64).
+pub const HVM_PARAM_NR_IOREQ_SERVER_PAGES: u32 = 33;
+/// `HVM_NR_PARAMS` after the series.
+pub const HVM_NR_PARAMS: u32 = 34;
+
+/// `DOMID_SELF`.
+pub const DOMID_SELF: u16 = 0x7ff0;
+
+/// The I/O ports of the PCI configuration mechanism #1.
+pub const PCI_CF8_PORT: u32 = 0xcf8;
+pub const PCI_CFC_PORT: u64 = 0xcfc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioreq_bitfield_byte() {
+        let mut p = IoreqSlot::default();
+        p.set_state(STATE_IORESP_READY);
+        p.set_data_is_ptr(true);
+        p.set_dir(IOREQ_READ);
+        p.set_df(true);
+        assert_eq!(p.flags, 0x03 | 0x10 | 0x20 | 0x40);
+        assert_eq!(p.to_bytes()[30], 0x73);
+        assert_eq!(IoreqSlot::from_bytes(&p.to_bytes()), p);
+        p.set_state(STATE_IOREQ_NONE);
+        assert_eq!(p.state(), 0);
+        assert!(p.df() && p.data_is_ptr() && p.dir() == 1);
+    }
+
+    #[test]
+    fn buf_ioreq_packing() {
+        let s = BufIoreqSlot::new(IOREQ_TYPE_COPY, 0, 3, 0xfffff, 0x1234);
+        assert_eq!(s.word0, 0xfffff000 | 1 | (3 << 10));
+        assert_eq!(s.addr(), 0xfffff);
+        assert_eq!(s.size_code(), 3);
+        assert_eq!(BufIoreqSlot::from_u64(s.to_u64()), s);
+    }
+
+    #[test]
+    fn sbdf_macro() {
+        assert_eq!(hvmop_pci_sbdf(0, 0, 3, 0), 0x18);
+        assert_eq!(hvmop_pci_sbdf(1, 2, 0x1f, 7), 0x0001_02ff);
+    }
+}

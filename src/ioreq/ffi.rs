@@ -1,0 +1,441 @@
+//! The C ABI of the ioreq servers, with the 2014 series' function names and signatures (the
+//! series' `static` helpers are exported too: the Xen glue calls them from `hvm.c`'s call sites).
+//! This module only checks and converts pointers; the work is in the safe core. Every pointer is
+//! NULL-checked: a NULL domain or request gives -EINVAL / false / NULL, never a fault.
+//!
+//! `ioreq_t *` arguments are `struct ioreq *` (Xen's `ioreq_t` is `typedef struct ioreq`).
+#![allow(non_camel_case_types)]
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use crate::errno::{to_c, Errno};
+use crate::platform::domain::HvmDomains;
+use crate::platform::{Active, DomainRef, VcpuRef};
+
+use super::abi::IoreqSlot;
+use super::{IoCompletion, ServerRef};
+
+/// Xen's `struct domain` (opaque).
+pub struct domain {
+    _opaque: [u8; 0],
+}
+/// Xen's `struct vcpu` (opaque).
+pub struct vcpu {
+    _opaque: [u8; 0],
+}
+/// Xen's `struct ioreq` / `ioreq_t` (see `ioreq::abi::IoreqSlot` for the layout).
+pub struct ioreq {
+    _opaque: [u8; 0],
+}
+/// An ioreq server (opaque handle).
+pub struct hvm_ioreq_server {
+    _opaque: [u8; 0],
+}
+
+fn dom(d: *mut domain) -> Option<DomainRef> {
+    DomainRef::from_ptr(d.cast())
+}
+
+fn vcp(v: *mut vcpu) -> Option<VcpuRef> {
+    VcpuRef::from_ptr(v.cast())
+}
+
+/// Reads the request at `p`.
+///
+/// # Safety
+/// `p` is NULL or points to a readable `ioreq_t`.
+unsafe fn read_req(p: *const ioreq) -> Option<IoreqSlot> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and, by the caller's contract, a readable ioreq_t (32 bytes).
+    Some(unsafe { p.cast::<IoreqSlot>().read_unaligned() })
+}
+
+/// Writes the request back to `p`.
+///
+/// # Safety
+/// `p` points to a writable `ioreq_t`.
+unsafe fn write_req(p: *mut ioreq, r: &IoreqSlot) {
+    // SAFETY: the caller's contract.
+    unsafe { p.cast::<IoreqSlot>().write_unaligned(*r) }
+}
+
+/// `hvm_create_ioreq_server`: creates a server for `d` emulated by `domid`; stores its id in `*id`
+/// when `id` is not NULL. 0 or -errno.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_create_ioreq_server(
+    d: *mut domain,
+    domid: u16,
+    is_default: bool,
+    handle_bufioreq: bool,
+    id: *mut u16,
+) -> i32 {
+    let Some(d) = dom(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    match super::create_server::<Active>(d, domid, is_default, handle_bufioreq) {
+        Ok(n) => {
+            if !id.is_null() {
+                // SAFETY: non-NULL; the caller passes a writable ioservid_t.
+                unsafe { id.write_unaligned(n) };
+            }
+            0
+        }
+        Err(e) => e.to_neg(),
+    }
+}
+
+/// `hvm_destroy_ioreq_server`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_destroy_ioreq_server(d: *mut domain, id: u16) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::destroy_server::<Active>(d, id))
+    })
+}
+
+/// `hvm_get_ioreq_server_info`: the ring's frame and port are written only when the server has a
+/// ring (as in the C); all three pointers must be valid.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_get_ioreq_server_info(
+    d: *mut domain,
+    id: u16,
+    ioreq_pfn: *mut u64,
+    bufioreq_pfn: *mut u64,
+    bufioreq_port: *mut u32,
+) -> i32 {
+    let Some(d) = dom(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if ioreq_pfn.is_null() || bufioreq_pfn.is_null() || bufioreq_port.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    match super::get_server_info::<Active>(d, id) {
+        Ok(info) => {
+            // SAFETY: all three checked non-NULL; the caller passes writable outputs.
+            unsafe {
+                ioreq_pfn.write_unaligned(info.ioreq_pfn);
+                if let Some((pfn, port)) = info.bufioreq {
+                    bufioreq_pfn.write_unaligned(pfn);
+                    bufioreq_port.write_unaligned(port);
+                }
+            }
+            0
+        }
+        Err(e) => e.to_neg(),
+    }
+}
+
+/// `hvm_map_io_range_to_ioreq_server`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_map_io_range_to_ioreq_server(
+    d: *mut domain,
+    id: u16,
+    type_: u32,
+    start: u64,
+    end: u64,
+) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::map_io_range::<Active>(d, id, type_, start, end))
+    })
+}
+
+/// `hvm_unmap_io_range_from_ioreq_server`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_unmap_io_range_from_ioreq_server(
+    d: *mut domain,
+    id: u16,
+    type_: u32,
+    start: u64,
+    end: u64,
+) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::unmap_io_range::<Active>(d, id, type_, start, end))
+    })
+}
+
+/// `hvm_set_ioreq_server_state`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_set_ioreq_server_state(d: *mut domain, id: u16, enabled: bool) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::set_server_state::<Active>(d, id, enabled))
+    })
+}
+
+/// `hvm_all_ioreq_servers_add_vcpu` (from `hvm_vcpu_initialise`).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_all_ioreq_servers_add_vcpu(d: *mut domain, v: *mut vcpu) -> i32 {
+    match (dom(d), vcp(v)) {
+        (Some(d), Some(v)) => to_c(super::add_vcpu_all::<Active>(d, v)),
+        _ => Errno::EINVAL.to_neg(),
+    }
+}
+
+/// `hvm_all_ioreq_servers_remove_vcpu` (from `hvm_vcpu_destroy`).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_all_ioreq_servers_remove_vcpu(d: *mut domain, v: *mut vcpu) {
+    if let (Some(d), Some(v)) = (dom(d), vcp(v)) {
+        super::remove_vcpu_all::<Active>(d, v);
+    }
+}
+
+/// `hvm_destroy_all_ioreq_servers` (from `hvm_domain_relinquish_resources`).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_destroy_all_ioreq_servers(d: *mut domain) {
+    if let Some(d) = dom(d) {
+        super::destroy_all::<Active>(d);
+    }
+}
+
+/// Frees the domain's ioreq state (from `hvm_domain_destroy`; not in the series, whose state was
+/// part of `struct domain`).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_domain_destroy(d: *mut domain) {
+    if let Some(d) = dom(d) {
+        super::domain_destroy::<Active>(d);
+    }
+}
+
+/// `hvm_set_dm_domain` (HVM_PARAM_DM_DOMAIN).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_set_dm_domain(d: *mut domain, domid: u16) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::set_dm_domain::<Active>(d, domid))
+    })
+}
+
+/// `hvm_has_dm`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_has_dm(d: *mut domain) -> bool {
+    dom(d).is_some_and(super::has_dm::<Active>)
+}
+
+/// `hvm_io_pending`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_io_pending(v: *mut vcpu) -> bool {
+    vcp(v).is_some_and(|v| super::io_pending::<Active>(Active::vcpu_domain(v), v))
+}
+
+/// `hvm_select_ioreq_server`: NULL when no server takes `*p` (complete it as the null handler);
+/// `*p` may be rewritten into a PCI config request.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_select_ioreq_server(
+    d: *mut domain,
+    p: *mut ioreq,
+) -> *mut hvm_ioreq_server {
+    let Some(d) = dom(d) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: `p` is NULL or the caller's ioreq_t.
+    let Some(mut req) = (unsafe { read_req(p) }) else {
+        return core::ptr::null_mut();
+    };
+    let sel = super::select_server::<Active>(d, &mut req);
+    // SAFETY: `p` was non-NULL (read_req succeeded) and is the caller's writable ioreq_t.
+    unsafe { write_req(p, &req) };
+    sel.map_or(core::ptr::null_mut(), |s| s.server.0.as_ptr().cast())
+}
+
+/// Runs `f` with the current vCPU, its domain and the request at `p`, then writes it back.
+fn with_current_req(
+    p: *mut ioreq,
+    f: impl FnOnce(DomainRef, VcpuRef, &mut IoreqSlot) -> bool,
+) -> bool {
+    let Some(v) = Active::current_vcpu() else {
+        return false;
+    };
+    // SAFETY: `p` is NULL or the caller's ioreq_t.
+    let Some(mut req) = (unsafe { read_req(p) }) else {
+        return false;
+    };
+    let r = f(Active::vcpu_domain(v), v, &mut req);
+    // SAFETY: `p` was non-NULL (read_req succeeded) and is the caller's writable ioreq_t.
+    unsafe { write_req(p, &req) };
+    r
+}
+
+/// `hvm_send_assist_req_to_ioreq_server` (current vCPU).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_send_assist_req_to_ioreq_server(
+    s: *mut hvm_ioreq_server,
+    p: *mut ioreq,
+) -> bool {
+    let Some(s) = NonNull::new(s.cast::<c_void>()) else {
+        return false;
+    };
+    with_current_req(p, |d, v, req| {
+        super::send_to_server::<Active>(d, v, ServerRef(s), req)
+    })
+}
+
+/// `hvm_send_assist_req` (current vCPU): select and send.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_send_assist_req(p: *mut ioreq) -> bool {
+    with_current_req(p, super::send_assist_req::<Active>)
+}
+
+/// `hvm_broadcast_assist_req` (current vCPU).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_broadcast_assist_req(p: *mut ioreq) {
+    with_current_req(p, |d, v, req| {
+        super::broadcast_assist_req::<Active>(d, v, req);
+        true
+    });
+}
+
+/// `hvm_buffered_io_send` (current domain): 1 if queued on a ring, 0 to send synchronously.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_buffered_io_send(p: *mut ioreq) -> i32 {
+    i32::from(with_current_req(p, |d, _, req| {
+        super::buffered_io_send::<Active>(d, req)
+    }))
+}
+
+/// [`hvm_ioreq_complete`]: nothing outstanding.
+pub const HVM_IOREQ_IDLE: i32 = 0;
+/// [`hvm_ioreq_complete`]: `*resp` holds the emulator's answer.
+pub const HVM_IOREQ_COMPLETED: i32 = 1;
+/// [`hvm_ioreq_complete`]: wait on `*port`, then call again.
+pub const HVM_IOREQ_WAIT: i32 = 2;
+/// [`hvm_ioreq_complete`]: the emulator broke the protocol; the domain was crashed.
+pub const HVM_IOREQ_CRASHED: i32 = -1;
+
+/// The completion step of `hvm_do_resume` for `v`, without blocking. Returns one of
+/// `HVM_IOREQ_*`; `resp` and `port` may be NULL if the caller does not want them (-EINVAL for a
+/// NULL `v`).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port: *mut u32) -> i32 {
+    let Some(v) = vcp(v) else {
+        return Errno::EINVAL.to_neg();
+    };
+    match super::complete_io::<Active>(Active::vcpu_domain(v), v) {
+        IoCompletion::Idle => HVM_IOREQ_IDLE,
+        IoCompletion::Completed(r) => {
+            if !resp.is_null() {
+                // SAFETY: non-NULL; the caller passes a writable ioreq_t.
+                unsafe { write_req(resp, &r) };
+            }
+            HVM_IOREQ_COMPLETED
+        }
+        IoCompletion::Wait { port: p } => {
+            if !port.is_null() {
+                // SAFETY: non-NULL; the caller passes a writable evtchn_port_t.
+                unsafe { port.write_unaligned(p) };
+            }
+            HVM_IOREQ_WAIT
+        }
+        IoCompletion::Crashed => HVM_IOREQ_CRASHED,
+    }
+}
+
+/// `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always
+/// returns `X86EMUL_UNHANDLEABLE`.
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_access_cf8(dir: i32, port: u32, bytes: u32, val: *mut u32) -> i32 {
+    let _ = port;
+    if val.is_null() {
+        return super::X86EMUL_UNHANDLEABLE;
+    }
+    let d = <Active as crate::platform::Domains>::current_domain();
+    // SAFETY: non-NULL; the caller passes the access's value.
+    let v = unsafe { val.read_unaligned() };
+    super::access_cf8::<Active>(d, dir as u8, bytes, v)
+}
+
+/// Runs before Xen's HVMOP_get_param reads param `index` of `d` (see `get_param_hook`): 0 or
+/// -errno (then the read fails with it).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_get_param(d: *mut domain, index: u32) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::get_param_hook::<Active>(d, index))
+    })
+}
+
+/// Runs before Xen's HVMOP_set_param stores `*value` in param `index` of `d`: 0 (store the
+/// possibly rewritten `*value`) or -errno (store nothing).
+///
+/// # Safety
+/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_set_param(d: *mut domain, index: u32, value: *mut u64) -> i32 {
+    let Some(d) = dom(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if value.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    // SAFETY: non-NULL; the caller passes the param value in/out.
+    let v = unsafe { value.read_unaligned() };
+    match super::set_param_hook::<Active>(d, index, v) {
+        Ok(nv) => {
+            // SAFETY: as above.
+            unsafe { value.write_unaligned(nv) };
+            0
+        }
+        Err(e) => e.to_neg(),
+    }
+}

@@ -1,0 +1,370 @@
+//! The guest I/O path: the 0xcf8 latch, server selection, synchronous and buffered sends,
+//! broadcast, pending checks and completion.
+//!
+//! Everything an emulator wrote into a shared page is read once, atomically, and validated before
+//! it steers anything: a bad slot state crashes the domain (never the hypervisor), ring pointers
+//! only ever index modulo the ring size, and the event channel used is our own record (B4).
+
+use core::sync::atomic::{fence, Ordering};
+
+use crate::ioreq::abi::BufIoreqSlot;
+use crate::ioreq::abi::{
+    IoreqSlot, BUFPAGE_OFF_READ_POINTER, BUFPAGE_OFF_SLOTS, BUFPAGE_OFF_WRITE_POINTER,
+    BUF_IOREQ_MAX_ADDR, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_FLAGS, IOREQ_READ, IOREQ_TYPE_COPY,
+    IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT, STATE_IOREQ_INPROCESS,
+    STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
+};
+use crate::platform::{DomainRef, VcpuRef};
+
+use super::server::{
+    read_slot, server_handle, slot_offset, slot_state, DomainIoreq, Registry, Server,
+};
+use super::{IoCompletion, IoreqPlatform, Selected, ServerRef};
+
+/// `X86EMUL_UNHANDLEABLE`: what the 0xcf8 handler always answers.
+pub const X86EMUL_UNHANDLEABLE: i32 = 1;
+
+/// `hvm_access_cf8`: latches 4-byte writes of the PCI config address register; always lets the
+/// access continue to the emulators.
+pub fn access_cf8<P: IoreqPlatform>(d: DomainRef, dir: u8, bytes: u32, val: u32) -> i32 {
+    if dir == IOREQ_WRITE && bytes == 4 {
+        // Without memory for the state the latch is lost; nothing else depends on it then.
+        if let Ok(st) = DomainIoreq::<P>::get_or_init(d) {
+            st.pci_cf8.store(val, Ordering::Relaxed);
+        }
+    }
+    X86EMUL_UNHANDLEABLE
+}
+
+/// `[first, last]` of `len` bytes at `first`; None for an empty or overflowing span.
+fn span(first: u64, len: u64) -> Option<(u64, u64)> {
+    Some((first, first.checked_add(len.checked_sub(1)?)?))
+}
+
+/// Bytes touched by an MMIO request, honouring DF (B9): with DF set the elements descend from
+/// `addr`. None when the arithmetic overflows or nothing is touched.
+fn mmio_bytes(p: &IoreqSlot) -> Option<(u64, u64)> {
+    let size = u64::from(p.size);
+    let count = u64::from(p.count);
+    let total = size.checked_mul(count)?;
+    if p.df() {
+        let back = count.checked_sub(1)?.checked_mul(size)?;
+        let first = p.addr.checked_sub(back)?;
+        span(first, total)
+    } else {
+        span(p.addr, total)
+    }
+}
+
+/// Series §5 on a locked registry; may rewrite `p` into a PCI config request.
+fn select_in<'a, P: IoreqPlatform>(
+    reg: &'a Registry<P>,
+    cf8: u32,
+    p: &mut IoreqSlot,
+) -> Option<&'a Server<P>> {
+    if reg.servers.is_empty() {
+        return None;
+    }
+    // B6: no "exactly one server => the default" shortcut; a lone secondary server is selectable.
+    if p.type_ != IOREQ_TYPE_PIO && p.type_ != IOREQ_TYPE_COPY {
+        return reg.default_server();
+    }
+    let (type_, addr) =
+        if p.type_ == IOREQ_TYPE_PIO && (p.addr & !3) == PCI_CFC_PORT && cf8 & 0x8000_0000 != 0 {
+            let sbdf = u64::from((cf8 & 0x00ff_ff00) >> 8);
+            let reg_off =
+                u64::from((cf8 & 0x0f00_0000) >> 16) | u64::from(cf8 & 0xfc) | (p.addr & 3);
+            (IOREQ_TYPE_PCI_CONFIG, (sbdf << 32) | reg_off)
+        } else {
+            (p.type_, p.addr)
+        };
+    for s in reg.servers.iter() {
+        if s.is_default || !s.enabled {
+            continue;
+        }
+        let Some(r) = s.ranges.as_ref() else { continue };
+        let hit = match type_ {
+            IOREQ_TYPE_PIO => {
+                span(addr, u64::from(p.size)).is_some_and(|(a, b)| r[0].contains_range(a, b))
+            }
+            IOREQ_TYPE_COPY => mmio_bytes(p).is_some_and(|(a, b)| r[1].contains_range(a, b)),
+            _ => r[2].contains_singleton(addr >> 32),
+        };
+        if hit {
+            if type_ == IOREQ_TYPE_PCI_CONFIG {
+                p.type_ = IOREQ_TYPE_PCI_CONFIG;
+                p.addr = addr;
+            }
+            return Some(s);
+        }
+    }
+    reg.default_server()
+}
+
+fn selected<P: IoreqPlatform>(s: &Server<P>) -> Selected {
+    Selected {
+        server: ServerRef(server_handle(s)),
+        id: s.id,
+        is_default: s.is_default,
+    }
+}
+
+/// `hvm_select_ioreq_server`: the server that should see `p` (rewritten to `IOREQ_TYPE_PCI_CONFIG`
+/// when it is a config-data access claimed by a server's PCI range). None means nobody: the
+/// caller completes the access as the null handler (reads all-ones, writes dropped; see
+/// [`complete_as_null`]).
+pub fn select_server<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> Option<Selected> {
+    let st = DomainIoreq::<P>::get(d)?;
+    let cf8 = st.pci_cf8.load(Ordering::Relaxed);
+    let reg = st.reg.read();
+    select_in(&reg, cf8, p).map(selected)
+}
+
+/// Completes `p` as nobody's: a read returns all ones (in `size` bytes), a write is dropped.
+pub fn complete_as_null(p: &mut IoreqSlot) {
+    if p.dir() == IOREQ_READ && !p.data_is_ptr() {
+        p.data = match p.size {
+            1 => 0xff,
+            2 => 0xffff,
+            4 => 0xffff_ffff,
+            _ => u64::MAX,
+        };
+    }
+    p.set_state(STATE_IORESP_READY);
+}
+
+/// `hvm_send_assist_req_to_ioreq_server` on a locked registry.
+fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> bool {
+    if !P::vcpu_start_shutdown_deferral(v) {
+        return false;
+    }
+    let Some(sv) = s.vcpu_entry(v) else {
+        return false;
+    };
+    let Some(off) = slot_offset(sv.vcpu_id) else {
+        return false;
+    };
+    let page = s.ioreq.map.page();
+    let cur = read_slot(page, off);
+    if cur.state() != STATE_IOREQ_NONE {
+        P::printk(format_args!(
+            "d{}v{} Device model set bad IO state {}.\n",
+            P::domain_id(s.target),
+            sv.vcpu_id,
+            cur.state()
+        ));
+        P::domain_crash(s.target);
+        return false;
+    }
+    let port = sv.port;
+    if cur.vp_eport != port {
+        P::printk(format_args!(
+            "d{}v{} Device model set bad event channel {}.\n",
+            P::domain_id(s.target),
+            sv.vcpu_id,
+            cur.vp_eport
+        ));
+        P::domain_crash(s.target);
+        return false;
+    }
+    proto.set_state(STATE_IOREQ_NONE);
+    proto.vp_eport = port;
+    page.store_u64(off, proto.addr);
+    page.store_u64(off + 8, proto.data);
+    page.store_u32(off + 16, proto.count);
+    page.store_u32(off + 20, proto.size);
+    page.store_u32(off + 24, proto.vp_eport);
+    page.store_u32(
+        off + 28,
+        u32::from(proto.pad0) | (u32::from(proto.flags) << 16) | (u32::from(proto.type_) << 24),
+    );
+    P::prepare_wait_on_xen_evtchn(port);
+    fence(Ordering::Release);
+    page.store_u8(
+        off + IOREQ_OFF_FLAGS,
+        (proto.flags & !0x0f) | STATE_IOREQ_READY,
+    );
+    P::notify_xen_evtchn(s.target, port);
+    true
+}
+
+fn find_by_ref<P: IoreqPlatform>(reg: &Registry<P>, s: ServerRef) -> Option<&Server<P>> {
+    reg.servers
+        .iter()
+        .map(|b| &**b)
+        .find(|x| server_handle(*x) == s.0)
+}
+
+/// `hvm_send_assist_req_to_ioreq_server`: posts `proto` in `v`'s slot of server `s` and signals
+/// the emulator. False (nothing sent) if the server is gone, the domain is shutting down, or the
+/// emulator corrupted the slot (state not NONE, or a port other than ours: the domain is crashed).
+pub fn send_to_server<P: IoreqPlatform>(
+    d: DomainRef,
+    v: VcpuRef,
+    s: ServerRef,
+    proto: &mut IoreqSlot,
+) -> bool {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return false;
+    };
+    let reg = st.reg.read();
+    find_by_ref(&reg, s).is_some_and(|s| send_to(s, v, proto))
+}
+
+/// `hvm_send_assist_req`: select, then send. False if no server takes it (see
+/// [`select_server`] for what the caller then does) or the send failed.
+pub fn send_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &mut IoreqSlot) -> bool {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return false;
+    };
+    let cf8 = st.pci_cf8.load(Ordering::Relaxed);
+    let reg = st.reg.read();
+    match select_in(&reg, cf8, p) {
+        Some(s) => send_to(s, v, p),
+        None => false,
+    }
+}
+
+/// `hvm_broadcast_assist_req` (map-cache invalidation): sent to every *enabled* server (I7);
+/// results ignored.
+pub fn broadcast_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &IoreqSlot) {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return;
+    };
+    let reg = st.reg.read();
+    for s in reg.servers.iter().filter(|s| s.enabled) {
+        let mut q = *p;
+        let _ = send_to(s, v, &mut q);
+    }
+}
+
+/// `hvm_buffered_io_send`: queues a write on the selected server's ring. False means "not
+/// buffered" and the caller sends it synchronously: no server or no ring, an unsuitable request
+/// (address above 20 bits, data pointer, count != 1, size not 1/2/4/8), a full ring, or a ring whose
+/// pointers the emulator left inconsistent or straddling the 2^32 wrap (I8).
+pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bool {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return false;
+    };
+    let cf8 = st.pci_cf8.load(Ordering::Relaxed);
+    let reg = st.reg.read();
+    let Some(s) = select_in(&reg, cf8, p) else {
+        return false;
+    };
+    let Some(buf) = s.bufioreq.as_ref() else {
+        return false;
+    };
+    if p.addr > BUF_IOREQ_MAX_ADDR || p.data_is_ptr() || p.count != 1 {
+        return false;
+    }
+    let size_code = match p.size {
+        1 => 0u8,
+        2 => 1,
+        4 => 2,
+        8 => 3,
+        other => {
+            P::printk(format_args!("bad buffered I/O size {other}\n"));
+            return false;
+        }
+    };
+    let slots: u32 = if size_code == 3 { 2 } else { 1 };
+    let first = BufIoreqSlot::new(p.type_, p.dir(), size_code, p.addr as u32, p.data as u32);
+    let second = BufIoreqSlot::new(
+        p.type_,
+        p.dir(),
+        size_code,
+        p.addr as u32,
+        (p.data >> 32) as u32,
+    );
+
+    let _g = s.buf_lock.write();
+    let page = buf.map.page();
+    let rp = page.load_u32(BUFPAGE_OFF_READ_POINTER);
+    let wp = page.load_u32(BUFPAGE_OFF_WRITE_POINTER);
+    let used = wp.wrapping_sub(rp);
+    if used >= IOREQ_BUFFER_SLOT_NUM - (slots - 1) {
+        return false;
+    }
+    // 2^32 is not a multiple of 511: across the pointer wrap the slot index jumps, and entries on
+    // both sides could share a slot. Only cross (or write past) it with the ring empty.
+    let wp_linear = if wp >= rp {
+        u64::from(wp)
+    } else {
+        u64::from(wp) + (1u64 << 32)
+    };
+    if wp_linear + u64::from(slots) > (1u64 << 32) && rp != wp {
+        return false;
+    }
+    let idx = |ptr: u32| BUFPAGE_OFF_SLOTS + (ptr % IOREQ_BUFFER_SLOT_NUM) as usize * 8;
+    page.store_u64(idx(wp), first.to_u64());
+    if slots == 2 {
+        page.store_u64(idx(wp.wrapping_add(1)), second.to_u64());
+    }
+    fence(Ordering::Release);
+    page.store_u32(BUFPAGE_OFF_WRITE_POINTER, wp.wrapping_add(slots));
+    P::notify_xen_evtchn(s.target, s.bufioreq_evtchn);
+    true
+}
+
+/// `hvm_io_pending`: does any server hold a request of `v` not yet completed?
+pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return false;
+    };
+    let Some(off) = slot_offset(P::vcpu_id(v)) else {
+        return false;
+    };
+    let reg = st.reg.read();
+    reg.servers
+        .iter()
+        .any(|s| slot_state(s.ioreq.map.page(), off) != STATE_IOREQ_NONE)
+}
+
+/// The completion half of `hvm_do_resume`, without blocking: every server's slot for `v` in list
+/// order; an answered request (IORESP_READY) is taken and its slot freed; a request still with
+/// the emulator means "wait on this port, then call again"; any other state the emulator wrote
+/// crashes the domain.
+pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return IoCompletion::Idle;
+    };
+    let vcpu_id = P::vcpu_id(v);
+    let Some(off) = slot_offset(vcpu_id) else {
+        return IoCompletion::Idle;
+    };
+    let reg = st.reg.read();
+    let mut done = None;
+    for s in reg.servers.iter() {
+        let page = s.ioreq.map.page();
+        match slot_state(page, off) {
+            STATE_IOREQ_NONE => {}
+            STATE_IORESP_READY => {
+                fence(Ordering::Acquire);
+                let mut resp = read_slot(page, off);
+                let flags = page.load_u8(off + IOREQ_OFF_FLAGS);
+                page.store_u8(off + IOREQ_OFF_FLAGS, flags & !0x0f);
+                resp.set_state(STATE_IOREQ_NONE);
+                done = Some(resp);
+            }
+            STATE_IOREQ_READY | STATE_IOREQ_INPROCESS => {
+                // Our record of the port (B4); a vCPU the server does not know has nothing to wait
+                // for from it.
+                if let Some(sv) = s.vcpu_entry(v) {
+                    return IoCompletion::Wait { port: sv.port };
+                }
+            }
+            bad => {
+                P::printk(format_args!(
+                    "d{}v{vcpu_id} Weird HVM iorequest state {bad}.\n",
+                    P::domain_id(d)
+                ));
+                P::domain_crash(d);
+                return IoCompletion::Crashed;
+            }
+        }
+    }
+    match done {
+        Some(r) => IoCompletion::Completed(r),
+        None => IoCompletion::Idle,
+    }
+}

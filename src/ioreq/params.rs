@@ -1,0 +1,85 @@
+//! The HVM params the series gives meaning to: hooks that Xen's HVMOP_get_param / set_param run
+//! for these indices before their generic read or store.
+
+use crate::errno::{Errno, XenResult};
+use crate::ioreq::abi::{
+    DOMID_SELF, HVM_PARAM_BUFIOREQ_EVTCHN, HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_DM_DOMAIN,
+    HVM_PARAM_IOREQ_PFN, HVM_PARAM_IOREQ_SERVER_PFN, HVM_PARAM_NR_IOREQ_SERVER_PAGES,
+};
+use crate::platform::DomainRef;
+
+use super::ops::{create_server, set_dm_domain};
+use super::server::DomainIoreq;
+use super::IoreqPlatform;
+
+/// Before Xen reads param `index` of `d` for the caller: reading 5/6/26 creates the default
+/// server (with the DM_DOMAIN param as emulator) if there is none. 32/33 read by the domain itself
+/// give -EPERM (B7) and read by anyone never create a server (B8). Other indices: nothing.
+pub fn get_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32) -> XenResult<()> {
+    match index {
+        HVM_PARAM_IOREQ_PFN | HVM_PARAM_BUFIOREQ_PFN | HVM_PARAM_BUFIOREQ_EVTCHN => {
+            let dm = P::hvm_param(d, HVM_PARAM_DM_DOMAIN) as u16;
+            match create_server::<P>(d, dm, true, true) {
+                Ok(_) | Err(Errno::EEXIST) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        HVM_PARAM_IOREQ_SERVER_PFN | HVM_PARAM_NR_IOREQ_SERVER_PAGES => {
+            if P::current_domain() == d {
+                Err(Errno::EPERM)
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Before Xen stores `value` in param `index` of `d`: returns the value to store (DM_DOMAIN
+/// translates DOMID_SELF to the caller), or the error (then nothing is stored).
+/// * 32 (pool base) and 33 (pool size 1..=64, OR-ed into the free mask), 13 (DM domain): not
+///   settable by the domain itself (-EPERM).
+/// * 26: read-only (-EINVAL).
+pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) -> XenResult<u64> {
+    match index {
+        HVM_PARAM_IOREQ_SERVER_PFN => {
+            if P::current_domain() == d {
+                return Err(Errno::EPERM);
+            }
+            let st = DomainIoreq::<P>::get_or_init(d)?;
+            st.reg.write().pool.base = value;
+            Ok(value)
+        }
+        HVM_PARAM_NR_IOREQ_SERVER_PAGES => {
+            if P::current_domain() == d {
+                return Err(Errno::EPERM);
+            }
+            if value == 0 || value > 64 {
+                return Err(Errno::EINVAL);
+            }
+            let st = DomainIoreq::<P>::get_or_init(d)?;
+            let bits = if value == 64 {
+                u64::MAX
+            } else {
+                (1u64 << value) - 1
+            };
+            st.reg.write().pool.mask |= bits;
+            Ok(value)
+        }
+        HVM_PARAM_DM_DOMAIN => {
+            let caller = P::current_domain();
+            if caller == d {
+                return Err(Errno::EPERM);
+            }
+            let domid = if value == u64::from(DOMID_SELF) {
+                u64::from(P::domain_id(caller))
+            } else {
+                value
+            };
+            set_dm_domain::<P>(d, domid as u16)?;
+            Ok(domid)
+        }
+        HVM_PARAM_BUFIOREQ_EVTCHN => Err(Errno::EINVAL),
+        _ => Ok(value),
+    }
+}
