@@ -9,7 +9,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::alloc::Layout;
-use core::ffi::{c_char, c_int, c_ulong, c_void};
+use core::ffi::{c_char, c_int, c_long, c_ulong, c_void};
 
 use super::XenRwLock;
 use crate::errno::Errno;
@@ -57,6 +57,15 @@ extern "C" {
     fn rangeset_swap(a: *mut c_void, b: *mut c_void);
     fn rangeset_domain_printk(d: *mut c_void);
 }
+
+// The hypercall entry points of the ioreq servers and the hotplug controller.
+extern "C" {
+    fn hvmop_ioreq_server(op: c_ulong, arg: *mut c_void) -> c_long;
+    fn hvmop_pci_hotplug(arg: *mut c_void) -> c_int;
+}
+
+/// `HVMOP_create_ioreq_server`.
+const HVMOP_CREATE_IOREQ_SERVER: c_ulong = 17;
 
 /// Counts checks and failures; each failure is printed with its line so the log says what broke.
 struct Tally {
@@ -213,6 +222,20 @@ fn domains(t: &mut Tally, d: DomainRef) {
     );
 }
 
+/// The hypercall entry points reject an argument the caller cannot access before anything else.
+fn hypercalls(t: &mut Tally) {
+    let bad = XEN_DIRECTMAP as *mut c_void;
+    // SAFETY: the argument is only used through the guest-copy hooks, which refuse it.
+    let rc = unsafe { hvmop_ioreq_server(HVMOP_CREATE_IOREQ_SERVER, bad) };
+    check!(t, rc == c_long::from(Errno::EFAULT.to_neg()));
+    // SAFETY: as above; an unknown op is refused before the argument is looked at.
+    let rc = unsafe { hvmop_ioreq_server(99, bad) };
+    check!(t, rc == c_long::from(Errno::ENOSYS.to_neg()));
+    // SAFETY: as above.
+    let rc = unsafe { hvmop_pci_hotplug(bad) };
+    check!(t, rc == Errno::EFAULT.to_neg());
+}
+
 fn rangesets(t: &mut Tally, d: DomainRef) {
     // SAFETY: the name is a NUL-terminated literal; `d` is a live domain.
     let r = unsafe { rangeset_new(d.as_ptr(), c"rs-selftest".as_ptr(), PRETTYPRINT_HEX) };
@@ -312,6 +335,7 @@ pub extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
         Some(d) => {
             domains(&mut t, d);
             rangesets(&mut t, d);
+            hypercalls(&mut t);
         }
         None => t.check(false, "scratch domain is not NULL", line!()),
     }
