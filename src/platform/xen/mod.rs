@@ -291,6 +291,7 @@ impl HvmDomains for XenPlatform {
         unsafe { hooks::xen_rust_vcpu_start_shutdown_deferral(v.as_ptr()) }
     }
 }
+
 impl IsaIrq for XenPlatform {
     fn sci_set_level(d: DomainRef, source: super::irq::SciSource, level: bool) {
         // SAFETY: `d` is a live domain; the hook only updates its SCI source mask and line.
