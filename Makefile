@@ -31,7 +31,7 @@ setup:
 	@scripts/setup
 
 check: setup
-	@$(MAKE) --no-print-directory $(CHECK_TARGETS)
+	@$(MAKE) --no-print-directory -k $(CHECK_TARGETS)
 	@echo "make check: all of [$(CHECK_TARGETS)] passed"
 
 check-fmt:

@@ -64,13 +64,19 @@ struct vcpu;
 /**
  * Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
  * 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
+ *
+ * # Safety
+ * `d` is NULL or a live `struct domain`.
  */
-int hvm_pci_hotplug_init(void *d);
+int hvm_pci_hotplug_init(struct domain *d);
 
 /**
  * Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
+ *
+ * # Safety
+ * `d` is NULL or a live `struct domain` on which no hotplug call is in progress.
  */
-void hvm_pci_hotplug_deinit(void *d);
+void hvm_pci_hotplug_deinit(struct domain *d);
 
 /**
  * Port handler for the GPE0 block (register it at 0xafe0, length 4). Runs in the context of a
@@ -99,26 +105,29 @@ int hvmop_pci_hotplug(void *arg);
 /**
  * Raises GPE `bit` (0-15) of `d`, e.g. 2 for a CPU hotplug event. 0, -EINVAL (NULL, bit >= 16),
  * -EOPNOTSUPP (no controller).
+ *
+ * # Safety
+ * `d` is NULL or a live `struct domain`.
  */
-int hvm_pci_hotplug_gpe_raise(void *d, unsigned int bit);
+int hvm_pci_hotplug_gpe_raise(struct domain *d, unsigned int bit);
 
 /**
  * Writes `d`'s save record (`struct hvm_pci_hotplug_record`) to `buf`: its size in bytes, or
  * -EINVAL (NULL), -ENOSPC (`len` too small), -EOPNOTSUPP (no controller).
  *
  * # Safety
- * `buf` is NULL or valid for writing `len` bytes.
+ * `d` is NULL or a live `struct domain`; `buf` is NULL or valid for writing `len` bytes.
  */
-int hvm_pci_hotplug_save(void *d, uint8_t *buf, size_t len);
+int hvm_pci_hotplug_save(struct domain *d, uint8_t *buf, size_t len);
 
 /**
  * Restores `d`'s controller from a save record of exactly `len` bytes: 0, or -EINVAL (NULL,
  * malformed record; state unchanged), -EOPNOTSUPP (no controller).
  *
  * # Safety
- * `buf` is NULL or valid for reading `len` bytes.
+ * `d` is NULL or a live `struct domain`; `buf` is NULL or valid for reading `len` bytes.
  */
-int hvm_pci_hotplug_load(void *d, const uint8_t *buf, size_t len);
+int hvm_pci_hotplug_load(struct domain *d, const uint8_t *buf, size_t len);
 
 /**
  * `do_hvm_op`'s cases HVMOP_create_ioreq_server (17) .. HVMOP_set_ioreq_server_state (22):

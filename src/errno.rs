@@ -1,4 +1,8 @@
 //! Xen's errno values for the codes this crate returns (x86 Xen uses Linux's numbering).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::fmt;
 
@@ -20,9 +24,11 @@ impl Errno {
     pub const ENOSYS: Errno = Errno(38);
     pub const EOPNOTSUPP: Errno = Errno(95);
 
-    /// The value a C function returns for this error: the errno negated.
+    /// The value a C function returns for this error: the errno negated. Wrapping, because
+    /// [`Errno::from_ret`] accepts any negative C result, including `i32::MIN`, whose negation
+    /// overflows (it maps back to itself).
     pub const fn to_neg(self) -> i32 {
-        -self.0
+        self.0.wrapping_neg()
     }
 
     /// Interprets a C return value: negative means an error, anything else success.
@@ -85,5 +91,16 @@ mod tests {
         assert_eq!(Errno::from_ret(3), Ok(3));
         assert_eq!(to_c(Err(Errno::EEXIST)), -17);
         assert_eq!(to_c(Ok(())), 0);
+    }
+
+    /// Regression: a platform hook returning `i32::MIN` used to overflow in `to_neg` (a panic,
+    /// i.e. a host crash, with overflow checks on); it now round-trips unchanged.
+    #[test]
+    fn any_negative_c_result_round_trips() {
+        for rc in [i32::MIN, i32::MIN + 1, -1, -4096] {
+            let e = Errno::from_ret(rc).unwrap_err();
+            assert_eq!(e.to_neg(), rc);
+            assert_eq!(to_c(Err(e)), rc);
+        }
     }
 }

@@ -20,6 +20,7 @@ extern crate std;
 
 /// cbindgen:ignore
 pub mod errno;
+pub mod ffi;
 /// cbindgen:ignore
 pub mod platform;
 

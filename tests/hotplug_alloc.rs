@@ -4,6 +4,9 @@
 
 use std::ffi::c_void;
 
+mod hotplug_common;
+use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
+
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
@@ -31,10 +34,13 @@ fn init_out_of_memory_and_no_leaks() {
     // Prime the per-thread bookkeeping (SCI record, guest buffer table) before counting.
     HostPlatform::sci_set_level(g, SciSource::Gpe0, false);
     let buf = guest_buffer(&[0u8; 8]);
+    // The device model's claim on the slots (H10); asking it allocates nothing either.
+    ioreq_ready(g, dm);
+    claim_all_slots(g, 0);
 
     let base = live_allocations();
     fail_allocations_after(Some(0));
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), ENOMEM);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, ENOMEM);
     fail_allocations_after(None);
     assert_eq!(live_allocations(), base);
     HostDomain::set_current(g);
@@ -43,7 +49,7 @@ fn init_out_of_memory_and_no_leaks() {
     assert_eq!(unsafe { hvm_pci_hotplug_io(1, PCIHP_BASE, 4, &mut v) }, 0);
     assert_eq!(v, !0, "no controller after a failed init");
 
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     assert_eq!(live_allocations(), base + 1, "one allocation per domain");
 
     // Plug, SCI, _E01, unplug, _EJ0, query, save, load: with allocation forbidden.
@@ -81,19 +87,26 @@ fn init_out_of_memory_and_no_leaks() {
     assert_eq!(req(5, 0), 0);
     io(0, PCIHP_BASE + 8, 4, 1 << 5);
     assert_eq!(req(5, 2), 0);
-    assert_eq!(hvm_pci_hotplug_gpe_raise(g.as_ptr(), 2), 0);
+    assert_eq!(
+        unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), 2) },
+        0
+    );
     let mut rec = [0u8; 32];
     // SAFETY: `rec` is valid for 32 bytes.
     unsafe {
-        assert_eq!(hvm_pci_hotplug_save(g.as_ptr(), rec.as_mut_ptr(), 32), 32);
-        assert_eq!(hvm_pci_hotplug_load(g.as_ptr(), rec.as_ptr(), 32), 0);
+        assert_eq!(
+            hvm_pci_hotplug_save(g.as_ptr().cast(), rec.as_mut_ptr(), 32),
+            32
+        );
+        assert_eq!(hvm_pci_hotplug_load(g.as_ptr().cast(), rec.as_ptr(), 32), 0);
     }
     fail_allocations_after(None);
     assert_eq!(live_allocations(), base + 1);
 
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     assert_eq!(live_allocations(), base);
     take_guest_buffer(buf);
+    ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);
 }

@@ -6,6 +6,9 @@
 
 use std::ffi::c_void;
 
+mod hotplug_common;
+use hotplug_common::{claim, claim_all_slots, ioreq_ready, ioreq_release};
+
 use xen_ioreq_rs::hotplug::controller::{slot_state, GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::{
@@ -59,7 +62,10 @@ impl Env {
         });
         let guest = HostDomain::create(1);
         sci_forget(guest);
-        assert_eq!(hvm_pci_hotplug_init(guest.as_ptr()), 0);
+        assert_eq!(unsafe { hvm_pci_hotplug_init(guest.as_ptr().cast()) }, 0);
+        // The device model owns every slot: an ioreq server of its claims them all (H10).
+        ioreq_ready(guest, dm);
+        claim_all_slots(guest, 0);
         let e = Env { guest, dm };
         e.check_sci();
         e
@@ -204,14 +210,14 @@ impl Env {
     fn save(&self) -> [u8; HVM_PCI_HOTPLUG_RECORD_SIZE] {
         let mut b = [0u8; HVM_PCI_HOTPLUG_RECORD_SIZE];
         // SAFETY: `b` is writable for its length.
-        let rc = unsafe { hvm_pci_hotplug_save(self.ptr(), b.as_mut_ptr(), b.len()) };
+        let rc = unsafe { hvm_pci_hotplug_save(self.ptr().cast(), b.as_mut_ptr(), b.len()) };
         assert_eq!(rc, HVM_PCI_HOTPLUG_RECORD_SIZE as i32);
         b
     }
 
     fn load(&self, bytes: &[u8]) -> i32 {
         // SAFETY: `bytes` is readable for its length.
-        let rc = unsafe { hvm_pci_hotplug_load(self.ptr(), bytes.as_ptr(), bytes.len()) };
+        let rc = unsafe { hvm_pci_hotplug_load(self.ptr().cast(), bytes.as_ptr(), bytes.len()) };
         self.check_sci();
         rc
     }
@@ -219,8 +225,9 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        hvm_pci_hotplug_deinit(self.guest.as_ptr());
+        unsafe { hvm_pci_hotplug_deinit(self.guest.as_ptr().cast()) };
         assert!(!sci_line(self.guest).source(SciSource::Gpe0));
+        ioreq_release(self.guest);
         HostDomain::destroy(self.guest);
         HostDomain::destroy(self.dm);
     }
@@ -348,7 +355,7 @@ fn gpe_block_every_width_and_offset() {
     assert_eq!(e.inb(GPE_EN), 0xef);
     assert_eq!(e.inb(GPE_EN + 1), 0x12);
     // Status: set bits 1, 2 and 9 through events, then clear them with every width.
-    let raise = |b| assert_eq!(hvm_pci_hotplug_gpe_raise(e.ptr(), b), 0);
+    let raise = |b| assert_eq!(unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), b) }, 0);
     raise(1);
     raise(2);
     raise(9);
@@ -475,15 +482,21 @@ fn sci_is_shared_with_pm1a_and_cpu_hotplug() {
     Host::sci_set_level(e.guest, SciSource::Pm1a, false);
     assert!(!e.sci());
     // CPU hotplug (GPE 2) shares the block: both methods run for one SCI.
-    assert_eq!(hvm_pci_hotplug_gpe_raise(e.ptr(), 2), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 2) }, 0);
     assert_eq!(e.unplug(3), 0);
     assert!(e.sci());
     let (notes, cpu) = e.ospm_sci();
     assert!(cpu);
     assert!(notes.contains(&(3, EJECT_REQUEST)));
     assert!(!e.sci());
-    assert_eq!(hvm_pci_hotplug_gpe_raise(e.ptr(), 16), EINVAL);
-    assert_eq!(hvm_pci_hotplug_gpe_raise(std::ptr::null_mut(), 2), EINVAL);
+    assert_eq!(
+        unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 16) },
+        EINVAL
+    );
+    assert_eq!(
+        unsafe { hvm_pci_hotplug_gpe_raise(std::ptr::null_mut(), 2) },
+        EINVAL
+    );
     let line = sci_line(e.guest);
     assert_eq!(line.asserts, 2);
     assert_eq!(line.deasserts, 2);
@@ -494,7 +507,7 @@ fn sci_counts_all_sixteen_gpes() {
     // QEMU 2.x would not raise the SCI for GPE 9 (it looks at status byte 0 only); H2.
     let e = Env::new();
     e.out(GPE_EN + 1, 1, 0x02);
-    assert_eq!(hvm_pci_hotplug_gpe_raise(e.ptr(), 9), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 9) }, 0);
     assert!(e.sci());
     e.out(GPE_STS + 1, 1, 0x02);
     assert!(!e.sci());
@@ -516,21 +529,21 @@ fn save_restore_round_trip() {
     // A second guest restores the record: same registers, same SCI.
     let g2 = HostDomain::create(2);
     sci_forget(g2);
-    assert_eq!(hvm_pci_hotplug_init(g2.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g2.as_ptr().cast()) }, 0);
     // SAFETY: `rec` is readable.
     assert_eq!(
-        unsafe { hvm_pci_hotplug_load(g2.as_ptr(), rec.as_ptr(), rec.len()) },
+        unsafe { hvm_pci_hotplug_load(g2.as_ptr().cast(), rec.as_ptr(), rec.len()) },
         0
     );
     assert!(sci_line(g2).level());
     let mut back = [0u8; HVM_PCI_HOTPLUG_RECORD_SIZE];
     // SAFETY: `back` is writable.
     assert_eq!(
-        unsafe { hvm_pci_hotplug_save(g2.as_ptr(), back.as_mut_ptr(), back.len()) },
+        unsafe { hvm_pci_hotplug_save(g2.as_ptr().cast(), back.as_mut_ptr(), back.len()) },
         32
     );
     assert_eq!(back, rec);
-    hvm_pci_hotplug_deinit(g2.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g2.as_ptr().cast()) };
     assert!(!sci_line(g2).level());
     HostDomain::destroy(g2);
 
@@ -579,17 +592,20 @@ fn malformed_records_are_rejected_and_change_nothing() {
     let mut small = [0u8; 31];
     // SAFETY: valid or NULL pointers with matching lengths.
     unsafe {
-        assert_eq!(hvm_pci_hotplug_load(e.ptr(), std::ptr::null(), 32), EINVAL);
+        assert_eq!(
+            hvm_pci_hotplug_load(e.ptr().cast(), std::ptr::null(), 32),
+            EINVAL
+        );
         assert_eq!(
             hvm_pci_hotplug_load(std::ptr::null_mut(), good.as_ptr(), 32),
             EINVAL
         );
         assert_eq!(
-            hvm_pci_hotplug_save(e.ptr(), small.as_mut_ptr(), 31),
+            hvm_pci_hotplug_save(e.ptr().cast(), small.as_mut_ptr(), 31),
             ENOSPC
         );
         assert_eq!(
-            hvm_pci_hotplug_save(e.ptr(), std::ptr::null_mut(), 32),
+            hvm_pci_hotplug_save(e.ptr().cast(), std::ptr::null_mut(), 32),
             EINVAL
         );
         assert_eq!(
@@ -615,8 +631,11 @@ fn hypercall_error_codes() {
     // XSM: an unprivileged domain that is not the guest's device model.
     let other = HostDomain::create(6);
     assert_eq!(e.op(other, 1, 3, XEN_HVM_PCI_HOTPLUG_PLUG).0, EPERM);
-    // A stub-domain device model of the guest is allowed.
+    // A stub-domain device model of the guest passes XSM, but owns the slot only once one of
+    // its ioreq servers claims it (H10).
     HostDomain::with(other, |h| h.dm_target = Some(1));
+    assert_eq!(e.op(other, 1, 3, XEN_HVM_PCI_HOTPLUG_PLUG).0, EPERM);
+    claim(e.guest, 6, pci_sbdf(0, 0, 3, 0), pci_sbdf(0, 0, 3, 0));
     assert_eq!(e.op(other, 1, 3, XEN_HVM_PCI_HOTPLUG_PLUG).0, 0);
     // The guest calling on itself: -EPERM from the domain lookup.
     assert_eq!(e.op(e.guest, 1, 4, XEN_HVM_PCI_HOTPLUG_PLUG).0, EPERM);
@@ -649,9 +668,12 @@ fn hypercall_error_codes() {
 #[test]
 fn init_deinit_and_null_pointers() {
     let e = Env::new();
-    assert_eq!(hvm_pci_hotplug_init(e.ptr()), EEXIST);
-    assert_eq!(hvm_pci_hotplug_init(std::ptr::null_mut()), EINVAL);
-    hvm_pci_hotplug_deinit(std::ptr::null_mut());
+    assert_eq!(unsafe { hvm_pci_hotplug_init(e.ptr().cast()) }, EEXIST);
+    assert_eq!(
+        unsafe { hvm_pci_hotplug_init(std::ptr::null_mut()) },
+        EINVAL
+    );
+    unsafe { hvm_pci_hotplug_deinit(std::ptr::null_mut()) };
     HostDomain::set_current(e.guest);
     // SAFETY: NULL and a live u32 are what the handlers accept.
     unsafe {
@@ -663,7 +685,7 @@ fn init_deinit_and_null_pointers() {
     e.ospm_enable_gpes();
     assert_eq!(e.plug(2), 0);
     assert!(e.sci());
-    hvm_pci_hotplug_deinit(e.ptr());
+    unsafe { hvm_pci_hotplug_deinit(e.ptr().cast()) };
     assert!(!e.sci());
     // Without a controller the ports read all ones and ignore writes.
     HostDomain::set_current(e.guest);
@@ -676,9 +698,12 @@ fn init_deinit_and_null_pointers() {
         assert_eq!(v, 0xff);
         assert_eq!(hvm_gpe_io(IOREQ_WRITE, GPE_STS, 1, &mut v), 0);
     }
-    assert_eq!(hvm_pci_hotplug_gpe_raise(e.ptr(), 2), EOPNOTSUPP);
     assert_eq!(
-        hvm_pci_hotplug_init(e.ptr()),
+        unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 2) },
+        EOPNOTSUPP
+    );
+    assert_eq!(
+        unsafe { hvm_pci_hotplug_init(e.ptr().cast()) },
         0,
         "Env's drop deinits it again"
     );
@@ -720,6 +745,6 @@ fn slot_claims_gate_plug_and_unplug_not_query() {
     assert_eq!(call(3, XEN_HVM_PCI_HOTPLUG_UNPLUG), 0);
     // Slot checks come before the claim check.
     assert_eq!(call(0, XEN_HVM_PCI_HOTPLUG_PLUG), EINVAL);
-    // The exported handler applies no check (H10): slot 4 is accepted there.
+    // The exported handler asks the ioreq servers (H10): Env's device model claims every slot.
     assert_eq!(e.plug(4), 0);
 }

@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
+mod hotplug_common;
+use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
+
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
@@ -141,7 +144,10 @@ fn controller_matches_qemu21_except_listed_entries() {
     HostDomain::with(dm, |h| h.is_privileged = true);
     let g = HostDomain::create(1);
     sci_forget(g);
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
+    // The device model owns every slot (H10).
+    ioreq_ready(g, dm);
+    claim_all_slots(g, 0);
     let buf = guest_buffer(&[0u8; 8]);
     let mut q = Qemu21::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -268,7 +274,10 @@ fn controller_matches_qemu21_except_listed_entries() {
             }
             _ => {
                 let bit = if rng.below(2) == 0 { 2 } else { rng.below(16) };
-                assert_eq!(hvm_pci_hotplug_gpe_raise(g.as_ptr(), bit), 0);
+                assert_eq!(
+                    unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), bit) },
+                    0
+                );
                 q.raise(bit);
             }
         }
@@ -298,7 +307,8 @@ fn controller_matches_qemu21_except_listed_entries() {
         }
     }
     take_guest_buffer(buf);
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
+    ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);
 

@@ -154,6 +154,13 @@ fn c_abi_round_trip() {
         let mut v = 0x8000_1810u32;
         assert_eq!(hvm_access_cf8(IOREQ_WRITE.into(), 0xcf8, 4, &mut v), 1);
         assert_eq!(ioreq::snapshot::<H>(env.d).pci_cf8, 0x8000_1810);
+        // Regression: an int `dir` that only truncates to IOREQ_WRITE is not a write (the C
+        // compares the whole int), so the latch keeps its value.
+        let mut other = 0x8000_2010u32;
+        for dir in [256, -256, i32::MIN] {
+            assert_eq!(hvm_access_cf8(dir, 0xcf8, 4, &mut other), 1);
+        }
+        assert_eq!(ioreq::snapshot::<H>(env.d).pci_cf8, 0x8000_1810);
         HostDomain::set_current(env.dm);
         // Param hook rewrites DOMID_SELF.
         let mut val = u64::from(DOMID_SELF);

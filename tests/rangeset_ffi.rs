@@ -321,3 +321,33 @@ fn enomem_leaves_state_unchanged() {
     }
     assert_eq!(live_allocations(), base);
 }
+
+#[test]
+fn names_are_read_up_to_31_bytes_or_the_nul() {
+    let d = HostDomain::create(31);
+    let first_31 = "abcdefghijklmnopqrstuvwxyz01234";
+    // SAFETY: a live host domain and NUL-terminated names; every set is destroyed before the
+    // domain.
+    unsafe {
+        rangeset_domain_initialise(dptr(d));
+        let long = rangeset_new(dptr(d), c"abcdefghijklmnopqrstuvwxyz0123456789".as_ptr(), 0);
+        let exact = rangeset_new(dptr(d), c"abcdefghijklmnopqrstuvwxyz01234".as_ptr(), 0);
+        let empty = rangeset_new(dptr(d), c"".as_ptr(), 0);
+        assert!(!long.is_null() && !exact.is_null() && !empty.is_null());
+        let _ = take_console();
+        rangeset_domain_printk(dptr(d));
+        assert_eq!(
+            take_console(),
+            format!(
+                "Rangesets belonging to domain 31:\n    {:<10} {{ }}\n    {first_31} {{ }}\n    \
+                 {first_31} {{ }}\n",
+                ""
+            )
+        );
+        for r in [long, exact, empty] {
+            rangeset_destroy(r);
+        }
+        rangeset_domain_destroy(dptr(d));
+    }
+    HostDomain::destroy(d);
+}

@@ -1,12 +1,19 @@
 //! HVMOP_pci_hotplug on raw argument bytes (any length, any domid, slot, enable) from callers
 //! with different privileges. Invariants: no panic; RCU locks balanced; the return code is one
 //! the handler documents; a failed call or a query changes nothing; a query copies back the slot's
-//! state and nothing else.
+//! state and nothing else; a plug or unplug succeeds only for a caller whose ioreq server claims
+//! the slot (H10: dom0 claims slots 1-20, the stub DM 16-31).
 #![no_main]
 
 use std::ffi::c_void;
 
+#[path = "../../tests/hotplug_common/mod.rs"]
+mod hotplug_common;
+use hotplug_common::{claim, ioreq_ready, ioreq_release};
+
 use libfuzzer_sys::fuzz_target;
+use xen_ioreq_rs::hotplug::hypercall::pci_sbdf;
+use xen_ioreq_rs::ioreq::claims::pci_sbdf_claimed_by;
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
@@ -27,13 +34,16 @@ fuzz_target!(|data: &[u8]| {
     });
     let g = HostDomain::create(1);
     sci_forget(g);
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     let bare = HostDomain::create(2);
     let pv = HostDomain::create(3);
     HostDomain::with(pv, |h| h.is_hvm = false);
     let stub = HostDomain::create(4);
     HostDomain::with(stub, |h| h.dm_target = Some(1));
     let other = HostDomain::create(5);
+    ioreq_ready(g, d0);
+    claim(g, 0, pci_sbdf(0, 0, 1, 0), pci_sbdf(0, 0, 20, 7));
+    claim(g, 4, pci_sbdf(0, 0, 16, 0), pci_sbdf(0, 0, 31, 7));
     let callers = [d0, g, bare, pv, stub, other];
     // One 8-byte argument buffer for the whole input (the host keeps a slot per buffer); a call
     // with a shorter argument uses its tail, so that the 8-byte copy runs off its end (-EFAULT).
@@ -71,6 +81,11 @@ fuzz_target!(|data: &[u8]| {
         if rc != 0 || is_query {
             assert_eq!(before, after);
         }
+        if rc == 0 && !is_query {
+            let caller_id = HostDomain::with(caller, |h| h.id);
+            let sbdf = pci_sbdf(0, 0, u32::from(arg[2]), 0);
+            assert!(pci_sbdf_claimed_by::<HostPlatform>(g, caller_id, sbdf));
+        }
         if rc == 0 && is_query {
             assert_eq!(out[..4], arg[..4]);
         } else {
@@ -80,7 +95,8 @@ fuzz_target!(|data: &[u8]| {
     }
 
     take_guest_buffer(buf);
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
+    ioreq_release(g);
     for d in callers {
         HostDomain::destroy(d);
     }

@@ -10,6 +10,10 @@
 
 use std::ffi::c_void;
 
+#[path = "../../tests/hotplug_common/mod.rs"]
+mod hotplug_common;
+use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
+
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_B0EJ, PCIHP_BASE};
@@ -65,13 +69,13 @@ fn check(d: xen_ioreq_rs::platform::DomainRef, pm1a: bool) {
 fn save(d: *mut c_void) -> [u8; 32] {
     let mut b = [0u8; 32];
     // SAFETY: `b` is writable for 32 bytes.
-    assert_eq!(unsafe { hvm_pci_hotplug_save(d, b.as_mut_ptr(), 32) }, 32);
+    assert_eq!(unsafe { hvm_pci_hotplug_save(d.cast(), b.as_mut_ptr(), 32) }, 32);
     b
 }
 
 fn load(d: *mut c_void, b: &[u8]) -> i32 {
     // SAFETY: `b` is readable for its length.
-    unsafe { hvm_pci_hotplug_load(d, b.as_ptr(), b.len()) }
+    unsafe { hvm_pci_hotplug_load(d.cast(), b.as_ptr(), b.len()) }
 }
 
 fuzz_target!(|steps: Vec<Step>| {
@@ -79,7 +83,10 @@ fuzz_target!(|steps: Vec<Step>| {
     HostDomain::with(dm, |h| h.is_privileged = true);
     let g = HostDomain::create(1);
     sci_forget(g);
-    assert_eq!(hvm_pci_hotplug_init(g.as_ptr()), 0);
+    assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
+    // The device model owns every slot (FIDELITY H10).
+    ioreq_ready(g, dm);
+    claim_all_slots(g, 0);
     let mut pm1a = false;
     // One argument buffer per input (the host keeps a slot per buffer), rewritten per request.
     let buf = guest_buffer(&[0u8; 8]);
@@ -149,7 +156,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 }
             }
             Step::GpeRaise(bit) => {
-                let rc = hvm_pci_hotplug_gpe_raise(g.as_ptr(), u32::from(bit));
+                let rc = unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), u32::from(bit)) };
                 assert_eq!(rc == 0, bit < 16);
             }
             Step::Pm1a(level) => {
@@ -184,9 +191,10 @@ fuzz_target!(|steps: Vec<Step>| {
     }
 
     take_guest_buffer(buf);
-    hvm_pci_hotplug_deinit(g.as_ptr());
+    unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     assert!(!sci_line(g).source(SciSource::Gpe0));
     sci_forget(g);
+    ioreq_release(g);
     HostDomain::destroy(g);
     HostDomain::destroy(dm);
 });

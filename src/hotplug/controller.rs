@@ -9,6 +9,10 @@
 //! * PCIU latches plugged slots until the guest ejects them; PCID latches removal requests (H3).
 //! * B0EJ ejects the lowest set slot, and only if its removal was requested (H4).
 //! * The 0xae00 registers take aligned 4-byte accesses only (H5).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use crate::errno::{Errno, XenResult};
 
@@ -155,12 +159,14 @@ impl HotplugController {
         if !valid_width(bytes) {
             return all_ones(bytes);
         }
-        let mut val = 0u32;
-        for i in 0..bytes {
-            let b = offset.checked_add(i).and_then(|o| self.gpe_byte(o));
-            val |= u32::from(b.unwrap_or(0xff)) << (8 * i);
+        let mut le = [0u8; 4];
+        for (dst, i) in le.iter_mut().zip(0..bytes) {
+            *dst = offset
+                .checked_add(i)
+                .and_then(|o| self.gpe_byte(o))
+                .unwrap_or(0xff);
         }
-        val & width_mask(bytes)
+        u32::from_le_bytes(le) & width_mask(bytes)
     }
 
     /// A guest write of `bytes` bytes at `offset` into the GPE0 block: status bytes are
@@ -170,8 +176,7 @@ impl HotplugController {
         if !valid_width(bytes) {
             return;
         }
-        for i in 0..bytes {
-            let byte = (val >> (8 * i)) as u8;
+        for (byte, i) in val.to_le_bytes().into_iter().zip(0..bytes) {
             match offset.checked_add(i) {
                 Some(0) => self.gpe_sts &= !u16::from(byte),
                 Some(1) => self.gpe_sts &= !(u16::from(byte) << 8),

@@ -6,13 +6,14 @@
 //! touch a port, `deinit` from `hvm_domain_destroy` (it runs after the RCU grace period, when no
 //! vCPU runs and no hypercall can still hold the domain, so the pointer read here is never freed
 //! under a user), before `d->arch.hvm.irq` is freed, since it may lower the SCI.
-
-use alloc::boxed::Box;
-use core::ffi::c_void;
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use super::controller::HotplugController;
 use crate::errno::{Errno, XenResult};
-use crate::platform::fallible::try_box;
+use crate::platform::domain::SlotState;
 use crate::platform::irq::SciSource;
 use crate::platform::sync::RwLock;
 use crate::platform::{DomainRef, DomainSlot, Locks, Platform};
@@ -20,37 +21,34 @@ use crate::platform::{DomainRef, DomainSlot, Locks, Platform};
 /// The controller behind its lock, as the domain slot points to it.
 pub type SharedController<P> = RwLock<<P as Locks>::RwLock, HotplugController>;
 
-fn slot_word<P: Platform>(d: DomainRef) -> *mut *mut c_void {
-    P::domain_slot(d, DomainSlot::Hotplug).as_ptr()
+type ControllerSlot<P> = SlotState<SharedController<P>>;
+
+/// `d`'s controller; it stays valid until `deinit` (see the module's lifetime contract).
+fn shared<P: Platform>(d: DomainRef) -> Option<&'static SharedController<P>> {
+    ControllerSlot::<P>::get::<P>(d, DomainSlot::Hotplug)
 }
 
 /// Gives `d` a controller in its reset state (nothing plugged, all GPEs clear): -EEXIST if it has
 /// one, -ENOMEM if memory runs out.
 pub fn init<P: Platform>(d: DomainRef) -> XenResult<()> {
-    let word = slot_word::<P>(d);
-    // SAFETY: the platform returns the address of `d`'s slot word, valid while `d` lives;
-    // init/deinit are serialised by domain construction and destruction.
-    if !unsafe { word.read() }.is_null() {
+    // init/deinit are serialised by domain construction and destruction, so nothing can create a
+    // controller between this check and the creation.
+    if shared::<P>(d).is_some() {
         return Err(Errno::EEXIST);
     }
-    let shared: SharedController<P> = RwLock::new(HotplugController::new())?;
-    let b = try_box(shared)?;
-    // SAFETY: as above; the word now owns the box until `deinit`.
-    unsafe { word.write(Box::into_raw(b).cast()) };
-    Ok(())
+    ControllerSlot::<P>::get_or_init::<P>(d, DomainSlot::Hotplug, || {
+        RwLock::new(HotplugController::new())
+    })
+    .map(|_| ())
 }
 
 /// Frees `d`'s controller, if any, and lowers its SCI source.
 pub fn deinit<P: Platform>(d: DomainRef) {
-    let word = slot_word::<P>(d);
-    // SAFETY: the slot word is valid while `d` lives; see the module's lifetime contract.
-    let p = unsafe { word.replace(core::ptr::null_mut()) }.cast::<SharedController<P>>();
-    if p.is_null() {
+    // SAFETY: deinit runs after the RCU grace period of domain destruction (the module's lifetime
+    // contract): no vCPU or hypercall can hold or take a reference to the controller.
+    let Some(b) = (unsafe { ControllerSlot::<P>::take::<P>(d, DomainSlot::Hotplug) }) else {
         return;
-    }
-    // SAFETY: a non-NULL word holds the pointer `init` made with Box::into_raw, and it was just
-    // cleared, so this is its only owner.
-    let b = unsafe { Box::from_raw(p) };
+    };
     if b.read().sci_level() {
         P::sci_set_level(d, SciSource::Gpe0, false);
     }
@@ -59,8 +57,7 @@ pub fn deinit<P: Platform>(d: DomainRef) {
 
 /// Whether `d` has a controller.
 pub fn has_controller<P: Platform>(d: DomainRef) -> bool {
-    // SAFETY: the slot word is valid while `d` lives.
-    !unsafe { slot_word::<P>(d).read() }.is_null()
+    shared::<P>(d).is_some()
 }
 
 /// Runs `f` on `d`'s controller under its lock, then drives the controller's SCI source with the
@@ -70,30 +67,15 @@ pub fn with_controller<P: Platform, R>(
     d: DomainRef,
     f: impl FnOnce(&mut HotplugController) -> R,
 ) -> Option<R> {
-    // SAFETY: the slot word is valid while `d` lives.
-    let p = unsafe { slot_word::<P>(d).read() }.cast::<SharedController<P>>();
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: a non-NULL word points to the live controller `init` made; `deinit` cannot run
-    // concurrently (module lifetime contract), and access to the data goes through the lock.
-    let shared = unsafe { &*p };
-    let mut c = shared.write();
+    let mut c = shared::<P>(d)?.write();
     let r = f(&mut c);
     P::sci_set_level(d, SciSource::Gpe0, c.sci_level());
     Some(r)
 }
 
-/// `d`'s controller state (a copy), or `None`.
+/// `d`'s controller state (a copy), or `None`. A read lock suffices for a copy and drives no line.
 pub fn snapshot<P: Platform>(d: DomainRef) -> Option<HotplugController> {
-    // SAFETY: as in with_controller; a read lock suffices for a copy and drives no line.
-    let p = unsafe { slot_word::<P>(d).read() }.cast::<SharedController<P>>();
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: see with_controller.
-    let shared = unsafe { &*p };
-    let c = *shared.read();
+    let c = *shared::<P>(d)?.read();
     Some(c)
 }
 

@@ -4,11 +4,12 @@
 
 use core::ffi::{c_int, c_uint, c_void};
 
-use super::domain;
-use super::hypercall::{self, NoClaimCheck};
+use super::domain as per_domain;
+use super::hypercall::{self, IoreqServerClaims};
 use super::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
 use crate::errno::{to_c, Errno};
-use crate::platform::{Active, DomainRef, Domains, GuestHandle};
+use crate::ffi::domain;
+use crate::platform::{Active, Domains, GuestHandle};
 
 /// `IOREQ_READ` / `IOREQ_WRITE` (public/hvm/ioreq.h): the `dir` of a port-I/O handler.
 const IOREQ_READ: c_int = 1;
@@ -17,25 +18,30 @@ const IOREQ_WRITE: c_int = 0;
 const X86EMUL_OKAY: c_int = 0;
 const X86EMUL_UNHANDLEABLE: c_int = 1;
 
-/// The slot-ownership check the hypercall applies. The ioreq servers' PCI ranges will provide it;
-/// until then no check is made (FIDELITY H9).
-type Claims = NoClaimCheck;
+/// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10).
+type Claims = IoreqServerClaims<Active>;
 
 /// Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
 /// 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
+///
+/// # Safety
+/// `d` is NULL or a live `struct domain`.
 #[no_mangle]
-pub extern "C" fn hvm_pci_hotplug_init(d: *mut c_void) -> c_int {
-    match DomainRef::from_ptr(d) {
-        Some(d) => to_c(domain::init::<Active>(d)),
+pub unsafe extern "C" fn hvm_pci_hotplug_init(d: *mut domain) -> c_int {
+    match domain::handle(d) {
+        Some(d) => to_c(per_domain::init::<Active>(d)),
         None => Errno::EINVAL.to_neg(),
     }
 }
 
 /// Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
+///
+/// # Safety
+/// `d` is NULL or a live `struct domain` on which no hotplug call is in progress.
 #[no_mangle]
-pub extern "C" fn hvm_pci_hotplug_deinit(d: *mut c_void) {
-    if let Some(d) = DomainRef::from_ptr(d) {
-        domain::deinit::<Active>(d);
+pub unsafe extern "C" fn hvm_pci_hotplug_deinit(d: *mut domain) {
+    if let Some(d) = domain::handle(d) {
+        per_domain::deinit::<Active>(d);
     }
 }
 
@@ -55,7 +61,7 @@ unsafe fn port_action(dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) ->
     let d = Active::current_domain();
     // SAFETY: `val` is non-NULL and valid for one u32 (the caller's contract).
     let v = unsafe { val.read() };
-    let r = domain::port_io::<Active>(d, write, port, bytes, v);
+    let r = per_domain::port_io::<Active>(d, write, port, bytes, v);
     if !write {
         // SAFETY: as above.
         unsafe { val.write(r) };
@@ -106,10 +112,13 @@ pub extern "C" fn hvmop_pci_hotplug(arg: *mut c_void) -> c_int {
 
 /// Raises GPE `bit` (0-15) of `d`, e.g. 2 for a CPU hotplug event. 0, -EINVAL (NULL, bit >= 16),
 /// -EOPNOTSUPP (no controller).
+///
+/// # Safety
+/// `d` is NULL or a live `struct domain`.
 #[no_mangle]
-pub extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut c_void, bit: c_uint) -> c_int {
-    match DomainRef::from_ptr(d) {
-        Some(d) => to_c(domain::gpe_raise::<Active>(d, bit)),
+pub unsafe extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut domain, bit: c_uint) -> c_int {
+    match domain::handle(d) {
+        Some(d) => to_c(per_domain::gpe_raise::<Active>(d, bit)),
         None => Errno::EINVAL.to_neg(),
     }
 }
@@ -118,10 +127,10 @@ pub extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut c_void, bit: c_uint) -> c_in
 /// -EINVAL (NULL), -ENOSPC (`len` too small), -EOPNOTSUPP (no controller).
 ///
 /// # Safety
-/// `buf` is NULL or valid for writing `len` bytes.
+/// `d` is NULL or a live `struct domain`; `buf` is NULL or valid for writing `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut c_void, buf: *mut u8, len: usize) -> c_int {
-    let Some(d) = DomainRef::from_ptr(d) else {
+pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut domain, buf: *mut u8, len: usize) -> c_int {
+    let Some(d) = domain::handle(d) else {
         return Errno::EINVAL.to_neg();
     };
     if buf.is_null() {
@@ -130,13 +139,14 @@ pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut c_void, buf: *mut u8, len:
     if len < HVM_PCI_HOTPLUG_RECORD_SIZE {
         return Errno::ENOSPC.to_neg();
     }
-    let Some(c) = domain::snapshot::<Active>(d) else {
+    let Some(c) = per_domain::snapshot::<Active>(d) else {
         return Errno::EOPNOTSUPP.to_neg();
     };
     let rec = c.save().to_bytes();
     // SAFETY: `buf` is non-NULL and valid for `len` >= rec.len() bytes (caller's contract); the
     // source is a local array, so the two do not overlap.
     unsafe { core::ptr::copy_nonoverlapping(rec.as_ptr(), buf, rec.len()) };
+    // The record is 32 bytes (asserted in save.rs), so the cast is exact.
     HVM_PCI_HOTPLUG_RECORD_SIZE as c_int
 }
 
@@ -144,10 +154,10 @@ pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut c_void, buf: *mut u8, len:
 /// malformed record; state unchanged), -EOPNOTSUPP (no controller).
 ///
 /// # Safety
-/// `buf` is NULL or valid for reading `len` bytes.
+/// `d` is NULL or a live `struct domain`; `buf` is NULL or valid for reading `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn hvm_pci_hotplug_load(d: *mut c_void, buf: *const u8, len: usize) -> c_int {
-    let Some(d) = DomainRef::from_ptr(d) else {
+pub unsafe extern "C" fn hvm_pci_hotplug_load(d: *mut domain, buf: *const u8, len: usize) -> c_int {
+    let Some(d) = domain::handle(d) else {
         return Errno::EINVAL.to_neg();
     };
     if buf.is_null() {
@@ -156,5 +166,5 @@ pub unsafe extern "C" fn hvm_pci_hotplug_load(d: *mut c_void, buf: *const u8, le
     // SAFETY: `buf` is non-NULL and valid for `len` bytes (caller's contract); the slice lives
     // only for this call.
     let bytes = unsafe { core::slice::from_raw_parts(buf, len) };
-    to_c(domain::load::<Active>(d, bytes))
+    to_c(per_domain::load::<Active>(d, bytes))
 }

@@ -2,10 +2,18 @@
 //! release one, and learns what became of a slot. Patch 9's own ABI is lost: the op number, the
 //! struct and the query form are this port's reconstruction (FIDELITY H7, H8), in the style of the
 //! series' HVMOPs 17-22 (same prologue, same error codes).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
+use core::marker::PhantomData;
 
 use super::controller::check_slot;
 use super::domain::{has_controller, with_controller};
 use crate::errno::{Errno, XenResult};
+use crate::ioreq::claims::pci_sbdf_claimed_by;
+use crate::ioreq::IoreqPlatform;
 use crate::platform::{DomainRef, GuestHandle, Platform};
 
 /// `HVMOP_pci_hotplug`: the next free HVMOP after the series' 17-22. Xen 4.17 has since given 23
@@ -72,19 +80,31 @@ pub const fn pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
 
 /// Whether the calling emulator owns a slot: it should have claimed the slot's PCI config space
 /// (an `HVMOP_IO_RANGE_PCI` range) on one of its ioreq servers for `d` before it plugs or unplugs
-/// a device there. The ioreq component provides the real check.
+/// a device there. [`IoreqServerClaims`] asks the ioreq servers; tests may pass their own.
 pub trait SlotClaims {
     /// Whether `emulator` has `sbdf` (function 0 of the slot, segment 0, bus 0) in a PCI range of
     /// one of its ioreq servers for `d`.
     fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool;
 }
 
-/// No ownership check: every DM-privileged caller may operate on every slot (H9).
+/// No ownership check: every DM-privileged caller may operate on every slot. For tests and
+/// platforms without ioreq servers; the exported handler uses [`IoreqServerClaims`].
 pub struct NoClaimCheck;
 
 impl SlotClaims for NoClaimCheck {
     fn slot_claimed(_d: DomainRef, _emulator: DomainRef, _sbdf: u32) -> bool {
         true
+    }
+}
+
+/// The ownership check of the exported handler (H10): the caller owns a slot when one of its
+/// ioreq servers for `d` has the slot's function 0 in its PCI range set
+/// ([`crate::ioreq::claims::pci_sbdf_claimed_by`]).
+pub struct IoreqServerClaims<P>(PhantomData<fn() -> P>);
+
+impl<P: IoreqPlatform> SlotClaims for IoreqServerClaims<P> {
+    fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
+        pci_sbdf_claimed_by::<P>(d, P::domain_id(emulator), sbdf)
     }
 }
 

@@ -1,9 +1,14 @@
 //! The controller's save record for migration: a versioned, fixed-size, little-endian record
 //! (the HVM save stream carries it as one typed entry). Restoring validates every field and
 //! either replaces the whole state or leaves it untouched.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use super::controller::{HotplugController, SLOT_MASK};
 use crate::errno::{Errno, XenResult};
+use crate::platform::guest_copy::bytes_at;
 
 /// "HPCR" read as a little-endian u32.
 pub const HVM_PCI_HOTPLUG_MAGIC: u32 = u32::from_le_bytes(*b"HPCR");
@@ -55,11 +60,11 @@ const _: () = {
 };
 
 fn u16_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
+    u16::from_le_bytes(bytes_at(b, off))
 }
 
 fn u32_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+    u32::from_le_bytes(bytes_at(b, off))
 }
 
 impl hvm_pci_hotplug_record {
@@ -101,6 +106,7 @@ impl HotplugController {
         hvm_pci_hotplug_record {
             magic: HVM_PCI_HOTPLUG_MAGIC,
             version: HVM_PCI_HOTPLUG_VERSION,
+            // 32: the const assertion above pins it, so the cast cannot truncate.
             size: HVM_PCI_HOTPLUG_RECORD_SIZE as u16,
             gpe_sts: self.gpe_sts,
             gpe_en: self.gpe_en,

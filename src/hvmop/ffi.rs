@@ -1,4 +1,8 @@
 //! C entry point of the series' HVMOPs, for `do_hvm_op`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::ffi::{c_long, c_ulong, c_void};
 

@@ -3,6 +3,10 @@
 //! caller itself), HVM only (-EINVAL), XSM device-model privilege (-EPERM), then the helper, then
 //! the copy-back rule of the op (create and get_info copy the whole struct back on success only;
 //! the others copy nothing).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 pub mod ffi;
 

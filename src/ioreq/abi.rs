@@ -22,8 +22,14 @@
 //! The HVMOP structs are read from guest memory as raw bytes (`from_bytes`) and written back with
 //! `to_bytes`, so no padding byte of ours ever reaches the guest and no field needs validating to
 //! be representable.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::mem::{offset_of, size_of};
+
+use crate::platform::guest_copy::bytes_at;
 
 // ---- ioreq_t ------------------------------------------------------------------------------------
 
@@ -94,10 +100,23 @@ pub const IOREQ_OFF_DATA: usize = 8;
 pub const IOREQ_OFF_COUNT: usize = 16;
 pub const IOREQ_OFF_SIZE: usize = 20;
 pub const IOREQ_OFF_VP_EPORT: usize = 24;
+/// `pad0`, and the start of the aligned word `pad0 | flags << 16 | type << 24`.
+pub const IOREQ_OFF_PAD0: usize = 28;
 pub const IOREQ_OFF_FLAGS: usize = 30;
 pub const IOREQ_OFF_TYPE: usize = 31;
+const _: () = {
+    assert!(IOREQ_OFF_ADDR == offset_of!(IoreqSlot, addr));
+    assert!(IOREQ_OFF_DATA == offset_of!(IoreqSlot, data));
+    assert!(IOREQ_OFF_COUNT == offset_of!(IoreqSlot, count));
+    assert!(IOREQ_OFF_SIZE == offset_of!(IoreqSlot, size));
+    assert!(IOREQ_OFF_VP_EPORT == offset_of!(IoreqSlot, vp_eport));
+    assert!(IOREQ_OFF_PAD0 == offset_of!(IoreqSlot, pad0));
+    assert!(IOREQ_OFF_FLAGS == offset_of!(IoreqSlot, flags));
+    assert!(IOREQ_OFF_TYPE == offset_of!(IoreqSlot, type_));
+};
 
-const FLAG_STATE_MASK: u8 = 0x0f;
+/// The `state` nibble of [`IoreqSlot::flags`].
+pub const FLAG_STATE_MASK: u8 = 0x0f;
 const FLAG_DATA_IS_PTR: u8 = 0x10;
 const FLAG_DIR: u8 = 0x20;
 const FLAG_DF: u8 = 0x40;
@@ -364,19 +383,13 @@ const _: () = assert!(offset_of!(HvmParam, index) == 4);
 const _: () = assert!(offset_of!(HvmParam, value) == 8);
 
 fn le_u16(b: &[u8], off: usize) -> u16 {
-    let mut a = [0u8; 2];
-    a.copy_from_slice(&b[off..off + 2]);
-    u16::from_le_bytes(a)
+    u16::from_le_bytes(bytes_at(b, off))
 }
 fn le_u32(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[off..off + 4]);
-    u32::from_le_bytes(a)
+    u32::from_le_bytes(bytes_at(b, off))
 }
 fn le_u64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(a)
+    u64::from_le_bytes(bytes_at(b, off))
 }
 
 impl HvmCreateIoreqServer {

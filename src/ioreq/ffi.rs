@@ -4,26 +4,23 @@
 //! NULL-checked: a NULL domain or request gives -EINVAL / false / NULL, never a fault.
 //!
 //! `ioreq_t *` arguments are `struct ioreq *` (Xen's `ioreq_t` is `typedef struct ioreq`).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 #![allow(non_camel_case_types)]
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
 use crate::errno::{to_c, Errno};
+pub use crate::ffi::{domain, vcpu};
 use crate::platform::domain::HvmDomains;
 use crate::platform::{Active, DomainRef, VcpuRef};
 
 use super::abi::IoreqSlot;
 use super::{IoCompletion, ServerRef};
 
-/// Xen's `struct domain` (opaque).
-pub struct domain {
-    _opaque: [u8; 0],
-}
-/// Xen's `struct vcpu` (opaque).
-pub struct vcpu {
-    _opaque: [u8; 0],
-}
 /// Xen's `struct ioreq` / `ioreq_t` (see `ioreq::abi::IoreqSlot` for the layout).
 pub struct ioreq {
     _opaque: [u8; 0],
@@ -34,11 +31,11 @@ pub struct hvm_ioreq_server {
 }
 
 fn dom(d: *mut domain) -> Option<DomainRef> {
-    DomainRef::from_ptr(d.cast())
+    domain::handle(d)
 }
 
 fn vcp(v: *mut vcpu) -> Option<VcpuRef> {
-    VcpuRef::from_ptr(v.cast())
+    vcpu::handle(v)
 }
 
 /// Reads the request at `p`.
@@ -397,10 +394,15 @@ pub unsafe extern "C" fn hvm_access_cf8(dir: i32, port: u32, bytes: u32, val: *m
     if val.is_null() {
         return super::X86EMUL_UNHANDLEABLE;
     }
+    // `dir` is an int in the C: only exactly IOREQ_WRITE (0) latches; a value that does not fit in
+    // a u8 is no direction at all (a plain `as u8` would turn 256 into a write).
+    let Ok(dir) = u8::try_from(dir) else {
+        return super::X86EMUL_UNHANDLEABLE;
+    };
     let d = <Active as crate::platform::Domains>::current_domain();
     // SAFETY: non-NULL; the caller passes the access's value.
     let v = unsafe { val.read_unaligned() };
-    super::access_cf8::<Active>(d, dir as u8, bytes, v)
+    super::access_cf8::<Active>(d, dir, bytes, v)
 }
 
 /// Runs before Xen's HVMOP_get_param reads param `index` of `d` (see `get_param_hook`): 0 or

@@ -4,20 +4,24 @@
 //! Everything an emulator wrote into a shared page is read once, atomically, and validated before
 //! it steers anything: a bad slot state crashes the domain (never the hypervisor), ring pointers
 //! only ever index modulo the ring size, and the event channel used is our own record (B4).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::sync::atomic::{fence, Ordering};
 
 use crate::ioreq::abi::BufIoreqSlot;
 use crate::ioreq::abi::{
     IoreqSlot, BUFPAGE_OFF_READ_POINTER, BUFPAGE_OFF_SLOTS, BUFPAGE_OFF_WRITE_POINTER,
-    BUF_IOREQ_MAX_ADDR, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_FLAGS, IOREQ_READ, IOREQ_TYPE_COPY,
-    IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT, STATE_IOREQ_INPROCESS,
-    STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
+    BUF_IOREQ_MAX_ADDR, FLAG_STATE_MASK, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_FLAGS, IOREQ_READ,
+    IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT,
+    STATE_IOREQ_INPROCESS, STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
 };
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::server::{
-    read_slot, server_handle, slot_offset, slot_state, DomainIoreq, Registry, Server,
+    read_slot, server_handle, slot_offset, slot_state, write_slot, DomainIoreq, Registry, Server,
 };
 use super::{IoCompletion, IoreqPlatform, Selected, ServerRef};
 
@@ -82,13 +86,16 @@ fn select_in<'a, P: IoreqPlatform>(
         if s.is_default || !s.enabled {
             continue;
         }
-        let Some(r) = s.ranges.as_ref() else { continue };
+        let Some([ports, mmio, pci]) = s.ranges.as_ref() else {
+            continue;
+        };
         let hit = match type_ {
             IOREQ_TYPE_PIO => {
-                span(addr, u64::from(p.size)).is_some_and(|(a, b)| r[0].contains_range(a, b))
+                span(addr, u64::from(p.size)).is_some_and(|(a, b)| ports.contains_range(a, b))
             }
-            IOREQ_TYPE_COPY => mmio_bytes(p).is_some_and(|(a, b)| r[1].contains_range(a, b)),
-            _ => r[2].contains_singleton(addr >> 32),
+            IOREQ_TYPE_COPY => mmio_bytes(p).is_some_and(|(a, b)| mmio.contains_range(a, b)),
+            // The SBDF is the high half of a PCI config request's address.
+            _ => pci.contains_singleton(addr >> 32),
         };
         if hit {
             if type_ == IOREQ_TYPE_PCI_CONFIG {
@@ -134,6 +141,10 @@ pub fn complete_as_null(p: &mut IoreqSlot) {
 }
 
 /// `hvm_send_assist_req_to_ioreq_server` on a locked registry.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
+)]
 fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> bool {
     if !P::vcpu_start_shutdown_deferral(v) {
         return false;
@@ -167,22 +178,16 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
         P::domain_crash(s.target);
         return false;
     }
+    // The request goes in with state NONE; READY is stored last, after the fence, so that the
+    // emulator never sees a READY slot with stale fields.
     proto.set_state(STATE_IOREQ_NONE);
     proto.vp_eport = port;
-    page.store_u64(off, proto.addr);
-    page.store_u64(off + 8, proto.data);
-    page.store_u32(off + 16, proto.count);
-    page.store_u32(off + 20, proto.size);
-    page.store_u32(off + 24, proto.vp_eport);
-    page.store_u32(
-        off + 28,
-        u32::from(proto.pad0) | (u32::from(proto.flags) << 16) | (u32::from(proto.type_) << 24),
-    );
+    write_slot(page, off, proto);
     P::prepare_wait_on_xen_evtchn(port);
     fence(Ordering::Release);
     page.store_u8(
         off + IOREQ_OFF_FLAGS,
-        (proto.flags & !0x0f) | STATE_IOREQ_READY,
+        (proto.flags & !FLAG_STATE_MASK) | STATE_IOREQ_READY,
     );
     P::notify_xen_evtchn(s.target, port);
     true
@@ -242,6 +247,11 @@ pub fn broadcast_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &Iore
 /// buffered" and the caller sends it synchronously: no server or no ring, an unsuitable request
 /// (address above 20 bits, data pointer, count != 1, size not 1/2/4/8), a full ring, or a ring whose
 /// pointers the emulator left inconsistent or straddling the 2^32 wrap (I8).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`slots` is 1 or 2; the linear write pointer is below 2^33 in a u64; a slot index is \
+              below 511, so its byte offset stays inside the page"
+)]
 pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bool {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return false;
@@ -268,6 +278,8 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
         }
     };
     let slots: u32 = if size_code == 3 { 2 } else { 1 };
+    // `addr` fits in 20 bits (checked above); `data` goes as its low half, then (8-byte writes
+    // only) its high half in the second slot.
     let first = BufIoreqSlot::new(p.type_, p.dir(), size_code, p.addr as u32, p.data as u32);
     let second = BufIoreqSlot::new(
         p.type_,
@@ -324,6 +336,10 @@ pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
 /// order; an answered request (IORESP_READY) is taken and its slot freed; a request still with
 /// the emulator means "wait on this port, then call again"; any other state the emulator wrote
 /// crashes the domain.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus a field offset below 32"
+)]
 pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return IoCompletion::Idle;
@@ -342,7 +358,7 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
                 fence(Ordering::Acquire);
                 let mut resp = read_slot(page, off);
                 let flags = page.load_u8(off + IOREQ_OFF_FLAGS);
-                page.store_u8(off + IOREQ_OFF_FLAGS, flags & !0x0f);
+                page.store_u8(off + IOREQ_OFF_FLAGS, flags & !FLAG_STATE_MASK);
                 resp.set_state(STATE_IOREQ_NONE);
                 done = Some(resp);
             }

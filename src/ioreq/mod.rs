@@ -33,9 +33,14 @@
 //!
 //! Byte layouts shared with emulators and toolstacks are in [`abi`]. Deliberate differences from
 //! the 2014 C are the `I` entries of FIDELITY.md (I1..).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 /// cbindgen:ignore
 pub mod abi;
+pub mod claims;
 pub mod ffi;
 /// cbindgen:ignore
 pub mod io;
@@ -149,8 +154,8 @@ pub fn snapshot<P: IoreqPlatform>(d: DomainRef) -> DomainSnapshot {
                 bufioreq: s.bufioreq.as_ref().map(|b| (b.gmfn, s.bufioreq_evtchn)),
                 vcpu_ports: s.vcpus.iter().map(|sv| (sv.vcpu_id, sv.port)).collect(),
                 ranges: match &s.ranges {
-                    Some(r) => [r[0].ranges(), r[1].ranges(), r[2].ranges()],
-                    None => [Vec::new(), Vec::new(), Vec::new()],
+                    Some(r) => r.each_ref().map(|set| set.ranges()),
+                    None => Default::default(),
                 },
             })
             .collect(),

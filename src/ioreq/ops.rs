@@ -5,6 +5,10 @@
 //! pauses (destroy, set_state, set_dm_domain), we look the server up under the read lock first,
 //! then pause, then take the write lock and look it up again: same results and no pause when the
 //! server does not exist, but a vCPU spinning on the registry lock can never stall the pause.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::vec::Vec;
 
@@ -13,7 +17,8 @@ use crate::ioreq::abi::NR_IO_RANGE_TYPES;
 use crate::platform::domain::{DomainSlot, SlotState};
 use crate::platform::{DomainRef, VcpuRef};
 
-use super::server::{DomainIoreq, Server};
+use super::ranges::IoRanges;
+use super::server::{DomainIoreq, Registry, Server};
 use super::{IoreqPlatform, ServerInfo};
 
 /// `hvm_create_ioreq_server`: a secondary server starts disabled; the default server (at most
@@ -62,7 +67,7 @@ pub fn create_server<P: IoreqPlatform>(
 fn with_paused_server<P: IoreqPlatform, R>(
     d: DomainRef,
     id: u16,
-    f: impl FnOnce(&mut super::server::Registry<P>, usize) -> R,
+    f: impl FnOnce(&mut Registry<P>, usize) -> R,
 ) -> XenResult<R> {
     let st = DomainIoreq::<P>::get(d).ok_or(Errno::ENOENT)?;
     if st.reg.read().find_secondary(id).is_none() {
@@ -84,6 +89,7 @@ fn with_paused_server<P: IoreqPlatform, R>(
 /// the guest P2M (B5), then frees everything including its pool frames (B1).
 pub fn destroy_server<P: IoreqPlatform>(d: DomainRef, id: u16) -> XenResult<()> {
     with_paused_server::<P, ()>(d, id, |reg, i| {
+        // `i` was found under this same write lock, so it is in bounds.
         let mut s = reg.servers.remove(i);
         s.disable();
         s.deinit(&mut reg.pool);
@@ -94,32 +100,40 @@ pub fn destroy_server<P: IoreqPlatform>(d: DomainRef, id: u16) -> XenResult<()> 
 pub fn get_server_info<P: IoreqPlatform>(d: DomainRef, id: u16) -> XenResult<ServerInfo> {
     let st = DomainIoreq::<P>::get(d).ok_or(Errno::ENOENT)?;
     let reg = st.reg.read();
-    let i = reg.find_secondary(id).ok_or(Errno::ENOENT)?;
-    let s = &reg.servers[i];
+    let s = reg.secondary(id).ok_or(Errno::ENOENT)?;
     Ok(ServerInfo {
         ioreq_pfn: s.ioreq.gmfn,
         bufioreq: s.bufioreq.as_ref().map(|b| (b.gmfn, s.bufioreq_evtchn)),
     })
 }
 
-/// Checks common to map and unmap; returns the server index and range type.
-fn range_target<P: IoreqPlatform>(
-    reg: &super::server::Registry<P>,
+/// Runs `f` on server `id`'s set for `type_` with the registry write-locked, so that the check
+/// and the change `f` makes are one step. Errors in the C's order: -EINVAL for an inverted range
+/// (later Xen checks it first: I6), -ENOENT for no such server, -EINVAL for an unknown type.
+fn with_range_set<P: IoreqPlatform>(
+    d: DomainRef,
     id: u16,
     type_: u32,
     start: u64,
     end: u64,
-) -> XenResult<(usize, usize)> {
-    // Later Xen rejects an inverted range before anything else (I6).
+    f: impl FnOnce(&IoRanges<P>) -> XenResult<()>,
+) -> XenResult<()> {
     if start > end {
         return Err(Errno::EINVAL);
     }
-    let i = reg.find_secondary(id).ok_or(Errno::ENOENT)?;
+    let st = DomainIoreq::<P>::get(d).ok_or(Errno::ENOENT)?;
+    let reg = st.reg.write();
+    let s = reg.secondary(id).ok_or(Errno::ENOENT)?;
     let t = usize::try_from(type_)
         .ok()
         .filter(|t| *t < NR_IO_RANGE_TYPES)
         .ok_or(Errno::EINVAL)?;
-    Ok((i, t))
+    let set = s
+        .ranges
+        .as_ref()
+        .and_then(|r| r.get(t))
+        .ok_or(Errno::EINVAL)?;
+    f(set)
 }
 
 /// `hvm_map_io_range_to_ioreq_server`: -EEXIST if the range overlaps one of the server's ranges of
@@ -131,18 +145,12 @@ pub fn map_io_range<P: IoreqPlatform>(
     start: u64,
     end: u64,
 ) -> XenResult<()> {
-    let st = DomainIoreq::<P>::get(d);
-    if start > end {
-        return Err(Errno::EINVAL);
-    }
-    let st = st.ok_or(Errno::ENOENT)?;
-    let reg = st.reg.write();
-    let (i, t) = range_target(&reg, id, type_, start, end)?;
-    let r = reg.servers[i].ranges.as_ref().ok_or(Errno::EINVAL)?;
-    if r[t].overlaps_range(start, end) {
-        return Err(Errno::EEXIST);
-    }
-    r[t].add_range(start, end)
+    with_range_set::<P>(d, id, type_, start, end, |r| {
+        if r.overlaps_range(start, end) {
+            return Err(Errno::EEXIST);
+        }
+        r.add_range(start, end)
+    })
 }
 
 /// `hvm_unmap_io_range_from_ioreq_server`: the range must lie inside one registered range
@@ -154,28 +162,23 @@ pub fn unmap_io_range<P: IoreqPlatform>(
     start: u64,
     end: u64,
 ) -> XenResult<()> {
-    let st = DomainIoreq::<P>::get(d);
-    if start > end {
-        return Err(Errno::EINVAL);
-    }
-    let st = st.ok_or(Errno::ENOENT)?;
-    let reg = st.reg.write();
-    let (i, t) = range_target(&reg, id, type_, start, end)?;
-    let r = reg.servers[i].ranges.as_ref().ok_or(Errno::EINVAL)?;
-    if !r[t].contains_range(start, end) {
-        return Err(Errno::ENOENT);
-    }
-    r[t].remove_range(start, end)
+    with_range_set::<P>(d, id, type_, start, end, |r| {
+        if !r.contains_range(start, end) {
+            return Err(Errno::ENOENT);
+        }
+        r.remove_range(start, end)
+    })
 }
 
 /// `hvm_set_ioreq_server_state` (idempotent).
 pub fn set_server_state<P: IoreqPlatform>(d: DomainRef, id: u16, enabled: bool) -> XenResult<()> {
     with_paused_server::<P, ()>(d, id, |reg, i| {
-        let s = &mut reg.servers[i];
-        if enabled {
-            s.enable();
-        } else {
-            s.disable();
+        if let Some(s) = reg.servers.get_mut(i) {
+            if enabled {
+                s.enable();
+            } else {
+                s.disable();
+            }
         }
     })
 }
@@ -228,7 +231,9 @@ pub fn destroy_all<P: IoreqPlatform>(d: DomainRef) {
 /// more); destroys any server left first.
 pub fn domain_destroy<P: IoreqPlatform>(d: DomainRef) {
     destroy_all::<P>(d);
-    drop(SlotState::<DomainIoreq<P>>::take::<P>(d, DomainSlot::Ioreq));
+    // SAFETY: this runs from `hvm_domain_destroy`, when no vCPU, hypercall or emulator can reach
+    // the domain any more, so no reference to its ioreq state is in use or can be taken.
+    drop(unsafe { SlotState::<DomainIoreq<P>>::take::<P>(d, DomainSlot::Ioreq) });
 }
 
 /// `hvm_set_dm_domain`: re-plumbs the default server's channels to `domid`. No default server is

@@ -1,5 +1,9 @@
 //! The HVM params the series gives meaning to: hooks that Xen's HVMOP_get_param / set_param run
 //! for these indices before their generic read or store.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::{
@@ -18,6 +22,7 @@ use super::IoreqPlatform;
 pub fn get_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32) -> XenResult<()> {
     match index {
         HVM_PARAM_IOREQ_PFN | HVM_PARAM_BUFIOREQ_PFN | HVM_PARAM_BUFIOREQ_EVTCHN => {
+            // Cut to 16 bits, as the C's assignment of the param to a `domid_t` cuts it.
             let dm = P::hvm_param(d, HVM_PARAM_DM_DOMAIN) as u16;
             match create_server::<P>(d, dm, true, true) {
                 Ok(_) | Err(Errno::EEXIST) => Ok(()),
@@ -58,11 +63,8 @@ pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) ->
                 return Err(Errno::EINVAL);
             }
             let st = DomainIoreq::<P>::get_or_init(d)?;
-            let bits = if value == 64 {
-                u64::MAX
-            } else {
-                (1u64 << value) - 1
-            };
+            // The low `value` bits; value is 1..=64 (checked above), so the shift is 0..=63.
+            let bits = u64::MAX >> 64u64.saturating_sub(value);
             st.reg.write().pool.mask |= bits;
             Ok(value)
         }
@@ -76,6 +78,8 @@ pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) ->
             } else {
                 value
             };
+            // `hvm_set_dm_domain` takes a `domid_t`: cut to 16 bits there too, while the param
+            // keeps the full value, as in the C.
             set_dm_domain::<P>(d, domid as u16)?;
             Ok(domid)
         }

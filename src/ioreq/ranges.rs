@@ -2,8 +2,10 @@
 //!
 //! Each is a domain-attached rangeset ([`RangesetBox`]): it appears in the target domain's 'q'
 //! dump and is unlinked when the server drops it.
-
-use core::fmt::Write;
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use crate::errno::XenResult;
 use crate::ioreq::abi::MAX_NR_IO_RANGES;
@@ -19,36 +21,14 @@ pub(crate) struct IoRanges<P: IoreqPlatform> {
     set: RangesetBox<P>,
 }
 
-/// A name formatted without allocating (`asprintf` in the C).
-struct NameBuf {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl Write for NameBuf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for &b in s.as_bytes() {
-            if self.len < self.buf.len() {
-                self.buf[self.len] = b;
-                self.len += 1;
-            }
-        }
-        Ok(())
-    }
-}
-
 pub(crate) const RANGE_TYPE_NAMES: [&str; 3] = ["port", "memory", "pci"];
 
 impl<P: IoreqPlatform> IoRanges<P> {
     pub(crate) fn new(target: DomainRef, server_id: u16, kind: &str) -> XenResult<Self> {
-        let mut name = NameBuf {
-            buf: [0; 32],
-            len: 0,
-        };
-        let _ = write!(name, "ioreq_server {server_id} {kind}");
-        let set = RangesetBox::<P>::new(
+        // Formatted without allocating (`asprintf` in the C); at most 26 bytes, so never cut.
+        let set = RangesetBox::<P>::new_named(
             Some(target),
-            Some(&name.buf[..name.len]),
+            format_args!("ioreq_server {server_id} {kind}"),
             RangesetFlags::PRETTYPRINT_HEX,
         )?;
         set.limit(MAX_NR_IO_RANGES);

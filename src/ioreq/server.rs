@@ -1,4 +1,8 @@
 //! One ioreq server and the per-domain registry of servers.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -8,8 +12,9 @@ use core::sync::atomic::AtomicU32;
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::{
-    IoreqSlot, HVM_PARAM_BUFIOREQ_EVTCHN, HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN,
-    IOREQ_OFF_FLAGS, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
+    IoreqSlot, FLAG_STATE_MASK, HVM_PARAM_BUFIOREQ_EVTCHN, HVM_PARAM_BUFIOREQ_PFN,
+    HVM_PARAM_IOREQ_PFN, IOREQ_OFF_ADDR, IOREQ_OFF_COUNT, IOREQ_OFF_DATA, IOREQ_OFF_FLAGS,
+    IOREQ_OFF_PAD0, IOREQ_OFF_SIZE, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
 };
 use crate::platform::domain::{DomainSlot, SlotState};
 use crate::platform::memory::{GuestPageMapping, SharedPage};
@@ -54,30 +59,56 @@ pub(crate) struct Server<P: IoreqPlatform> {
     pub(crate) buf_lock: RwLock<P::RwLock, ()>,
 }
 
-/// Byte offset of `vcpu_id`'s slot in the shared page; None beyond the page.
+/// Byte offset of `vcpu_id`'s slot in the shared page; None beyond the page. Offsets it returns
+/// are at most 127 * 32, so adding a field offset (< 32) to one cannot overflow.
 pub(crate) fn slot_offset(vcpu_id: u32) -> Option<usize> {
     let i = usize::try_from(vcpu_id).ok()?;
-    (i < SHARED_IOPAGE_SLOTS).then(|| i * core::mem::size_of::<IoreqSlot>())
+    (i < SHARED_IOPAGE_SLOTS)
+        .then_some(i)?
+        .checked_mul(core::mem::size_of::<IoreqSlot>())
 }
 
 /// Reads a whole slot from a shared page (each field once).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
+)]
 pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
-    let w28 = page.load_u32(off + 28);
+    let [pad_lo, pad_hi, flags, type_] = page.load_u32(off + IOREQ_OFF_PAD0).to_le_bytes();
     IoreqSlot {
-        addr: page.load_u64(off),
-        data: page.load_u64(off + 8),
-        count: page.load_u32(off + 16),
-        size: page.load_u32(off + 20),
-        vp_eport: page.load_u32(off + 24),
-        pad0: w28 as u16,
-        flags: (w28 >> 16) as u8,
-        type_: (w28 >> 24) as u8,
+        addr: page.load_u64(off + IOREQ_OFF_ADDR),
+        data: page.load_u64(off + IOREQ_OFF_DATA),
+        count: page.load_u32(off + IOREQ_OFF_COUNT),
+        size: page.load_u32(off + IOREQ_OFF_SIZE),
+        vp_eport: page.load_u32(off + IOREQ_OFF_VP_EPORT),
+        pad0: u16::from_le_bytes([pad_lo, pad_hi]),
+        flags,
+        type_,
     }
+}
+
+/// Writes a whole slot to a shared page (each field once, `flags` with the rest of its word).
+/// Callers that hand the slot to the emulator store the state byte again, last, after a fence.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
+)]
+pub(crate) fn write_slot(page: SharedPage<'_>, off: usize, s: &IoreqSlot) {
+    let [pad_lo, pad_hi] = s.pad0.to_le_bytes();
+    page.store_u64(off + IOREQ_OFF_ADDR, s.addr);
+    page.store_u64(off + IOREQ_OFF_DATA, s.data);
+    page.store_u32(off + IOREQ_OFF_COUNT, s.count);
+    page.store_u32(off + IOREQ_OFF_SIZE, s.size);
+    page.store_u32(off + IOREQ_OFF_VP_EPORT, s.vp_eport);
+    page.store_u32(
+        off + IOREQ_OFF_PAD0,
+        u32::from_le_bytes([pad_lo, pad_hi, s.flags, s.type_]),
+    );
 }
 
 /// The state nibble of a slot.
 pub(crate) fn slot_state(page: SharedPage<'_>, off: usize) -> u8 {
-    page.load_u8(off + IOREQ_OFF_FLAGS) & 0x0f
+    page.load_u8(off.saturating_add(IOREQ_OFF_FLAGS)) & FLAG_STATE_MASK
 }
 
 /// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`): bit i set <=> `base + i` free.
@@ -156,6 +187,14 @@ impl<P: IoreqPlatform> Registry<P> {
         self.servers
             .iter()
             .position(|s| !s.is_default && s.id == id)
+    }
+
+    /// The secondary server `id`.
+    pub(crate) fn secondary(&self, id: u16) -> Option<&Server<P>> {
+        self.servers
+            .iter()
+            .find(|s| !s.is_default && s.id == id)
+            .map(|b| &**b)
     }
 
     /// Pre-incrementing 16-bit counter that skips ids still in use (`next_ioservid`).
@@ -336,7 +375,7 @@ impl<P: IoreqPlatform> Server<P> {
             self.ioreq
                 .map
                 .page()
-                .store_u32(off + IOREQ_OFF_VP_EPORT, sv.port);
+                .store_u32(off.saturating_add(IOREQ_OFF_VP_EPORT), sv.port);
         }
     }
 
@@ -459,7 +498,9 @@ impl<P: IoreqPlatform> Server<P> {
         if self.domid != domid {
             let has_buf = self.bufioreq.is_some();
             for i in 0..self.vcpus.len() {
-                let mut sv = self.vcpus[i];
+                let Some(mut sv) = self.vcpus.get(i).copied() else {
+                    break;
+                };
                 if sv.vcpu_id == 0 && has_buf {
                     let mut b = self.bufioreq_evtchn;
                     if let Err(e) = Self::replace_evtchn(self.target, 0, domid, &mut b) {
@@ -473,7 +514,9 @@ impl<P: IoreqPlatform> Server<P> {
                     rc = Err(e);
                     break;
                 }
-                self.vcpus[i] = sv;
+                if let Some(slot) = self.vcpus.get_mut(i) {
+                    *slot = sv;
+                }
                 self.update_evtchn(&sv);
             }
             self.domid = domid;

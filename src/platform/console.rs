@@ -1,4 +1,8 @@
 //! Xen's console: `printk`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::fmt;
 

@@ -1,5 +1,9 @@
 //! Domains and vCPUs: identity, per-domain storage for the Rust components, lookup by id with the
 //! permission checks the series' hypercalls make, pausing.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
@@ -185,7 +189,13 @@ impl<T: Send + Sync> SlotState<T> {
     }
 
     /// Unpublishes and returns the state.
-    pub fn take<D: Domains>(d: DomainRef, slot: DomainSlot) -> Option<alloc::boxed::Box<T>> {
+    ///
+    /// # Safety
+    /// The references [`SlotState::get`] and [`SlotState::get_or_init`] hand out are `'static`
+    /// only by this contract: none for this slot of `d` may still be in use, or be obtained
+    /// concurrently. Owners call this once `d` is being destroyed and nothing else reaches its
+    /// state (the domain lifecycle their callers guarantee).
+    pub unsafe fn take<D: Domains>(d: DomainRef, slot: DomainSlot) -> Option<alloc::boxed::Box<T>> {
         let p = Self::word::<D>(d, slot)
             .swap(core::ptr::null_mut(), core::sync::atomic::Ordering::AcqRel);
         // SAFETY: a non-NULL word came from Box::into_raw of a T and is now unpublished, so this is

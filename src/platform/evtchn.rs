@@ -1,4 +1,8 @@
 //! Xen-consumer event channels: one per vCPU per ioreq server, plus the buffered ring's.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use super::domain::DomainRef;
 use crate::errno::XenResult;

@@ -1,4 +1,8 @@
 //! Copies between hypervisor memory and a hypercall argument in the caller's memory.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use crate::errno::XenResult;
 
@@ -12,4 +16,14 @@ pub trait GuestCopy {
     fn copy_from_guest(dst: &mut [u8], src: GuestHandle) -> XenResult<()>;
     /// `copy_to_guest`: writes `src` to the caller's memory at `dst`; -EFAULT on failure.
     fn copy_to_guest(dst: GuestHandle, src: &[u8]) -> XenResult<()>;
+}
+
+/// The `N` bytes at `off` of an argument or record copied in as bytes (for little-endian field
+/// decoding). Decoders pass constant offsets inside their fixed-size buffers, so the zero fallback
+/// is never taken; it only keeps them panic-free.
+pub fn bytes_at<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
+    b.get(off..)
+        .and_then(<[u8]>::first_chunk::<N>)
+        .copied()
+        .unwrap_or([0; N])
 }

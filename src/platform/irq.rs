@@ -5,6 +5,10 @@
 //! single bit per ISA IRQ: if two devices drove it directly, a deassert from one would drop the
 //! other's assertion. So each device contributes its own level as a *source* and the platform
 //! drives the line with the OR of all sources.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use super::domain::DomainRef;
 

@@ -4,6 +4,10 @@
 //! page is shared with an emulator that is not trusted and writes it concurrently, so every access
 //! goes through [`SharedPage`]: bounds-checked, naturally aligned, atomic (never a Rust reference
 //! into the page, never a torn or cached read).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::ffi::c_void;
 use core::marker::PhantomData;
@@ -121,7 +125,7 @@ impl SharedPage<'_> {
     {
         let w = core::mem::size_of::<A::Int>();
         let va = self.va?;
-        if off % w != 0 || off.checked_add(w)? > PAGE_SIZE {
+        if off.checked_rem(w) != Some(0) || off.checked_add(w)? > PAGE_SIZE {
             return None;
         }
         Some(va.as_ptr().wrapping_add(off).cast())

@@ -1,5 +1,9 @@
 //! Locks. Xen's spinlocks and rwlocks have a layout Rust cannot see, so a raw lock is an object the
 //! platform creates (the Xen glue allocates a `rwlock_t`); this file wraps it in RAII guards.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};

@@ -8,6 +8,14 @@
 //!
 //! Deliberate differences from Xen's C are the `R` entries of FIDELITY.md; each is marked `R<n>`
 //! at the line that implements it.
+//!
+//! Indexing and arithmetic here are on indices found by binary search and on range bounds whose
+//! order the invariants fix; the few functions that need them carry an `allow` with the argument
+//! why nothing can go out of bounds or wrap. Everything else uses checked forms.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -61,21 +69,27 @@ impl RangeSet {
     pub fn new(name: Option<&[u8]>, flags: RangesetFlags) -> Self {
         let src = name.unwrap_or(NO_NAME);
         let src = src.split(|&b| b == 0).next().unwrap_or(&[]);
-        let len = src.len().min(NAME_MAX);
         let mut buf = [0u8; NAME_MAX];
-        buf[..len].copy_from_slice(&src[..len]);
+        let mut len = 0u8;
+        for (dst, &b) in buf.iter_mut().zip(src) {
+            *dst = b;
+            // At most NAME_MAX (31) iterations: cannot overflow a u8.
+            len = len.saturating_add(1);
+        }
         RangeSet {
             ranges: Vec::new(),
             nr_ranges: UNLIMITED,
             flags,
             name: buf,
-            name_len: len as u8,
+            name_len: len,
         }
     }
 
     /// The (possibly truncated) name, without a terminator.
     pub fn name(&self) -> &[u8] {
-        &self.name[..usize::from(self.name_len)]
+        self.name
+            .get(..usize::from(self.name_len))
+            .unwrap_or(&self.name)
     }
 
     pub fn flags(&self) -> RangesetFlags {
@@ -118,7 +132,8 @@ impl RangeSet {
         Ok(())
     }
 
-    /// Xen's `destroy_range` for every range in `idx`; each returns one unit of budget.
+    /// Xen's `destroy_range` for every range in `idx`; each returns one unit of budget. Callers
+    /// pass index ranges inside the set (derived from `find`), so the drain cannot go out of bounds.
     fn free(&mut self, idx: core::ops::Range<usize>) {
         let n = idx.len();
         self.ranges.drain(idx);
@@ -133,6 +148,12 @@ impl RangeSet {
     /// `rangeset_add_range`: adds `[s, e]`, coalescing with touching neighbours. Only a range that
     /// touches nothing needs a new range (-ENOMEM if the budget or memory is exhausted, set
     /// unchanged); extending, merging and swallowing always succeed.
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        reason = "indices come from `find` (< len) or are first < x <= last < len; `+ 1` on an \
+                  index cannot overflow a Vec length"
+    )]
     pub fn add_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         if s > e {
             return Err(Errno::EINVAL); // R4
@@ -190,6 +211,12 @@ impl RangeSet {
 
     /// `rangeset_remove_range`: subtracts `[s, e]`. Only splitting a range in two needs a new range
     /// (-ENOMEM if the budget or memory is exhausted, set unchanged).
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        reason = "indices come from `find` (< len) and x <= last; `s - 1` only where a range starts \
+                  below s, `e + 1` only where a range ends above e (see the comments)"
+    )]
     pub fn remove_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         if s > e {
             return Err(Errno::EINVAL); // R4
@@ -244,7 +271,9 @@ impl RangeSet {
         if s > e {
             return false; // R4
         }
-        self.find(s).is_some_and(|i| self.ranges[i].e >= e)
+        self.find(s)
+            .and_then(|i| self.ranges.get(i))
+            .is_some_and(|r| r.e >= e)
     }
 
     /// `rangeset_overlaps_range`: does any range meet `[s, e]`?
@@ -252,7 +281,9 @@ impl RangeSet {
         if s > e {
             return false; // R4
         }
-        self.find(e).is_some_and(|i| self.ranges[i].e >= s)
+        self.find(e)
+            .and_then(|i| self.ranges.get(i))
+            .is_some_and(|r| r.e >= s)
     }
 
     pub fn add_singleton(&mut self, x: u64) -> XenResult<()> {
@@ -274,7 +305,7 @@ impl RangeSet {
         // Xen walks from the first range and skips those ending below s (R3 is the 2014 bug of
         // starting at find(s)); ends are ascending, so a binary search finds the same start.
         let from = self.ranges.partition_point(|r| r.e < s);
-        for r in &self.ranges[from..] {
+        for r in self.ranges.iter().skip(from) {
             if r.s > e {
                 break;
             }
@@ -290,6 +321,13 @@ impl RangeSet {
     /// A block before the first range gets a new range (-ENOMEM possible); otherwise the range
     /// before the block is extended, without merging it with the range after (so they can touch).
     /// -ENOSPC if no gap is big enough.
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        reason = "`r.e + 1` after checking r.e != MAX; size >= 1; the block fits below the next \
+                  range or below 2^64 (checked), so `start + (size - 1)` and `e += size` cannot \
+                  wrap; `prev` is an index of the loop"
+    )]
     pub fn claim_range(&mut self, size: u64) -> XenResult<u64> {
         if size == 0 {
             return Err(Errno::EINVAL); // R6
@@ -329,6 +367,12 @@ impl RangeSet {
     /// `rangeset_consume_ranges`: repeatedly offers the first range to `cb(s, e, &mut consumed)`,
     /// drops the first `consumed` values of it (the whole range once all are consumed) and stops
     /// when `cb` returns non-zero (returned) or the set is empty (0).
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        reason = "ranges have s <= e; `r.s + consumed` only when consumed <= e - s; `done` is the \
+                  index `get` just returned a range for"
+    )]
     pub fn consume_ranges(&mut self, mut cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
         // Exhausted ranges are dropped in one go at the end: nobody can look at the set meanwhile.
         let mut done = 0;
@@ -379,7 +423,7 @@ impl RangeSet {
                 if p.e >= r.s {
                     return Err("ranges out of order or overlapping");
                 }
-                if coalesced && p.e + 1 == r.s {
+                if coalesced && p.e.checked_add(1) == Some(r.s) {
                     return Err("touching ranges in a coalesced set");
                 }
             }

@@ -22,6 +22,10 @@
 //! must not call back into the same set. The per-domain list has its own lock. Creating or
 //! destroying sets of a domain must not race with `domain_initialise`/`domain_destroy` of that
 //! domain (Xen's contract too: see `xen/include/xen/rangeset.h`).
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -33,6 +37,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use super::core::{RangeSet, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
+use crate::platform::domain::SlotState;
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::{ReadGuard, RwLock};
 use crate::platform::{DomainRef, DomainSlot, Platform};
@@ -46,48 +51,45 @@ pub struct Rangeset<P: Platform> {
     owned_by_c: AtomicBool,
 }
 
-/// A domain's sets (Xen's `d->rangesets` and `d->rangesets_lock`), oldest first. Its address is
-/// stored in the domain's [`DomainSlot::Rangesets`] word.
+/// A domain's sets (Xen's `d->rangesets` and `d->rangesets_lock`), oldest first, kept in the
+/// domain's [`DomainSlot::Rangesets`] word.
 struct DomainRangesets<P: Platform> {
     sets: RwLock<P::RwLock, Vec<NonNull<Rangeset<P>>>>,
 }
 
-/// The domain's list, if `domain_initialise` made one.
-fn domain_list<P: Platform>(d: DomainRef) -> Option<NonNull<DomainRangesets<P>>> {
-    let slot = P::domain_slot(d, DomainSlot::Rangesets);
-    // SAFETY: the platform returns the address of a live, aligned word of `d`; accesses to it are
-    // serialised by the domain lifecycle (see the module comment).
-    let word = unsafe { slot.as_ptr().read() };
-    NonNull::new(word.cast::<DomainRangesets<P>>())
+// SAFETY: the list holds addresses of `Rangeset`s, which are Send + Sync (their state is behind
+// the platform rwlock and atomics); the Vec itself is only reached under the list's own lock.
+unsafe impl<P: Platform> Send for DomainRangesets<P> {}
+// SAFETY: as for Send.
+unsafe impl<P: Platform> Sync for DomainRangesets<P> {}
+
+type ListSlot<P> = SlotState<DomainRangesets<P>>;
+
+/// The domain's list, if `domain_initialise` made one. It lives until `domain_destroy`, which
+/// does not race with the users of the domain's sets (see the module comment).
+fn domain_list<P: Platform>(d: DomainRef) -> Option<&'static DomainRangesets<P>> {
+    ListSlot::<P>::get::<P>(d, DomainSlot::Rangesets)
 }
 
 /// `rangeset_domain_initialise`: gives `d` its (empty) list. Idempotent. -ENOMEM if the list or its
 /// lock cannot be allocated; sets for `d` then cannot be created (Xen's version cannot fail).
 pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
-    if domain_list::<P>(d).is_some() {
-        return Ok(());
-    }
-    let list = try_box(DomainRangesets::<P> {
-        sets: RwLock::new(Vec::new())?,
-    })?;
-    let slot = P::domain_slot(d, DomainSlot::Rangesets);
-    // SAFETY: as in `domain_list`; the word was NULL, so nothing is overwritten.
-    unsafe { slot.as_ptr().write(Box::into_raw(list).cast()) };
-    Ok(())
+    ListSlot::<P>::get_or_init::<P>(d, DomainSlot::Rangesets, || {
+        Ok(DomainRangesets {
+            sets: RwLock::new(Vec::new())?,
+        })
+    })
+    .map(|_| ())
 }
 
 /// `rangeset_domain_destroy`: detaches every set still attached to `d`, frees those owned by C
 /// and then the list. Idempotent; a no-op for a domain never initialised.
 pub fn domain_destroy<P: Platform>(d: DomainRef) {
-    let Some(list) = domain_list::<P>(d) else {
+    // SAFETY: domain_destroy does not race with creating, destroying or printing `d`'s sets (the
+    // module's contract, Xen's too), the only users of the list reference.
+    let Some(list) = (unsafe { ListSlot::<P>::take::<P>(d, DomainSlot::Rangesets) }) else {
         return;
     };
-    let slot = P::domain_slot(d, DomainSlot::Rangesets);
-    // SAFETY: as in `domain_list`.
-    unsafe { slot.as_ptr().write(ptr::null_mut()) };
-    // SAFETY: the word held a pointer from Box::into_raw in `domain_initialise`; it is now cleared,
-    // so this is the only owner.
-    let list = unsafe { Box::from_raw(list.as_ptr()) };
     let sets = list.sets.into_inner();
     for r in sets.into_iter().rev() {
         // SAFETY: attached sets stay allocated while on the list (their destruction unlinks them
@@ -112,8 +114,6 @@ pub fn domain_printk<P: Platform>(d: DomainRef) {
         P::printk(format_args!("    None\n"));
         return;
     };
-    // SAFETY: the list lives until domain_destroy, which does not race with printing.
-    let list = unsafe { list.as_ref() };
     let sets = list.sets.read();
     if sets.is_empty() {
         P::printk(format_args!("    None\n"));
@@ -266,8 +266,6 @@ impl<P: Platform> RangesetBox<P> {
         let ptr = NonNull::from(Box::leak(set));
         let this = RangesetBox { ptr };
         if let (Some(d), Some(list)) = (domain, list) {
-            // SAFETY: the list lives until domain_destroy, which does not race with creation.
-            let list = unsafe { list.as_ref() };
             // On failure `this` is dropped before it is attached: nothing to unlink.
             try_push(&mut list.sets.write(), ptr)?;
             this.domain.store(d.as_ptr(), Ordering::Release);
@@ -288,7 +286,7 @@ impl<P: Platform> RangesetBox<P> {
             len: 0,
         };
         let _ = fmt::Write::write_fmt(&mut buf, name);
-        Self::new(domain, Some(&buf.bytes[..buf.len]), flags)
+        Self::new(domain, Some(buf.as_bytes()), flags)
     }
 
     /// Hands ownership to C: the pointer is freed by `from_raw` + drop (`rangeset_destroy`) or, if
@@ -322,12 +320,22 @@ struct NameBuf {
     len: usize,
 }
 
+impl NameBuf {
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
+    }
+}
+
 impl fmt::Write for NameBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = NAME_MAX - self.len;
-        let n = s.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
+        let room = self.bytes.get_mut(self.len..).unwrap_or_default();
+        let n = room
+            .iter_mut()
+            .zip(s.bytes())
+            .map(|(dst, b)| *dst = b)
+            .count();
+        // n fits in the room left, so len stays <= NAME_MAX.
+        self.len = self.len.saturating_add(n);
         Ok(())
     }
 }
@@ -343,10 +351,9 @@ impl<P: Platform> Deref for RangesetBox<P> {
 impl<P: Platform> Drop for RangesetBox<P> {
     fn drop(&mut self) {
         if let Some(d) = self.domain() {
+            // domain_destroy detaches this set (domain() is then None) and does not race with its
+            // destruction, so a listed set finds the list still there.
             if let Some(list) = domain_list::<P>(d) {
-                // SAFETY: the domain's list lives until domain_destroy, which detaches this set
-                // (domain() would then be None) and does not race with destruction.
-                let list = unsafe { list.as_ref() };
                 let mut sets = list.sets.write();
                 if let Some(i) = sets.iter().position(|p| *p == self.ptr) {
                     sets.remove(i);

@@ -5,23 +5,22 @@
 //! NULL is tolerated where Xen tolerates it (`rangeset_destroy`, `rangeset_is_empty`,
 //! `rangeset_contains_*`, `rangeset_overlaps_range`) with Xen's result. Where Xen would dereference
 //! NULL, the function instead does nothing and returns -EINVAL (or NULL/false/void): FIDELITY R11.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 use super::core::{RangesetFlags, NAME_MAX};
 use super::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset, RangesetBox};
 use crate::errno::{to_c, Errno};
+pub use crate::ffi::domain;
 use crate::platform::{Active, DomainRef};
 
 /// Xen's `struct rangeset`: opaque to C.
 #[allow(non_camel_case_types)]
 pub struct rangeset {
-    _private: [u8; 0],
-}
-
-/// Xen's `struct domain`: opaque to this crate.
-#[allow(non_camel_case_types)]
-pub struct domain {
     _private: [u8; 0],
 }
 
@@ -100,17 +99,17 @@ pub unsafe extern "C" fn rangeset_new(
         None
     } else {
         let mut len = 0;
-        while len < NAME_MAX {
-            // SAFETY: `name` is a NUL-terminated string and no NUL was seen before index `len`,
-            // so byte `len` is part of it.
-            let b = unsafe { name.add(len).cast::<u8>().read() };
+        for (i, dst) in buf.iter_mut().enumerate() {
+            // SAFETY: `name` is a NUL-terminated string and no NUL was seen before index `i`, so
+            // byte `i` is part of it.
+            let b = unsafe { name.add(i).cast::<u8>().read() };
             if b == 0 {
                 break;
             }
-            buf[len] = b;
-            len += 1;
+            *dst = b;
+            len = i.saturating_add(1);
         }
-        Some(&buf[..len])
+        Some(buf.get(..len).unwrap_or(&buf))
     };
     match RangesetBox::<Active>::new(dom(d), name, flags) {
         Ok(b) => b.into_raw().cast(),

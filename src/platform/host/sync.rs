@@ -17,17 +17,16 @@ impl RawRwLock for HostRwLock {
     }
 
     fn read_lock(&self) {
+        // One atomic add on the uncontended path, as Xen's qrwlock does; back out while a writer
+        // holds the lock.
         loop {
-            let v = self.0.load(Ordering::Relaxed);
-            if v & WRITER == 0
-                && self
-                    .0
-                    .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if self.0.fetch_add(1, Ordering::Acquire) & WRITER == 0 {
                 return;
             }
-            spin_loop();
+            self.0.fetch_sub(1, Ordering::Relaxed);
+            while self.0.load(Ordering::Relaxed) & WRITER != 0 {
+                spin_loop();
+            }
         }
     }
 
@@ -47,8 +46,9 @@ impl RawRwLock for HostRwLock {
     }
 
     fn write_unlock(&self) {
-        let prev = self.0.swap(0, Ordering::Release);
-        debug_assert_eq!(prev, WRITER, "write_unlock without write_lock");
+        // Subtract only the writer bit: readers backing out may have bumped the count meanwhile.
+        let prev = self.0.fetch_sub(WRITER, Ordering::Release);
+        debug_assert!(prev & WRITER != 0, "write_unlock without write_lock");
     }
 }
 

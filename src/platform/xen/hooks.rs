@@ -1,5 +1,7 @@
-//! The hooks the C glue in `xen-patches/` implements. Names are `xen_rust_*`; every one is listed
-//! in `include/xen_ioreq_rs_hooks.h`, which the glue includes.
+//! The hooks the C glue implements (`xen/common/rust-glue.c`, added by
+//! `xen-patches/0003-rust-ioreq-glue.patch`). Names are `xen_rust_*`. Adding one here means adding
+//! its prototype and definition there: every `make xen` checks that each hook is defined in
+//! `xen-syms` and that the glue's prototype has the C types of the declaration below.
 
 use core::ffi::{c_char, c_void};
 

@@ -5,6 +5,7 @@
 mod hooks;
 #[cfg(not(feature = "host"))]
 mod runtime;
+mod selftest;
 
 use core::ffi::c_void;
 use core::fmt::{self, Write};

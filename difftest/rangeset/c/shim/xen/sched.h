@@ -1,0 +1,1 @@
+/* Empty stand-in: everything rangeset.c needs comes from emul.h (forced with -include). */

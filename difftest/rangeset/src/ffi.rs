@@ -1,0 +1,445 @@
+//! The only unsafe code of the crate: the two implementations' C ABIs, callback trampolines, and
+//! the `Impl`s over them. Every pointer passed is NULL or one the implementation handed out.
+
+use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use core::ptr::NonNull;
+use std::ffi::CStr;
+
+use crate::{ops, ConsumeCb, Impl, ReportCb, Set};
+
+type CReportFn = unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void) -> c_int;
+type CConsumeFn = unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void, *mut c_ulong) -> c_int;
+
+/// C-callable trampoline for a [`ReportCb`]; `ctxt` points to the `ReportCb`.
+unsafe extern "C" fn report_trampoline(s: c_ulong, e: c_ulong, ctxt: *mut c_void) -> c_int {
+    // SAFETY: the impls pass `&mut ReportCb` as ctxt, live for the duration of the call that
+    // invokes this callback, and nothing else refers to it meanwhile.
+    let cb = unsafe { &mut *ctxt.cast::<ReportCb<'_>>() };
+    cb(s, e)
+}
+
+/// C-callable trampoline for a [`ConsumeCb`]; `ctxt` points to the `ConsumeCb`.
+unsafe extern "C" fn consume_trampoline(
+    s: c_ulong,
+    e: c_ulong,
+    ctxt: *mut c_void,
+    consumed: *mut c_ulong,
+) -> c_int {
+    // SAFETY: as in report_trampoline.
+    let cb = unsafe { &mut *ctxt.cast::<ConsumeCb<'_>>() };
+    let mut c: u64 = 0;
+    let rc = cb(s, e, &mut c);
+    // SAFETY: both implementations pass a valid `unsigned long *` for the consumed amount.
+    unsafe { *consumed = c };
+    rc
+}
+
+/// Declares the 19 rangeset functions of one implementation under `link_prefix` inside a module
+/// `$m`, and (given a domain type) an [`Impl`] over them.
+macro_rules! rangeset_abi {
+    ($m:ident, $p:literal) => {
+        #[allow(dead_code)]
+        mod $m {
+            use super::*;
+            extern "C" {
+                #[link_name = concat!($p, "rangeset_domain_initialise")]
+                pub fn domain_initialise(d: *mut c_void);
+                #[link_name = concat!($p, "rangeset_domain_destroy")]
+                pub fn domain_destroy(d: *mut c_void);
+                #[link_name = concat!($p, "rangeset_new")]
+                pub fn new(d: *mut c_void, name: *const c_char, flags: c_uint) -> *mut c_void;
+                #[link_name = concat!($p, "rangeset_destroy")]
+                pub fn destroy(r: *mut c_void);
+                #[link_name = concat!($p, "rangeset_limit")]
+                pub fn limit(r: *mut c_void, limit: c_uint);
+                #[link_name = concat!($p, "rangeset_is_empty")]
+                pub fn is_empty(r: *const c_void) -> bool;
+                #[link_name = concat!($p, "rangeset_add_range")]
+                pub fn add_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> c_int;
+                #[link_name = concat!($p, "rangeset_claim_range")]
+                pub fn claim_range(r: *mut c_void, size: c_ulong, s: *mut c_ulong) -> c_int;
+                #[link_name = concat!($p, "rangeset_remove_range")]
+                pub fn remove_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> c_int;
+                #[link_name = concat!($p, "rangeset_contains_range")]
+                pub fn contains_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> bool;
+                #[link_name = concat!($p, "rangeset_overlaps_range")]
+                pub fn overlaps_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> bool;
+                #[link_name = concat!($p, "rangeset_report_ranges")]
+                pub fn report_ranges(
+                    r: *mut c_void,
+                    s: c_ulong,
+                    e: c_ulong,
+                    cb: Option<CReportFn>,
+                    ctxt: *mut c_void,
+                ) -> c_int;
+                #[link_name = concat!($p, "rangeset_consume_ranges")]
+                pub fn consume_ranges(
+                    r: *mut c_void,
+                    cb: Option<CConsumeFn>,
+                    ctxt: *mut c_void,
+                ) -> c_int;
+                #[link_name = concat!($p, "rangeset_merge")]
+                pub fn merge(r1: *mut c_void, r2: *mut c_void) -> c_int;
+                #[link_name = concat!($p, "rangeset_add_singleton")]
+                pub fn add_singleton(r: *mut c_void, s: c_ulong) -> c_int;
+                #[link_name = concat!($p, "rangeset_remove_singleton")]
+                pub fn remove_singleton(r: *mut c_void, s: c_ulong) -> c_int;
+                #[link_name = concat!($p, "rangeset_contains_singleton")]
+                pub fn contains_singleton(r: *mut c_void, s: c_ulong) -> bool;
+                #[link_name = concat!($p, "rangeset_swap")]
+                pub fn swap(a: *mut c_void, b: *mut c_void);
+                #[link_name = concat!($p, "rangeset_domain_printk")]
+                pub fn domain_printk(d: *mut c_void);
+            }
+        }
+    };
+}
+
+/// The [`Impl`] methods over a module declared by `rangeset_abi!`, for a type with a `dom()`
+/// method giving its `struct domain *` and a `take_console()` giving what it printed.
+macro_rules! impl_ops {
+    ($m:ident) => {
+        fn domain_initialise(&mut self) {
+            // SAFETY: dom() is this implementation's live domain.
+            unsafe { $m::domain_initialise(self.dom()) }
+        }
+        fn domain_destroy(&mut self) {
+            // SAFETY: dom() is this implementation's live domain.
+            unsafe { $m::domain_destroy(self.dom()) }
+        }
+        fn rangeset_new(&mut self, attach: bool, name: Option<&CStr>, flags: u32) -> Option<Set> {
+            let d = if attach {
+                self.dom()
+            } else {
+                core::ptr::null_mut()
+            };
+            let name = name.map_or(core::ptr::null(), CStr::as_ptr);
+            // SAFETY: d is NULL or the live domain; name is NULL or NUL-terminated.
+            NonNull::new(unsafe { $m::new(d, name, flags) }).map(Set)
+        }
+        fn destroy(&mut self, r: Option<Set>) {
+            // SAFETY: r is NULL or a live set of this implementation (the driver's bookkeeping).
+            unsafe { $m::destroy(Set::ptr(r)) }
+        }
+        fn limit(&mut self, r: Set, limit: u32) {
+            // SAFETY: a live set of this implementation.
+            unsafe { $m::limit(Set::ptr(Some(r)), limit) }
+        }
+        fn is_empty(&mut self, r: Option<Set>) -> bool {
+            // SAFETY: NULL or a live set.
+            unsafe { $m::is_empty(Set::ptr(r)) }
+        }
+        fn add_range(&mut self, r: Set, s: u64, e: u64) -> i32 {
+            // SAFETY: a live set.
+            unsafe { $m::add_range(Set::ptr(Some(r)), s, e) }
+        }
+        fn claim_range(&mut self, r: Set, size: u64, out_init: u64) -> (i32, u64) {
+            let mut out: c_ulong = out_init;
+            // SAFETY: a live set and a valid out-pointer.
+            let rc = unsafe { $m::claim_range(Set::ptr(Some(r)), size, &mut out) };
+            (rc, out)
+        }
+        fn remove_range(&mut self, r: Set, s: u64, e: u64) -> i32 {
+            // SAFETY: a live set.
+            unsafe { $m::remove_range(Set::ptr(Some(r)), s, e) }
+        }
+        fn contains_range(&mut self, r: Option<Set>, s: u64, e: u64) -> bool {
+            // SAFETY: NULL or a live set.
+            unsafe { $m::contains_range(Set::ptr(r), s, e) }
+        }
+        fn overlaps_range(&mut self, r: Option<Set>, s: u64, e: u64) -> bool {
+            // SAFETY: NULL or a live set.
+            unsafe { $m::overlaps_range(Set::ptr(r), s, e) }
+        }
+        fn report_ranges(&mut self, r: Set, s: u64, e: u64, mut cb: ReportCb<'_>) -> i32 {
+            let ctxt = (&mut cb as *mut ReportCb<'_>).cast::<c_void>();
+            // SAFETY: a live set; ctxt is the callback the trampoline expects, live for the call.
+            unsafe { $m::report_ranges(Set::ptr(Some(r)), s, e, Some(report_trampoline), ctxt) }
+        }
+        fn consume_ranges(&mut self, r: Set, mut cb: ConsumeCb<'_>) -> i32 {
+            let ctxt = (&mut cb as *mut ConsumeCb<'_>).cast::<c_void>();
+            // SAFETY: a live set; ctxt is the callback the trampoline expects, live for the call.
+            unsafe { $m::consume_ranges(Set::ptr(Some(r)), Some(consume_trampoline), ctxt) }
+        }
+        fn merge(&mut self, r1: Set, r2: Set) -> i32 {
+            // SAFETY: two live sets.
+            unsafe { $m::merge(Set::ptr(Some(r1)), Set::ptr(Some(r2))) }
+        }
+        fn add_singleton(&mut self, r: Set, s: u64) -> i32 {
+            // SAFETY: a live set.
+            unsafe { $m::add_singleton(Set::ptr(Some(r)), s) }
+        }
+        fn remove_singleton(&mut self, r: Set, s: u64) -> i32 {
+            // SAFETY: a live set.
+            unsafe { $m::remove_singleton(Set::ptr(Some(r)), s) }
+        }
+        fn contains_singleton(&mut self, r: Option<Set>, s: u64) -> bool {
+            // SAFETY: NULL or a live set.
+            unsafe { $m::contains_singleton(Set::ptr(r), s) }
+        }
+        fn swap(&mut self, a: Set, b: Set) {
+            // SAFETY: two distinct live sets.
+            unsafe { $m::swap(Set::ptr(Some(a)), Set::ptr(Some(b))) }
+        }
+        fn domain_printk(&mut self) -> Vec<u8> {
+            let _ = self.take_console();
+            // SAFETY: dom() is this implementation's live domain.
+            unsafe { $m::domain_printk(self.dom()) }
+            self.take_console()
+        }
+        fn null_call(&mut self, call: ops::NullCall, r: Option<Set>) -> (Option<i64>, Vec<u8>) {
+            use ops::NullCall as N;
+            let _ = self.take_console();
+            let null = core::ptr::null_mut::<c_void>();
+            let r = Set::ptr(r);
+            let mut report: ReportCb<'_> = &mut |_, _| 0;
+            let mut consume: ConsumeCb<'_> = &mut |_, _, c| {
+                *c = 0;
+                1
+            };
+            let report_ctxt = (&mut report as *mut ReportCb<'_>).cast::<c_void>();
+            let consume_ctxt = (&mut consume as *mut ConsumeCb<'_>).cast::<c_void>();
+            let mut out: c_ulong = 0;
+            // SAFETY: each call passes NULL where the ledger (R11) says the implementation accepts
+            // it, and otherwise a live set, valid callbacks with their contexts, or `out`.
+            let rc: Option<c_int> = unsafe {
+                match call {
+                    N::Add => Some($m::add_range(null, 1, 2)),
+                    N::Remove => Some($m::remove_range(null, 1, 2)),
+                    N::AddSingleton => Some($m::add_singleton(null, 1)),
+                    N::RemoveSingleton => Some($m::remove_singleton(null, 1)),
+                    N::ClaimSet => Some($m::claim_range(null, 1, &mut out)),
+                    N::ClaimOut => Some($m::claim_range(r, 1, core::ptr::null_mut())),
+                    N::ReportSet => Some($m::report_ranges(
+                        null,
+                        0,
+                        u64::MAX,
+                        Some(report_trampoline),
+                        report_ctxt,
+                    )),
+                    N::ReportCb => Some($m::report_ranges(r, 0, u64::MAX, None, null)),
+                    N::ConsumeSet => Some($m::consume_ranges(
+                        null,
+                        Some(consume_trampoline),
+                        consume_ctxt,
+                    )),
+                    N::ConsumeCb => Some($m::consume_ranges(r, None, null)),
+                    N::Limit => {
+                        $m::limit(null, 5);
+                        None
+                    }
+                    N::SwapFirst => {
+                        $m::swap(null, r);
+                        None
+                    }
+                    N::SwapSecond => {
+                        $m::swap(r, null);
+                        None
+                    }
+                    N::MergeDst => Some($m::merge(null, r)),
+                    N::MergeSrc => Some($m::merge(r, null)),
+                    N::DomainPrintk => {
+                        $m::domain_printk(null);
+                        None
+                    }
+                    N::DomainInitialise => {
+                        $m::domain_initialise(null);
+                        None
+                    }
+                    N::DomainDestroy => {
+                        $m::domain_destroy(null);
+                        None
+                    }
+                }
+            };
+            (rc.map(i64::from), self.take_console())
+        }
+    };
+}
+
+/// Xen's C, compiled by build.rs into the `xenc_*` symbols, with its harness domain.
+#[cfg(not(xen_c_unavailable))]
+pub mod c {
+    use super::*;
+
+    rangeset_abi!(abi, "xenc_");
+
+    extern "C" {
+        #[link_name = "xenc_harness_domain_new"]
+        fn harness_domain_new(domid: c_uint) -> *mut c_void;
+        #[link_name = "xenc_harness_domain_free"]
+        fn harness_domain_free(d: *mut c_void);
+        #[link_name = "xenc_harness_console_take"]
+        fn harness_console_take(len: *mut usize) -> *const c_char;
+        #[link_name = "xenc_harness_fail_allocs"]
+        fn harness_fail_allocs(fail: bool);
+    }
+
+    /// Xen's C rangeset with one harness `struct domain`.
+    pub struct CRangeset {
+        d: NonNull<c_void>,
+    }
+
+    impl CRangeset {
+        fn dom(&self) -> *mut c_void {
+            self.d.as_ptr()
+        }
+        fn take_console(&mut self) -> Vec<u8> {
+            take_c_console()
+        }
+    }
+
+    /// What the C printed on this thread since the last call.
+    fn take_c_console() -> Vec<u8> {
+        let mut len = 0usize;
+        // SAFETY: the harness returns a buffer of `len` bytes valid until the next printk.
+        let bytes = unsafe {
+            let p = harness_console_take(&mut len);
+            core::slice::from_raw_parts(p.cast::<u8>(), len)
+        };
+        bytes.to_vec()
+    }
+
+    impl Impl for CRangeset {
+        const NAME: &'static str = "C";
+        const ACCEPTS_INVALID: bool = false;
+        fn fail_allocations(&mut self, fail: bool) {
+            // SAFETY: sets a thread-local flag in the harness.
+            unsafe { harness_fail_allocs(fail) }
+        }
+        fn new(domid: u16) -> Self {
+            // SAFETY: plain allocation in the harness.
+            let d = NonNull::new(unsafe { harness_domain_new(domid.into()) })
+                .expect("C harness: out of memory");
+            let mut me = CRangeset { d };
+            me.domain_initialise();
+            me
+        }
+        impl_ops!(abi);
+    }
+
+    impl Drop for CRangeset {
+        fn drop(&mut self) {
+            self.domain_destroy();
+            // SAFETY: the domain came from harness_domain_new and its sets are gone.
+            unsafe { harness_domain_free(self.dom()) }
+        }
+    }
+}
+
+/// The Rust rangeset: `xen-ioreq-rs`'s `#[no_mangle]` exports, on the host platform.
+#[cfg(not(rust_rangeset_missing))]
+pub mod rust {
+    use super::*;
+    use xen_ioreq_rs::platform::domain::DomainRef;
+    use xen_ioreq_rs::platform::host::alloc::fail_allocations_after;
+    use xen_ioreq_rs::platform::host::console::take_console;
+    use xen_ioreq_rs::platform::host::domain::HostDomain;
+
+    rangeset_abi!(abi, "");
+
+    /// The Rust rangeset with one fake host domain.
+    pub struct RsRangeset {
+        d: DomainRef,
+    }
+
+    impl RsRangeset {
+        fn dom(&self) -> *mut c_void {
+            self.d.as_ptr()
+        }
+        fn take_console(&mut self) -> Vec<u8> {
+            take_console().into_bytes()
+        }
+    }
+
+    impl Impl for RsRangeset {
+        const NAME: &'static str = "Rust";
+        const ACCEPTS_INVALID: bool = true;
+        /// Needs the host platform's `CountingAllocator` as the binary's global allocator;
+        /// without it nothing fails.
+        fn fail_allocations(&mut self, fail: bool) {
+            fail_allocations_after(fail.then_some(0));
+        }
+        fn new(domid: u16) -> Self {
+            let mut me = RsRangeset {
+                d: HostDomain::create(domid),
+            };
+            me.domain_initialise();
+            me
+        }
+        impl_ops!(abi);
+    }
+
+    impl Drop for RsRangeset {
+        fn drop(&mut self) {
+            self.domain_destroy();
+            HostDomain::destroy(self.d);
+        }
+    }
+}
+
+/// Until the Rust rangeset exists: a second copy of the C (`xens_*`) stands in for it, so the
+/// harness can be exercised. The tests fail in this configuration.
+#[cfg(all(rust_rangeset_missing, not(xen_c_unavailable)))]
+pub mod rust {
+    use super::*;
+
+    rangeset_abi!(abi, "xens_");
+
+    extern "C" {
+        #[link_name = "xens_harness_domain_new"]
+        fn harness_domain_new(domid: c_uint) -> *mut c_void;
+        #[link_name = "xens_harness_domain_free"]
+        fn harness_domain_free(d: *mut c_void);
+        #[link_name = "xens_harness_console_take"]
+        fn harness_console_take(len: *mut usize) -> *const c_char;
+        #[link_name = "xens_harness_fail_allocs"]
+        fn harness_fail_allocs(fail: bool);
+    }
+
+    /// Stand-in (a second copy of Xen's C) for the missing Rust rangeset.
+    pub struct RsRangeset {
+        d: NonNull<c_void>,
+    }
+
+    impl RsRangeset {
+        fn dom(&self) -> *mut c_void {
+            self.d.as_ptr()
+        }
+        fn take_console(&mut self) -> Vec<u8> {
+            let mut len = 0usize;
+            // SAFETY: the harness returns a buffer of `len` bytes valid until the next printk.
+            let bytes = unsafe {
+                let p = harness_console_take(&mut len);
+                core::slice::from_raw_parts(p.cast::<u8>(), len)
+            };
+            bytes.to_vec()
+        }
+    }
+
+    impl Impl for RsRangeset {
+        const NAME: &'static str = "Rust(stand-in: C copy)";
+        const ACCEPTS_INVALID: bool = false;
+        fn fail_allocations(&mut self, fail: bool) {
+            // SAFETY: sets a thread-local flag in the harness.
+            unsafe { harness_fail_allocs(fail) }
+        }
+        fn new(domid: u16) -> Self {
+            // SAFETY: plain allocation in the harness.
+            let d = NonNull::new(unsafe { harness_domain_new(domid.into()) })
+                .expect("C harness: out of memory");
+            let mut me = RsRangeset { d };
+            me.domain_initialise();
+            me
+        }
+        impl_ops!(abi);
+    }
+
+    impl Drop for RsRangeset {
+        fn drop(&mut self) {
+            self.domain_destroy();
+            // SAFETY: the domain came from harness_domain_new and its sets are gone.
+            unsafe { harness_domain_free(self.dom()) }
+        }
+    }
+}
