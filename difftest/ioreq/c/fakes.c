@@ -144,6 +144,13 @@ static void maybe_free_frame(struct page_info *pg)
     free(pg->data);
     free(pg);
     xenc_counters.live_pages--;
+    if ( xenc_counters.live_pages == 0 )
+    {
+        /* Nothing refers to any frame: start numbering afresh (keeps long runs small). */
+        free(frames);
+        frames = NULL;
+        nr_frames = 0;
+    }
 }
 
 static struct page_info *mfn_to_frame(unsigned long mfn)
