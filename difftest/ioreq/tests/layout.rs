@@ -6,6 +6,7 @@
 //! DMOPs in 4.9): they are checked against the series' table (spec section 6) and their
 //! correspondence to the DMOP structs that replaced them is checked against the probe.
 
+#[cfg(not(xen_c_unavailable))]
 use xen_ioreq_rs::ioreq::abi;
 
 #[cfg(xen_c_unavailable)]
