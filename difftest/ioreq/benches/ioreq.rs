@@ -1,9 +1,10 @@
 //! Benchmark (issue 3 item 6): server selection, and a full synchronous round trip (select, send,
 //! emulator answer, completion), through Xen 4.17's C and the Rust port in the same process, on
 //! the same worlds: 1 or 8 enabled servers, 1, 16 or 256 ranges per type, PIO, MMIO and PCI
-//! config accesses aimed at the oldest server (every server is walked), at its lowest range
-//! (`hit=first`: every other server's ranges lie above it, so Xen's sorted lists stop at once) or
-//! at its highest (`hit=last`: every range of every server lies below it, Xen's worst case).
+//! config accesses aimed at the oldest server (every server is walked first). The newer servers'
+//! ranges all lie below the oldest's, so Xen's sorted range lists are walked to their end for each
+//! of them; within the oldest server the access hits its lowest range (`hit=first`) or its
+//! highest (`hit=last`, its whole list walked too).
 //! Prints C time / Rust time; nothing is asserted. `BENCH_IOREQ_SHORT=1` runs a quick version
 //! (make check).
 
