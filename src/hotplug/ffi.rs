@@ -5,10 +5,16 @@
 use core::ffi::{c_int, c_uint, c_void};
 
 use super::domain as per_domain;
-use super::hypercall::{self, IoreqServerClaims};
+use super::hypercall;
+#[cfg(not(feature = "xen"))]
+use super::hypercall::IoreqServerClaims;
+#[cfg(feature = "xen")]
+use super::hypercall::SlotClaims;
 use super::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
 use crate::errno::{to_c, Errno};
 use crate::ffi::domain;
+#[cfg(feature = "xen")]
+use crate::platform::DomainRef;
 use crate::platform::{Active, Domains, GuestHandle};
 
 /// `IOREQ_READ` / `IOREQ_WRITE` (public/hvm/ioreq.h): the `dir` of a port-I/O handler.
@@ -19,7 +25,23 @@ const X86EMUL_OKAY: c_int = 0;
 const X86EMUL_UNHANDLEABLE: c_int = 1;
 
 /// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10).
+/// In the hypervisor those are Xen's own DMOP servers, which carry the guest's I/O there (X5).
+#[cfg(feature = "xen")]
+type Claims = DmopServerClaims;
+/// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10).
+#[cfg(not(feature = "xen"))]
 type Claims = IoreqServerClaims<Active>;
+
+/// H10 against Xen 4.17's ioreq servers (`common/ioreq.c`), asked through the glue.
+#[cfg(feature = "xen")]
+struct DmopServerClaims;
+
+#[cfg(feature = "xen")]
+impl SlotClaims for DmopServerClaims {
+    fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
+        Active::dm_claims_pci_sbdf(d, emulator, sbdf)
+    }
+}
 
 /// Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
 /// 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.

@@ -64,3 +64,9 @@ extern "C" {
     pub fn xen_rust_domain_crash(d: *mut c_void);
     pub fn xen_rust_vcpu_start_shutdown_deferral(v: *mut c_void) -> bool;
 }
+
+// PCI hotplug: whether one of Xen's own (DMOP) ioreq servers for `d`, created by `emulator`, has
+// `sbdf` in its PCI range set.
+extern "C" {
+    pub fn xen_rust_dm_claims_pci_sbdf(d: *mut c_void, emulator: *mut c_void, sbdf: u32) -> bool;
+}

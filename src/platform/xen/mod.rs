@@ -23,6 +23,16 @@ pub struct XenPlatform;
 
 impl Platform for XenPlatform {}
 
+impl XenPlatform {
+    /// Whether one of Xen's own ioreq servers for `d` (the DMOP servers of Xen 4.17's
+    /// `common/ioreq.c`, which serve the guest's I/O in this build) was created by `emulator` and
+    /// has `sbdf` in its PCI range set (FIDELITY.md X5).
+    pub fn dm_claims_pci_sbdf(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
+        // SAFETY: both are live domains; the glue takes the servers' lock for the walk.
+        unsafe { hooks::xen_rust_dm_claims_pci_sbdf(d.as_ptr(), emulator.as_ptr(), sbdf) }
+    }
+}
+
 /// Formats into a small stack buffer and hands full chunks to Xen's printk: Xen stacks are small.
 struct PrintkWriter {
     buf: [u8; 128],
