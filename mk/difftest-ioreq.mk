@@ -1,7 +1,8 @@
-# Differential tests of the ioreq servers against Xen 4.17's own C (difftest/ioreq).
-#   check-difftest-ioreq  the layout probe, the C-harness sanity test and the differential test
-#                         (>= DIFFTEST_IOREQ_OPS operations, 0 unexplained divergences), with the
-#                         summary lines shown; reuses check-test's debug build
+# Differential tests of the ioreq servers against Xen 4.17's own C and Xen 4.14.6's (difftest/ioreq).
+#   check-difftest-ioreq  the layout probe, the C-harness sanity tests and the differential tests
+#                         against 4.17 and 4.14 (>= DIFFTEST_IOREQ_OPS operations each, 0
+#                         unexplained divergences), with the summary lines shown; reuses
+#                         check-test's debug build
 #   check-bench-ioreq     a short run of the C-vs-Rust benchmark (printed, not asserted)
 #   bench-ioreq           the full benchmark
 # Xen's source comes from Debian (scripts/fetch-xen-src); without it the tests print SKIPPED, and
@@ -16,7 +17,8 @@ check-difftest-ioreq:
 	grep -aoE '(difftest .*|^test result.*|^thread.*)' target/difftest-ioreq.log; \
 	if [ $$rc -ne 0 ]; then echo "check-difftest-ioreq: FAILED (see target/difftest-ioreq.log)"; exit 1; fi; \
 	if grep -aq 'SKIPPED' target/difftest-ioreq.log; then echo "check-difftest-ioreq: SKIPPED (no Xen source; XEN_DIFF_REQUIRED=1 makes this fail)"; exit 0; fi; \
-	grep -aqE '(^|[.][.][.] )difftest ioreq: [0-9]+ ops compared, 0 unexplained divergences$$' target/difftest-ioreq.log || { echo "check-difftest-ioreq: no summary line"; exit 1; }
+	grep -aqE '(^|[.][.][.] )difftest ioreq: [0-9]+ ops compared, 0 unexplained divergences$$' target/difftest-ioreq.log || { echo "check-difftest-ioreq: no summary line"; exit 1; }; \
+	grep -aqE '(^|[.][.][.] )difftest ioreq-4[.]14: [0-9]+ ops compared, 0 unexplained divergences$$' target/difftest-ioreq.log || { echo "check-difftest-ioreq: no 4.14 summary line"; exit 1; }
 
 check-bench-ioreq:
 	BENCH_IOREQ_SHORT=1 $(CARGO) bench -p difftest-ioreq --bench ioreq 2>&1 | grep -E '^bench ioreq'

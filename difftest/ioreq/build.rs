@@ -79,8 +79,11 @@ fn main() {
         objects.extend(objs);
     }
 
-    prefix_globals(&objects, &dispatch, &out);
+    prefix_globals(&objects, &dispatch, &out, Ver::V417);
     objects.extend(dispatch);
+    if let Some(x414) = &x414 {
+        objects.extend(build_414(&cdir, x414, &out));
+    }
     check_closed(&objects);
     let lib = out.join("libxenc_ioreq.a");
     let _ = fs::remove_file(&lib);
@@ -117,10 +120,123 @@ fn fetch(top: &Path, ver: &str) -> Option<PathBuf> {
     }
 }
 
+/// Xen 4.14's `xen/arch/x86/hvm/ioreq.c` and `xen/common/rangeset.c`, unchanged, with the same
+/// shim, fakes and harness built for 4.14 (`XENC_XEN414`) plus our rendering of 4.14's DMOP
+/// cases (`c/c414/dm414.c`); every global renamed to `xen414_<name>` (`xenc_h_*` to
+/// `xen414_h_*`), so nothing can bind to the 4.17 objects or to the Rust exports.
+fn build_414(cdir: &Path, x414: &Path, out: &Path) -> Vec<PathBuf> {
+    let dir = out.join("x414");
+    let inc = dir.join("inc");
+    fs::create_dir_all(&inc).expect("create OUT_DIR/x414/inc");
+    extract_414_structs(x414, &inc.join("xenc414_structs.h"));
+    // <asm/hvm/ioreq.h> (the hvm_* prototypes) from 4.14's own tree; the shim's empty stand-ins
+    // come first for every other asm header.
+    let asm = inc.join("asm");
+    let _ = fs::remove_file(&asm);
+    std::os::unix::fs::symlink(x414.join("xen/include/asm-x86"), &asm)
+        .expect("symlink OUT_DIR/x414/inc/asm");
+    let build = |ours: bool, sub: &str| {
+        let mut b = harness_build_with(cdir, x414, Some(&inc), ours);
+        b.out_dir(dir.join(sub));
+        b
+    };
+    let mut objects = Vec::new();
+    objects.extend(
+        build(false, "xen")
+            .file(x414.join("xen/arch/x86/hvm/ioreq.c"))
+            .file(x414.join("xen/common/rangeset.c"))
+            .compile_intermediates(),
+    );
+    objects.extend(
+        build(true, "ours")
+            .file(cdir.join("fakes.c"))
+            .file(cdir.join("harness.c"))
+            .file(cdir.join("c414/dm414.c"))
+            .compile_intermediates(),
+    );
+    let dispatch = build(true, "dispatch")
+        .file(cdir.join("rs_dispatch.c"))
+        .compile_intermediates();
+    prefix_globals(&objects, &dispatch, &dir, Ver::V414);
+    objects.extend(dispatch);
+    objects
+}
+
+/// Writes the pieces of Xen 4.14's private headers that its ioreq.c needs and that our shim must
+/// not copy: the server structs (asm-x86/hvm/domain.h), `enum hvm_io_completion` and
+/// `hvm_ioreq_needs_completion` (vcpu.h), `hvm_mmio_first_byte/last_byte` (io.h). Each piece is
+/// found by its first line and runs to its closing brace; a missing piece fails the build.
+fn extract_414_structs(x414: &Path, dst: &Path) {
+    let hdr = x414.join("xen/include/asm-x86/hvm");
+    let pieces: &[(&str, &[&str])] = &[
+        ("vcpu.h", &["enum hvm_io_completion {"]),
+        (
+            "domain.h",
+            &[
+                "struct hvm_ioreq_page {",
+                "struct hvm_ioreq_vcpu {",
+                "#define NR_IO_RANGE_TYPES ",
+                "#define MAX_NR_IO_RANGES ",
+                "struct hvm_ioreq_server {",
+            ],
+        ),
+        (
+            "vcpu.h",
+            &["static inline bool hvm_ioreq_needs_completion("],
+        ),
+        (
+            "io.h",
+            &[
+                "static inline paddr_t hvm_mmio_first_byte(",
+                "static inline paddr_t hvm_mmio_last_byte(",
+            ],
+        ),
+    ];
+    let mut text = String::from(
+        "/* Extracted at build time from Xen 4.14's asm-x86/hvm headers by difftest/ioreq/build.rs. */\n",
+    );
+    for (file, starts) in pieces {
+        let path = hdr.join(file);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let src = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let lines: Vec<&str> = src.lines().collect();
+        for start in *starts {
+            let i = lines
+                .iter()
+                .position(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("{}: no line starting {start:?}", path.display()));
+            let end = if start.starts_with("#define") {
+                i
+            } else {
+                i + lines[i..]
+                    .iter()
+                    .position(|l| l.starts_with('}'))
+                    .unwrap_or_else(|| panic!("{}: {start:?} never closes", path.display()))
+            };
+            text.push_str(&format!("\n/* {file}:{} */\n", i + 1));
+            for l in &lines[i..=end] {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+    }
+    fs::write(dst, text).expect("write xenc414_structs.h");
+}
+
 fn harness_build(cdir: &Path, xen: &Path, ours: bool) -> cc::Build {
+    harness_build_with(cdir, xen, None, ours)
+}
+
+/// `extra`: an include directory after the shim (4.14: the extracted structs and `asm/`); its
+/// presence also selects the 4.14 variants of `c/` (`XENC_XEN414`).
+fn harness_build_with(cdir: &Path, xen: &Path, extra: Option<&Path>, ours: bool) -> cc::Build {
     let mut b = cc::Build::new();
-    b.include(cdir.join("shim"))
-        .include(xen.join("xen/include"))
+    b.include(cdir.join("shim"));
+    if let Some(extra) = extra {
+        b.include(extra).define("XENC_XEN414", None);
+    }
+    b.include(xen.join("xen/include"))
         .include(cdir)
         .define("__XEN__", None)
         .flag("-include")
@@ -153,25 +269,47 @@ const DISPATCHED: &[&str] = &[
     "rangeset_report_ranges",
 ];
 
-/// Renames every global defined by `objects` (except the harness API, already `xenc_*`) to
-/// `xenc_<name>`, consistently in all of them; except that in everything but Xen's rangeset.o
-/// the dispatched rangeset functions become `xenc_rsd_<name>` (defined by `dispatch`, whose own
-/// references go to Xen's renamed rangeset).
-fn prefix_globals(objects: &[PathBuf], dispatch: &[PathBuf], out: &Path) {
-    let defined: BTreeSet<String> = symbols(objects, "--defined-only")
+/// Which of the two C builds a set of objects is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ver {
+    V417,
+    V414,
+}
+
+/// Renames every global defined by `objects` consistently in all of them: for 4.17 to
+/// `xenc_<name>` (except the harness's own `xenc_*`, which keep their names); for 4.14 every
+/// global to `xen414_<name>`, a `xenc_` prefix becoming `xen414_`. Except that in everything but
+/// Xen's rangeset.o the dispatched rangeset functions become `xenc_rsd_<name>` /
+/// `xen414_rsd_<name>` (defined by `dispatch`, whose own references go to Xen's renamed
+/// rangeset).
+fn prefix_globals(objects: &[PathBuf], dispatch: &[PathBuf], out: &Path, ver: Ver) {
+    let defined: BTreeSet<String> = symbols(objects.iter().chain(dispatch), "--defined-only")
         .into_iter()
-        .filter(|s| !s.starts_with("xenc_"))
+        .filter(|s| ver == Ver::V414 || !s.starts_with("xenc_"))
         .collect();
+    let new_name = |s: &str| -> String {
+        match (ver, s.strip_prefix("xenc_")) {
+            (Ver::V414, Some(rest)) => format!("xen414_{rest}"),
+            (Ver::V414, None) => format!("xen414_{s}"),
+            (Ver::V417, _) => format!("xenc_{s}"),
+        }
+    };
     let plain = out.join("xenc-redefine-syms.txt");
     let routed = out.join("xenc-redefine-syms-dispatched.txt");
     let text = |route: bool| -> String {
         defined
             .iter()
+            // (Only the dispatcher defines and uses xenc_rsd_*: the routed map leaves them be.)
+            .filter(|s| !(route && s.starts_with("xenc_rsd_")))
             .map(|s| {
                 if route && DISPATCHED.contains(&s.as_str()) {
-                    format!("{s} xenc_rsd_{s}\n")
+                    let rsd = format!("xenc_rsd_{s}");
+                    match ver {
+                        Ver::V414 => format!("{s} {}\n", new_name(&rsd)),
+                        Ver::V417 => format!("{s} {rsd}\n"),
+                    }
                 } else {
-                    format!("{s} xenc_{s}\n")
+                    format!("{s} {}\n", new_name(s))
                 }
             })
             .collect()
@@ -208,6 +346,7 @@ const LIBC: &[&str] = &[
     "memmove",
     "memset",
     "realloc",
+    "snprintf",
     "stderr",
     "strlen",
     "strncpy",
@@ -215,7 +354,7 @@ const LIBC: &[&str] = &[
     "__stack_chk_fail",
 ];
 
-fn symbols(objects: &[PathBuf], flag: &str) -> BTreeSet<String> {
+fn symbols<'a>(objects: impl IntoIterator<Item = &'a PathBuf>, flag: &str) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
     for o in objects {
         let res = Command::new("nm")

@@ -8,6 +8,12 @@
  * which counts what it hands out (domain references, pauses, event channels, pages).
  *
  * Our own code, written against the interfaces the Xen files use; no Xen code is copied here.
+ *
+ * The same header serves Xen 4.17 (common/ioreq.c + arch/x86/hvm/ioreq.c) and, with XENC_XEN414
+ * defined, Xen 4.14 (arch/x86/hvm/ioreq.c): only where the two files expect their state differs
+ * (the server array and per-vcpu I/O state under d->arch.hvm / v->arch.hvm in 4.14) are there
+ * two variants. 4.14's server structs are not ours: build.rs extracts them from 4.14's headers
+ * into OUT_DIR as xenc414_structs.h.
  */
 #ifndef XENC_EMUL_H
 #define XENC_EMUL_H
@@ -120,6 +126,7 @@ static inline void clear_bit(unsigned int nr, volatile void *addr)
     *w &= ~(1UL << (nr % BITS_PER_LONG));
 }
 #define guest_cmpxchg64(d, ptr, o, n) __sync_val_compare_and_swap((ptr), (o), (n))
+#define cmpxchg(ptr, o, n) __sync_val_compare_and_swap((ptr), (o), (n))
 
 /* ---- locks: single-threaded harness, so locks only check their own balance ---------------- */
 
@@ -199,6 +206,9 @@ typedef unsigned int p2m_type_t;
 int p2m_remove_page(struct domain *d, gfn_t gfn, mfn_t mfn, unsigned int page_order);
 int p2m_add_page(struct domain *d, gfn_t gfn, mfn_t mfn, unsigned int page_order,
                  p2m_type_t t);
+/* 4.14's names for the same P2M operations. */
+#define guest_physmap_add_page(d, gfn, mfn, order) p2m_add_page((d), (gfn), (mfn), (order), p2m_ram_rw)
+#define guest_physmap_remove_page(d, gfn, mfn, order) p2m_remove_page((d), (gfn), (mfn), (order))
 void paging_mark_pfn_dirty(struct domain *d, pfn_t pfn);
 
 /* ---- public interface (Xen's own headers) ------------------------------------------------- */
@@ -230,6 +240,19 @@ void xenc_would_block(int port) __attribute__((__noreturn__));
 
 /* ---- vcpus and domains -------------------------------------------------------------------- */
 
+#ifdef XENC_XEN414
+/* Xen 4.14's hvm_ioreq_{page,vcpu,server}, enum hvm_io_completion and the inline helpers the
+ * file uses (hvm_ioreq_needs_completion, hvm_mmio_first/last_byte), extracted by build.rs. */
+#include "xenc414_structs.h"
+#define XENC_SERVER_TAG hvm_ioreq_server
+
+struct hvm_vcpu_io {
+    enum hvm_io_completion io_completion;
+    ioreq_t io_req;
+};
+#else
+#define XENC_SERVER_TAG ioreq_server
+
 enum vio_completion {
     VIO_no_completion,
     VIO_mmio_completion,
@@ -242,12 +265,17 @@ struct vcpu_io {
     bool suspended;
     ioreq_t req;
 };
+#endif
 
 struct vcpu {
     int vcpu_id;
     struct domain *domain;
     struct vcpu *next_in_list;
+#ifdef XENC_XEN414
+    struct { struct { struct hvm_vcpu_io hvm_io; } hvm; } arch;
+#else
     struct vcpu_io io;
+#endif
     bool mapcache_invalidate;
     int shutdown_deferrals;   /* vcpu_start/end_shutdown_deferral balance */
 };
@@ -274,10 +302,12 @@ struct domain {
     struct list_head rangesets;
     spinlock_t rangesets_lock;
 
+#ifndef XENC_XEN414
     struct {
         spinlock_t lock;
         struct ioreq_server *server[MAX_NR_IOREQ_SERVERS];
     } ioreq_server;
+#endif
 
     struct {
         struct {
@@ -286,6 +316,12 @@ struct domain {
                 unsigned long mask;
                 unsigned long legacy_mask;
             } ioreq_gfn;
+#ifdef XENC_XEN414
+            struct {
+                spinlock_t lock;
+                struct hvm_ioreq_server *server[MAX_NR_IOREQ_SERVERS];
+            } ioreq_server;
+#endif
             uint64_t params[HVM_NR_PARAMS];
             uint32_t pci_cf8;
         } hvm;
@@ -354,7 +390,7 @@ void register_portio_handler(struct domain *d, unsigned int port, unsigned int s
 bool relocate_portio_handler(struct domain *d, unsigned int old_port, unsigned int new_port,
                              unsigned int size);
 
-int p2m_set_ioreq_server(struct domain *d, unsigned int flags, struct ioreq_server *s);
+int p2m_set_ioreq_server(struct domain *d, unsigned int flags, struct XENC_SERVER_TAG *s);
 #define p2m_get_hostp2m(d) (&(d)->p2m)
 void p2m_change_entry_type_global(struct domain *d, p2m_type_t ot, p2m_type_t nt);
 
@@ -368,5 +404,15 @@ void hvm_emulate_init_once(struct hvm_emulate_ctxt *ctxt, void *validate,
                            struct cpu_user_regs *regs);
 void vmx_realmode_emulate_one(struct hvm_emulate_ctxt *ctxt);
 void hvm_emulate_writeback(struct hvm_emulate_ctxt *ctxt);
+
+#ifdef XENC_XEN414
+/* 4.14's completion path asks vPCI first; the harness domains have no vPCI. */
+#define has_vpci(d) ((void)(d), false)
+bool vpci_process_pending(struct vcpu *v);
+#define SCHEDULE_SOFTIRQ 0
+void raise_softirq(unsigned int nr);
+/* 4.14 still calls it asprintf (Xen's contract: 0 or -ENOMEM). */
+#define asprintf xasprintf
+#endif
 
 #endif /* XENC_EMUL_H */

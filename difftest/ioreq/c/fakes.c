@@ -527,7 +527,7 @@ bool relocate_portio_handler(struct domain *d, unsigned int old_port, unsigned i
     return true;
 }
 
-int p2m_set_ioreq_server(struct domain *d, unsigned int flags, struct ioreq_server *s)
+int p2m_set_ioreq_server(struct domain *d, unsigned int flags, struct XENC_SERVER_TAG *s)
 {
     (void)d;
     (void)flags;
@@ -582,3 +582,16 @@ void hvm_emulate_writeback(struct hvm_emulate_ctxt *ctxt)
 {
     (void)ctxt;
 }
+
+#ifdef XENC_XEN414
+bool vpci_process_pending(struct vcpu *v)
+{
+    (void)v;
+    return false;
+}
+
+void raise_softirq(unsigned int nr)
+{
+    (void)nr;
+}
+#endif

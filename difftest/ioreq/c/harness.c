@@ -94,7 +94,7 @@ struct domain *xenc_h_domain_create(uint16_t domid, unsigned int nr_vcpus)
     link_vcpus(xd);
 
     rangeset_domain_initialise(&xd->d);
-    ioreq_domain_init(&xd->d);
+    xenc_v_domain_init(&xd->d);
     return &xd->d;
 }
 
@@ -109,7 +109,7 @@ void xenc_h_domain_destroy(struct domain *d)
      * ioreq code only needs `current` to be some vcpu. */
     if ( !current && xd->nr_vcpus )
         current = &xd->vcpus[0];
-    ioreq_server_destroy_all(d);
+    xenc_v_destroy_all(d);
     current = saved && saved->domain == d ? NULL : saved;
 
     /* evtchn_destroy: whatever is still bound goes with the domain. */
@@ -194,7 +194,7 @@ int xenc_h_vcpu_add(struct domain *d)
     memset(v, 0, sizeof(*v));
     v->vcpu_id = (int)xd->nr_vcpus;
     v->domain = d;
-    rc = ioreq_server_add_vcpu_all(d, v);
+    rc = xenc_v_add_vcpu_all(d, v);
     if ( rc )
         return rc;
     xd->nr_vcpus++;
@@ -210,7 +210,7 @@ void xenc_h_vcpu_remove_last(struct domain *d)
     if ( !xd->nr_vcpus )
         return;
     v = &xd->vcpus[xd->nr_vcpus - 1];
-    ioreq_server_remove_vcpu_all(d, v);
+    xenc_v_remove_vcpu_all(d, v);
     if ( current == v )
         current = NULL;
     xd->nr_vcpus--;
@@ -253,7 +253,7 @@ void xenc_h_domain_stats(struct domain *d, struct xenc_domain_stats *out)
         out->live_evtchns += xd->evtchn[i].in_use;
     out->p2m_entries = xenc_h_p2m_entries(d, gfns, 0);
     out->rangesets = count_rangesets(d);
-    out->lock_depth = d->ioreq_server.lock.held;
+    out->lock_depth = XENC_SERVERS(d).lock.held;
     for ( i = 0; i < xd->nr_vcpus; i++ )
         out->shutdown_deferrals += xd->vcpus[i].shutdown_deferrals;
 }
@@ -316,7 +316,7 @@ int xenc_h_dm_op(uint16_t domid, void *buf, size_t len)
     if ( op.pad )
         return -EINVAL;
 
-    rc = ioreq_server_dm_op(&op, d, &const_op);
+    rc = xenc_v_dm_op(&op, d, &const_op);
 
     if ( rc == 0 && !const_op )
         memcpy((char *)buf + offset, &op.u, size);
@@ -398,17 +398,17 @@ int xenc_h_destroy(uint16_t domid, uint16_t id)
 
 /* ---- the I/O path ------------------------------------------------------------------------- */
 
-static struct ioreq_server *server(struct domain *d, uint16_t id)
+static xenc_server_t *server(struct domain *d, uint16_t id)
 {
-    return id < MAX_NR_IOREQ_SERVERS ? d->ioreq_server.server[id] : NULL;
+    return id < MAX_NR_IOREQ_SERVERS ? XENC_SERVERS(d).server[id] : NULL;
 }
 
-static int server_id(struct domain *d, const struct ioreq_server *s)
+static int server_id(struct domain *d, const xenc_server_t *s)
 {
     unsigned int i;
 
     for ( i = 0; s && i < MAX_NR_IOREQ_SERVERS; i++ )
-        if ( d->ioreq_server.server[i] == s )
+        if ( XENC_SERVERS(d).server[i] == s )
             return (int)i;
     return -1;
 }
@@ -429,73 +429,73 @@ int xenc_h_portio(struct domain *d, int dir, unsigned int port, unsigned int byt
 
 int xenc_h_select(struct domain *d, ioreq_t *p)
 {
-    return server_id(d, ioreq_server_select(d, p));
+    return server_id(d, xenc_v_select(d, p));
 }
 
 int xenc_h_send(struct domain *d, uint16_t id, ioreq_t *p, bool buffered)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
     if ( !s )
         return -1;
-    return ioreq_send(s, p, buffered);
+    return xenc_v_send(s, p, buffered);
 }
 
 unsigned int xenc_h_broadcast(struct domain *d, ioreq_t *p, bool buffered)
 {
     ASSERT(current && current->domain == d);
-    return ioreq_broadcast(p, buffered);
+    return xenc_v_broadcast(p, buffered);
 }
 
 bool xenc_h_io_pending(void)
 {
-    return vcpu_ioreq_pending(current);
+    return xenc_v_pending(current);
 }
 
 bool xenc_h_handle_completion(void)
 {
-    return vcpu_ioreq_handle_completion(current);
+    return xenc_v_handle_completion(current);
 }
 
 ioreq_t xenc_h_vcpu_io_req(void)
 {
-    return current->io.req;
+    return XENC_VCPU_REQ(current);
 }
 
 /* ---- views of a server -------------------------------------------------------------------- */
 
 int xenc_h_server_enabled(struct domain *d, uint16_t id)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
     return s ? s->enabled : -1;
 }
 
 int xenc_h_server_emulator(struct domain *d, uint16_t id)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
     return s ? s->emulator->domain_id : -1;
 }
 
 int xenc_h_server_bufioreq_handling(struct domain *d, uint16_t id)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
     return s ? s->bufioreq_handling : -1;
 }
 
 int64_t xenc_h_server_bufioreq_evtchn(struct domain *d, uint16_t id)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
-    return s && HANDLE_BUFIOREQ(s) ? (int64_t)s->bufioreq_evtchn : -1;
+    return s && XENC_HANDLE_BUFIOREQ(s) ? (int64_t)s->bufioreq_evtchn : -1;
 }
 
 int64_t xenc_h_server_vcpu_evtchn(struct domain *d, uint16_t id, unsigned int vcpu)
 {
-    struct ioreq_server *s = server(d, id);
-    struct ioreq_vcpu *sv;
+    xenc_server_t *s = server(d, id);
+    xenc_server_vcpu_t *sv;
 
     if ( !s )
         return -1;
@@ -507,7 +507,7 @@ int64_t xenc_h_server_vcpu_evtchn(struct domain *d, uint16_t id, unsigned int vc
 
 uint64_t xenc_h_server_gfn(struct domain *d, uint16_t id, bool buf)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
     if ( !s )
         return ~0ULL;
@@ -516,7 +516,7 @@ uint64_t xenc_h_server_gfn(struct domain *d, uint16_t id, bool buf)
 
 void *xenc_h_server_page(struct domain *d, uint16_t id, bool buf)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
 
     if ( !s )
         return NULL;
@@ -544,7 +544,7 @@ static int report_one(unsigned long s, unsigned long e, void *ctxt)
 int xenc_h_server_ranges(struct domain *d, uint16_t id, uint32_t type, uint64_t *out,
                          unsigned int max)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
     struct report r = { out, max, 0 };
 
     if ( !s || type >= NR_IO_RANGE_TYPES )
@@ -556,7 +556,7 @@ int xenc_h_server_ranges(struct domain *d, uint16_t id, uint32_t type, uint64_t 
 
 int xenc_h_emulator_respond(struct domain *d, uint16_t id, unsigned int vcpu, uint64_t data)
 {
-    struct ioreq_server *s = server(d, id);
+    xenc_server_t *s = server(d, id);
     ioreq_t *p;
 
     if ( !s || !s->ioreq.va || vcpu >= PAGE_SIZE / sizeof(ioreq_t) )

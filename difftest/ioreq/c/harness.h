@@ -4,12 +4,54 @@
  *
  * All functions here are named xenc_h_*; build.rs renames every other global defined by the C
  * objects to xenc_<name>, so Xen's functions never bind to the Rust crate's #[no_mangle] exports.
+ * The 4.14 build of the same files (XENC_XEN414) has every global renamed to xen414_<name>
+ * instead (xenc_h_* to xen414_h_*).
  * Structures crossing to Rust are plain fixed-width records (mirrored in c.rs, sizes checked).
  */
 #ifndef XENC_HARNESS_H
 #define XENC_HARNESS_H
 
+/*
+ * What the harness calls, per Xen version: 4.17's common ioreq API, or 4.14's public hvm_*
+ * functions (the DMOP handler is ours for 4.14: c414/dm414.c, after 4.14's dm.c).
+ */
+#ifdef XENC_XEN414
+#include <asm/hvm/ioreq.h>
+typedef struct hvm_ioreq_server xenc_server_t;
+typedef struct hvm_ioreq_vcpu xenc_server_vcpu_t;
+#define XENC_SERVERS(d) ((d)->arch.hvm.ioreq_server)
+#define XENC_VCPU_REQ(v) ((v)->arch.hvm.hvm_io.io_req)
+#define xenc_v_domain_init(d) hvm_ioreq_init(d)
+#define xenc_v_destroy_all(d) hvm_destroy_all_ioreq_servers(d)
+#define xenc_v_add_vcpu_all(d, v) hvm_all_ioreq_servers_add_vcpu((d), (v))
+#define xenc_v_remove_vcpu_all(d, v) hvm_all_ioreq_servers_remove_vcpu((d), (v))
+#define xenc_v_dm_op(op, d, const_op) xenc_dm_op414((op), (d), (const_op))
+#define xenc_v_select(d, p) hvm_select_ioreq_server((d), (p))
+#define xenc_v_send(s, p, buffered) hvm_send_ioreq((s), (p), (buffered))
+#define xenc_v_broadcast(p, buffered) hvm_broadcast_ioreq((p), (buffered))
+#define xenc_v_pending(v) hvm_io_pending(v)
+#define xenc_v_handle_completion(v) handle_hvm_io_completion(v)
+#define XENC_HANDLE_BUFIOREQ(s) ((s)->bufioreq_handling != HVM_IOREQSRV_BUFIOREQ_OFF)
+/* The ioreq cases of 4.14's dm.c do_dm_op(), after its prologue (c414/dm414.c). */
+int xenc_dm_op414(struct xen_dm_op *op, struct domain *d, bool *const_op);
+#else
 #include <xen/ioreq.h>
+typedef struct ioreq_server xenc_server_t;
+typedef struct ioreq_vcpu xenc_server_vcpu_t;
+#define XENC_SERVERS(d) ((d)->ioreq_server)
+#define XENC_VCPU_REQ(v) ((v)->io.req)
+#define xenc_v_domain_init(d) ioreq_domain_init(d)
+#define xenc_v_destroy_all(d) ioreq_server_destroy_all(d)
+#define xenc_v_add_vcpu_all(d, v) ioreq_server_add_vcpu_all((d), (v))
+#define xenc_v_remove_vcpu_all(d, v) ioreq_server_remove_vcpu_all((d), (v))
+#define xenc_v_dm_op(op, d, const_op) ioreq_server_dm_op((op), (d), (const_op))
+#define xenc_v_select(d, p) ioreq_server_select((d), (p))
+#define xenc_v_send(s, p, buffered) ioreq_send((s), (p), (buffered))
+#define xenc_v_broadcast(p, buffered) ioreq_broadcast((p), (buffered))
+#define xenc_v_pending(v) vcpu_ioreq_pending(v)
+#define xenc_v_handle_completion(v) vcpu_ioreq_handle_completion(v)
+#define XENC_HANDLE_BUFIOREQ(s) HANDLE_BUFIOREQ(s)
+#endif
 
 #define XENC_MAX_EVTCHN 1024
 #define XENC_MAX_P2M 4096

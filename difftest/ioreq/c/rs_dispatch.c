@@ -33,7 +33,8 @@ void xenc_h_use_rust_rangeset(const struct xenc_rs_table *table)
 
 struct rangeset *xenc_rsd_rangeset_new(struct domain *d, const char *name, unsigned int flags)
 {
-    return rust ? rust->new_(NULL, name, flags) : rangeset_new(d, name, flags);
+    /* (4.14's rangeset_new takes a non-const name it only copies.) */
+    return rust ? rust->new_(NULL, name, flags) : rangeset_new(d, (char *)name, flags);
 }
 
 void xenc_rsd_rangeset_destroy(struct rangeset *r)

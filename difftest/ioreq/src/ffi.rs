@@ -116,7 +116,7 @@ pub fn use_rust_rangeset(on: bool) {
     };
     // SAFETY: the table is a static of valid function pointers with the C layout the dispatcher
     // declares (or NULL); the dispatcher only stores it.
-    unsafe { raw::xenc_h_use_rust_rangeset(t) }
+    unsafe { (api().use_rust_rangeset)(t) }
 }
 
 /// One entry of the layout probe.
@@ -126,89 +126,133 @@ pub struct LayoutEntry {
     pub value: u64,
 }
 
+/// Declares the harness API (`c/harness.h`) once for each C build: the 4.17 objects define
+/// `xenc_h_<name>`, the 4.14 objects the same functions as `xen414_h_<name>` (build.rs). [`Api`]
+/// holds one build's functions; [`select_xen`] chooses the build the safe functions below use.
+macro_rules! harness_api {
+    ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) $(-> $ret:ty)? ; )*) => {
+        /// The harness functions of one C build.
+        #[allow(dead_code)]
+        pub struct Api {
+            $( $name: unsafe extern "C" fn($($ty),*) $(-> $ret)?, )*
+        }
+        mod raw417 {
+            use super::*;
+            extern "C" {
+                $(
+                    #[link_name = concat!("xenc_h_", stringify!($name))]
+                    pub fn $name($($arg: $ty),*) $(-> $ret)?;
+                )*
+            }
+        }
+        #[cfg(not(xen_c_414_unavailable))]
+        mod raw414 {
+            use super::*;
+            extern "C" {
+                $(
+                    #[link_name = concat!("xen414_h_", stringify!($name))]
+                    pub fn $name($($arg: $ty),*) $(-> $ret)?;
+                )*
+            }
+        }
+        static API_417: Api = Api { $( $name: raw417::$name, )* };
+        #[cfg(not(xen_c_414_unavailable))]
+        static API_414: Api = Api { $( $name: raw414::$name, )* };
+    };
+}
+
+harness_api! {
+    fn domain_create(domid: u16, nr_vcpus: c_uint) -> *mut CDomainRaw;
+    fn domain_destroy(d: *mut CDomainRaw);
+    fn domain_set_hvm(d: *mut CDomainRaw, hvm: bool);
+    fn domain_set_privileged(d: *mut CDomainRaw, privileged: bool);
+    fn domain_set_dm_target(d: *mut CDomainRaw, target: c_int);
+    fn domain_set_pool(d: *mut CDomainRaw, base: u64, nr_pages: c_uint) -> c_int;
+    fn domain_set_cpu(d: *mut CDomainRaw, amd: bool, family: c_uint, cf8_ext: bool);
+    fn vcpu_add(d: *mut CDomainRaw) -> c_int;
+    fn vcpu_remove_last(d: *mut CDomainRaw);
+    fn nr_vcpus(d: *mut CDomainRaw) -> c_uint;
+    fn set_current(d: *mut CDomainRaw, vcpu: c_uint);
+    fn domain_stats(d: *mut CDomainRaw, out: *mut DomainStats);
+    fn dm_op(domid: u16, buf: *mut c_void, len: usize) -> c_int;
+    fn create(domid: u16, handle_bufioreq: u8, id: *mut u16) -> c_int;
+    fn get_info(domid: u16, id: u16, flags: u16, ioreq_gfn: *mut u64, bufioreq_gfn: *mut u64, bufioreq_port: *mut u32) -> c_int;
+    fn map_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
+    fn unmap_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
+    fn set_state(domid: u16, id: u16, enabled: u8) -> c_int;
+    fn destroy(domid: u16, id: u16) -> c_int;
+    fn portio(d: *mut CDomainRaw, dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) -> c_int;
+    fn select(d: *mut CDomainRaw, p: *mut RawIoreq) -> c_int;
+    fn send(d: *mut CDomainRaw, id: u16, p: *mut RawIoreq, buffered: bool) -> c_int;
+    fn broadcast(d: *mut CDomainRaw, p: *mut RawIoreq, buffered: bool) -> c_uint;
+    fn io_pending() -> bool;
+    fn handle_completion() -> bool;
+    fn vcpu_io_req() -> RawIoreq;
+    fn server_enabled(d: *mut CDomainRaw, id: u16) -> c_int;
+    fn server_emulator(d: *mut CDomainRaw, id: u16) -> c_int;
+    fn server_bufioreq_handling(d: *mut CDomainRaw, id: u16) -> c_int;
+    fn server_bufioreq_evtchn(d: *mut CDomainRaw, id: u16) -> i64;
+    fn server_vcpu_evtchn(d: *mut CDomainRaw, id: u16, vcpu: c_uint) -> i64;
+    fn server_gfn(d: *mut CDomainRaw, id: u16, buf: bool) -> u64;
+    fn server_page(d: *mut CDomainRaw, id: u16, buf: bool) -> *mut c_void;
+    fn server_ranges(d: *mut CDomainRaw, id: u16, ty: u32, out: *mut u64, max: c_uint) -> c_int;
+    fn evtchn_notified(d: *mut CDomainRaw, port: c_uint) -> i64;
+    fn emulator_respond(d: *mut CDomainRaw, id: u16, vcpu: c_uint, data: u64) -> c_int;
+    fn p2m_present(d: *mut CDomainRaw, gfn: u64) -> bool;
+    fn rangeset_dump(d: *mut CDomainRaw);
+    fn counters(out: *mut Counters);
+    fn set_fault(fail_alloc_after: i64, fail_domheap: bool, fail_global_map: bool, evtchn_limit: i64);
+    fn console_take(buf: *mut c_char, len: usize) -> usize;
+    fn sizeof_counters() -> usize;
+    fn sizeof_domain_stats() -> usize;
+    fn use_rust_rangeset(table: *const RustRangesetTable);
+}
+
+/// Which of Xen's C builds the harness functions reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XenC {
+    /// Xen 4.17's `common/ioreq.c` + `arch/x86/hvm/ioreq.c`.
+    V417,
+    /// Xen 4.14's `arch/x86/hvm/ioreq.c` (its public `hvm_*` functions).
+    V414,
+}
+
+/// Whether the 4.14 build is linked (Xen 4.14's source was available).
+pub const C414_AVAILABLE: bool = cfg!(not(xen_c_414_unavailable));
+
+static USE_414: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every function of this module reach `which` C build. Each build has its own domains and
+/// counters; switch only while no [`CDomain`] is alive. Panics for 4.14 when it is not linked.
+pub fn select_xen(which: XenC) {
+    assert!(
+        which == XenC::V417 || C414_AVAILABLE,
+        "the Xen 4.14 C is not built"
+    );
+    USE_414.store(which == XenC::V414, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The C build currently selected.
+pub fn selected_xen() -> XenC {
+    if USE_414.load(std::sync::atomic::Ordering::Relaxed) {
+        XenC::V414
+    } else {
+        XenC::V417
+    }
+}
+
+fn api() -> &'static Api {
+    #[cfg(not(xen_c_414_unavailable))]
+    if selected_xen() == XenC::V414 {
+        return &API_414;
+    }
+    &API_417
+}
+
 mod raw {
     use super::*;
     extern "C" {
-        pub fn xenc_h_domain_create(domid: u16, nr_vcpus: c_uint) -> *mut CDomainRaw;
-        pub fn xenc_h_domain_destroy(d: *mut CDomainRaw);
-        pub fn xenc_h_domain_set_hvm(d: *mut CDomainRaw, hvm: bool);
-        pub fn xenc_h_domain_set_privileged(d: *mut CDomainRaw, privileged: bool);
-        pub fn xenc_h_domain_set_dm_target(d: *mut CDomainRaw, target: c_int);
-        pub fn xenc_h_domain_set_pool(d: *mut CDomainRaw, base: u64, nr_pages: c_uint) -> c_int;
-        pub fn xenc_h_domain_set_cpu(d: *mut CDomainRaw, amd: bool, family: c_uint, cf8_ext: bool);
-        pub fn xenc_h_vcpu_add(d: *mut CDomainRaw) -> c_int;
-        pub fn xenc_h_vcpu_remove_last(d: *mut CDomainRaw);
-        pub fn xenc_h_nr_vcpus(d: *mut CDomainRaw) -> c_uint;
-        pub fn xenc_h_set_current(d: *mut CDomainRaw, vcpu: c_uint);
-        pub fn xenc_h_domain_stats(d: *mut CDomainRaw, out: *mut DomainStats);
-
-        pub fn xenc_h_dm_op(domid: u16, buf: *mut c_void, len: usize) -> c_int;
-        pub fn xenc_h_create(domid: u16, handle_bufioreq: u8, id: *mut u16) -> c_int;
-        pub fn xenc_h_get_info(
-            domid: u16,
-            id: u16,
-            flags: u16,
-            ioreq_gfn: *mut u64,
-            bufioreq_gfn: *mut u64,
-            bufioreq_port: *mut u32,
-        ) -> c_int;
-        pub fn xenc_h_map_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
-        pub fn xenc_h_unmap_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
-        pub fn xenc_h_set_state(domid: u16, id: u16, enabled: u8) -> c_int;
-        pub fn xenc_h_destroy(domid: u16, id: u16) -> c_int;
-
-        pub fn xenc_h_portio(
-            d: *mut CDomainRaw,
-            dir: c_int,
-            port: c_uint,
-            bytes: c_uint,
-            val: *mut u32,
-        ) -> c_int;
-        pub fn xenc_h_select(d: *mut CDomainRaw, p: *mut RawIoreq) -> c_int;
-        pub fn xenc_h_send(d: *mut CDomainRaw, id: u16, p: *mut RawIoreq, buffered: bool) -> c_int;
-        pub fn xenc_h_broadcast(d: *mut CDomainRaw, p: *mut RawIoreq, buffered: bool) -> c_uint;
-        pub fn xenc_h_io_pending() -> bool;
-        pub fn xenc_h_handle_completion() -> bool;
-        pub fn xenc_h_vcpu_io_req() -> RawIoreq;
-
-        pub fn xenc_h_server_enabled(d: *mut CDomainRaw, id: u16) -> c_int;
-        pub fn xenc_h_server_emulator(d: *mut CDomainRaw, id: u16) -> c_int;
-        pub fn xenc_h_server_bufioreq_handling(d: *mut CDomainRaw, id: u16) -> c_int;
-        pub fn xenc_h_server_bufioreq_evtchn(d: *mut CDomainRaw, id: u16) -> i64;
-        pub fn xenc_h_server_vcpu_evtchn(d: *mut CDomainRaw, id: u16, vcpu: c_uint) -> i64;
-        pub fn xenc_h_server_gfn(d: *mut CDomainRaw, id: u16, buf: bool) -> u64;
-        pub fn xenc_h_server_page(d: *mut CDomainRaw, id: u16, buf: bool) -> *mut c_void;
-        pub fn xenc_h_server_ranges(
-            d: *mut CDomainRaw,
-            id: u16,
-            ty: u32,
-            out: *mut u64,
-            max: c_uint,
-        ) -> c_int;
-
-        pub fn xenc_h_evtchn_notified(d: *mut CDomainRaw, port: c_uint) -> i64;
-        pub fn xenc_h_emulator_respond(
-            d: *mut CDomainRaw,
-            id: u16,
-            vcpu: c_uint,
-            data: u64,
-        ) -> c_int;
-        pub fn xenc_h_p2m_present(d: *mut CDomainRaw, gfn: u64) -> bool;
-        pub fn xenc_h_rangeset_dump(d: *mut CDomainRaw);
-
-        pub fn xenc_h_counters(out: *mut Counters);
-        pub fn xenc_h_set_fault(
-            fail_alloc_after: i64,
-            fail_domheap: bool,
-            fail_global_map: bool,
-            evtchn_limit: i64,
-        );
-        pub fn xenc_h_console_take(buf: *mut c_char, len: usize) -> usize;
-        pub fn xenc_h_sizeof_counters() -> usize;
-        pub fn xenc_h_sizeof_domain_stats() -> usize;
-
         pub fn xenc_layout_probe_417(count: *mut c_uint) -> *const LayoutEntry;
-        pub fn xenc_h_use_rust_rangeset(table: *const RustRangesetTable);
     }
 
     #[cfg(not(xen_c_414_unavailable))]
@@ -222,14 +266,17 @@ mod raw {
 pub struct CDomain {
     raw: NonNull<CDomainRaw>,
     domid: u16,
+    /// The C build that created it (see [`select_xen`]).
+    api: &'static Api,
 }
 
 impl CDomain {
     /// A new HVM domain with `nr_vcpus` vcpus (at most 8); `None` if the id is live.
     pub fn create(domid: u16, nr_vcpus: u32) -> Option<Self> {
+        let api = api();
         // SAFETY: plain values in; the harness returns NULL or a domain it owns until destroy.
-        let raw = unsafe { raw::xenc_h_domain_create(domid, nr_vcpus) };
-        NonNull::new(raw).map(|raw| CDomain { raw, domid })
+        let raw = unsafe { (api.domain_create)(domid, nr_vcpus) };
+        NonNull::new(raw).map(|raw| CDomain { raw, domid, api })
     }
 
     pub fn domid(&self) -> u16 {
@@ -243,131 +290,131 @@ impl CDomain {
     /// Tears the domain down as Xen does (destroy_all, event channels, P2M, rangesets).
     pub fn destroy(self) {
         // SAFETY: `self` owns a live harness domain; consuming it ends every use of the pointer.
-        unsafe { raw::xenc_h_domain_destroy(self.p()) }
+        unsafe { (self.api.domain_destroy)(self.p()) }
     }
 
     pub fn set_hvm(&self, hvm: bool) {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_domain_set_hvm(self.p(), hvm) }
+        unsafe { (self.api.domain_set_hvm)(self.p(), hvm) }
     }
 
     pub fn set_privileged(&self, privileged: bool) {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_domain_set_privileged(self.p(), privileged) }
+        unsafe { (self.api.domain_set_privileged)(self.p(), privileged) }
     }
 
     pub fn set_dm_target(&self, target: Option<u16>) {
         let t = target.map_or(-1, c_int::from);
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_domain_set_dm_target(self.p(), t) }
+        unsafe { (self.api.domain_set_dm_target)(self.p(), t) }
     }
 
     /// The ioreq GFN pool (params 32/33), populated with guest RAM; 0 or -errno.
     pub fn set_pool(&self, base: u64, nr_pages: u32) -> i32 {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_domain_set_pool(self.p(), base, nr_pages) }
+        unsafe { (self.api.domain_set_pool)(self.p(), base, nr_pages) }
     }
 
     pub fn set_cpu(&self, amd: bool, family: u32, cf8_ext: bool) {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_domain_set_cpu(self.p(), amd, family, cf8_ext) }
+        unsafe { (self.api.domain_set_cpu)(self.p(), amd, family, cf8_ext) }
     }
 
     /// Adds a vcpu, registering it with every server; 0 or -errno.
     pub fn vcpu_add(&self) -> i32 {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_vcpu_add(self.p()) }
+        unsafe { (self.api.vcpu_add)(self.p()) }
     }
 
     pub fn vcpu_remove_last(&self) {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_vcpu_remove_last(self.p()) }
+        unsafe { (self.api.vcpu_remove_last)(self.p()) }
     }
 
     pub fn nr_vcpus(&self) -> u32 {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_nr_vcpus(self.p()) }
+        unsafe { (self.api.nr_vcpus)(self.p()) }
     }
 
     /// Makes vcpu `vcpu` of this domain `current` (the caller of what follows).
     pub fn make_current(&self, vcpu: u32) {
         // SAFETY: live domain (owned by self).
-        unsafe { raw::xenc_h_set_current(self.p(), vcpu) }
+        unsafe { (self.api.set_current)(self.p(), vcpu) }
     }
 
     pub fn stats(&self) -> DomainStats {
         let mut s = DomainStats::default();
         // SAFETY: live domain; `s` is a valid, exclusive DomainStats (size checked in tests).
-        unsafe { raw::xenc_h_domain_stats(self.p(), &mut s) };
+        unsafe { (self.api.domain_stats)(self.p(), &mut s) };
         s
     }
 
     /// A port access through the handlers the ioreq code registered; the X86EMUL code, or -1.
     pub fn portio(&self, dir: i32, port: u32, bytes: u32, val: &mut u32) -> i32 {
         // SAFETY: live domain; `val` is a valid exclusive u32.
-        unsafe { raw::xenc_h_portio(self.p(), dir, port, bytes, val) }
+        unsafe { (self.api.portio)(self.p(), dir, port, bytes, val) }
     }
 
     /// `ioreq_server_select`: the id of the chosen server; `p` may be rewritten.
     pub fn select(&self, p: &mut RawIoreq) -> Option<u16> {
         // SAFETY: live domain; `p` is a valid exclusive ioreq_t (layout asserted above).
-        let id = unsafe { raw::xenc_h_select(self.p(), p) };
+        let id = unsafe { (self.api.select)(self.p(), p) };
         u16::try_from(id).ok()
     }
 
     /// `ioreq_send` to server `id` as the current vcpu: IOREQ_STATUS_*, or -1 without a server.
     pub fn send(&self, id: u16, p: &mut RawIoreq, buffered: bool) -> i32 {
         // SAFETY: live domain; `p` valid and exclusive.
-        unsafe { raw::xenc_h_send(self.p(), id, p, buffered) }
+        unsafe { (self.api.send)(self.p(), id, p, buffered) }
     }
 
     /// `ioreq_broadcast` as the current vcpu (which must belong to this domain).
     pub fn broadcast(&self, p: &mut RawIoreq, buffered: bool) -> u32 {
         // SAFETY: live domain; `p` valid and exclusive.
-        unsafe { raw::xenc_h_broadcast(self.p(), p, buffered) }
+        unsafe { (self.api.broadcast)(self.p(), p, buffered) }
     }
 
     pub fn server_enabled(&self, id: u16) -> Option<bool> {
         // SAFETY: live domain.
-        let r = unsafe { raw::xenc_h_server_enabled(self.p(), id) };
+        let r = unsafe { (self.api.server_enabled)(self.p(), id) };
         (r >= 0).then_some(r != 0)
     }
 
     pub fn server_emulator(&self, id: u16) -> Option<u16> {
         // SAFETY: live domain.
-        let r = unsafe { raw::xenc_h_server_emulator(self.p(), id) };
+        let r = unsafe { (self.api.server_emulator)(self.p(), id) };
         u16::try_from(r).ok()
     }
 
     pub fn server_bufioreq_handling(&self, id: u16) -> Option<u8> {
         // SAFETY: live domain.
-        let r = unsafe { raw::xenc_h_server_bufioreq_handling(self.p(), id) };
+        let r = unsafe { (self.api.server_bufioreq_handling)(self.p(), id) };
         u8::try_from(r).ok()
     }
 
     pub fn server_bufioreq_evtchn(&self, id: u16) -> Option<u32> {
         // SAFETY: live domain.
-        let r = unsafe { raw::xenc_h_server_bufioreq_evtchn(self.p(), id) };
+        let r = unsafe { (self.api.server_bufioreq_evtchn)(self.p(), id) };
         u32::try_from(r).ok()
     }
 
     pub fn server_vcpu_evtchn(&self, id: u16, vcpu: u32) -> Option<u32> {
         // SAFETY: live domain.
-        let r = unsafe { raw::xenc_h_server_vcpu_evtchn(self.p(), id, vcpu) };
+        let r = unsafe { (self.api.server_vcpu_evtchn)(self.p(), id, vcpu) };
         u32::try_from(r).ok()
     }
 
     /// The server's ioreq (`buf` false) or bufioreq gfn; `None` when it has none.
     pub fn server_gfn(&self, id: u16, buf: bool) -> Option<u64> {
         // SAFETY: live domain.
-        let g = unsafe { raw::xenc_h_server_gfn(self.p(), id, buf) };
+        let g = unsafe { (self.api.server_gfn)(self.p(), id, buf) };
         (g != u64::MAX).then_some(g)
     }
 
     /// A copy of the server's shared page (`buf` false: ioreq, true: bufioreq), if it has one.
     pub fn server_page(&self, id: u16, buf: bool) -> Option<[u8; 4096]> {
         // SAFETY: live domain.
-        let p = unsafe { raw::xenc_h_server_page(self.p(), id, buf) };
+        let p = unsafe { (self.api.server_page)(self.p(), id, buf) };
         let p = NonNull::new(p.cast::<[u8; 4096]>())?;
         // SAFETY: a non-NULL page pointer of the harness is a live, mapped 4096-byte frame; the
         // single-threaded harness does not write it during this copy.
@@ -378,7 +425,7 @@ impl CDomain {
     pub fn server_ranges(&self, id: u16, ty: u32) -> Option<std::vec::Vec<(u64, u64)>> {
         let mut buf = std::vec![0u64; 2 * 300];
         // SAFETY: live domain; `buf` has room for 300 pairs, the `max` passed.
-        let n = unsafe { raw::xenc_h_server_ranges(self.p(), id, ty, buf.as_mut_ptr(), 300) };
+        let n = unsafe { (self.api.server_ranges)(self.p(), id, ty, buf.as_mut_ptr(), 300) };
         let n = usize::try_from(n).ok()?;
         assert!(n <= 300, "more ranges than the harness buffer");
         Some(buf[..2 * n].chunks(2).map(|c| (c[0], c[1])).collect())
@@ -389,7 +436,7 @@ impl CDomain {
     /// Notifications sent on `port` of this domain; `None` when the port is not allocated.
     pub fn evtchn_notified(&self, port: u32) -> Option<u64> {
         // SAFETY: live domain.
-        let n = unsafe { raw::xenc_h_evtchn_notified(self.p(), port) };
+        let n = unsafe { (self.api.evtchn_notified)(self.p(), port) };
         u64::try_from(n).ok()
     }
 
@@ -397,28 +444,28 @@ impl CDomain {
     /// without such a page.
     pub fn emulator_respond(&self, id: u16, vcpu: u32, data: u64) -> bool {
         // SAFETY: live domain.
-        unsafe { raw::xenc_h_emulator_respond(self.p(), id, vcpu, data) == 0 }
+        unsafe { (self.api.emulator_respond)(self.p(), id, vcpu, data) == 0 }
     }
 
     /// The domain's rangesets as Xen's 'q' debug key prints them.
     pub fn rangeset_dump(&self) -> std::string::String {
         let _ = console_take();
         // SAFETY: live domain.
-        unsafe { raw::xenc_h_rangeset_dump(self.p()) };
+        unsafe { (self.api.rangeset_dump)(self.p()) };
         console_take()
     }
 
     /// Whether this domain's P2M maps `gfn`.
     pub fn p2m_present(&self, gfn: u64) -> bool {
         // SAFETY: live domain.
-        unsafe { raw::xenc_h_p2m_present(self.p(), gfn) }
+        unsafe { (self.api.p2m_present)(self.p(), gfn) }
     }
 
     /// Writes `bytes` at `off` into the server's shared page (`buf` false: ioreq; true: ring), as
     /// the emulator would; false when there is no such page or the range is outside it.
     pub fn server_page_write(&self, id: u16, buf: bool, off: usize, bytes: &[u8]) -> bool {
         // SAFETY: live domain.
-        let p = unsafe { raw::xenc_h_server_page(self.p(), id, buf) };
+        let p = unsafe { (self.api.server_page)(self.p(), id, buf) };
         let Some(p) = NonNull::new(p.cast::<u8>()) else {
             return false;
         };
@@ -435,12 +482,12 @@ impl CDomain {
 /// The XEN_DMOP hypercall with one buffer, as the current vcpu; 0 or -errno.
 pub fn dm_op(domid: u16, buf: &mut [u8]) -> i32 {
     // SAFETY: `buf` is valid for writes of its length, which is passed.
-    unsafe { raw::xenc_h_dm_op(domid, buf.as_mut_ptr().cast(), buf.len()) }
+    unsafe { (api().dm_op)(domid, buf.as_mut_ptr().cast(), buf.len()) }
 }
 
 pub fn create(domid: u16, handle_bufioreq: u8, id: &mut u16) -> i32 {
     // SAFETY: `id` is a valid exclusive u16.
-    unsafe { raw::xenc_h_create(domid, handle_bufioreq, id) }
+    unsafe { (api().create)(domid, handle_bufioreq, id) }
 }
 
 /// get_info: the outputs are in-out, as in the hypercall (left alone on failure).
@@ -453,51 +500,51 @@ pub fn get_info(
     bufioreq_port: &mut u32,
 ) -> i32 {
     // SAFETY: all three outputs are valid exclusive references.
-    unsafe { raw::xenc_h_get_info(domid, id, flags, ioreq_gfn, bufioreq_gfn, bufioreq_port) }
+    unsafe { (api().get_info)(domid, id, flags, ioreq_gfn, bufioreq_gfn, bufioreq_port) }
 }
 
 pub fn map_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> i32 {
     // SAFETY: plain values.
-    unsafe { raw::xenc_h_map_range(domid, id, ty, start, end) }
+    unsafe { (api().map_range)(domid, id, ty, start, end) }
 }
 
 pub fn unmap_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> i32 {
     // SAFETY: plain values.
-    unsafe { raw::xenc_h_unmap_range(domid, id, ty, start, end) }
+    unsafe { (api().unmap_range)(domid, id, ty, start, end) }
 }
 
 pub fn set_state(domid: u16, id: u16, enabled: u8) -> i32 {
     // SAFETY: plain values.
-    unsafe { raw::xenc_h_set_state(domid, id, enabled) }
+    unsafe { (api().set_state)(domid, id, enabled) }
 }
 
 pub fn destroy(domid: u16, id: u16) -> i32 {
     // SAFETY: plain values.
-    unsafe { raw::xenc_h_destroy(domid, id) }
+    unsafe { (api().destroy)(domid, id) }
 }
 
 /// `vcpu_ioreq_pending(current)`.
 pub fn io_pending() -> bool {
     // SAFETY: no arguments; the harness requires `current` set, which callers ensure.
-    unsafe { raw::xenc_h_io_pending() }
+    unsafe { (api().io_pending)() }
 }
 
 /// `vcpu_ioreq_handle_completion(current)`. Aborts the process if Xen would block.
 pub fn handle_completion() -> bool {
     // SAFETY: as io_pending.
-    unsafe { raw::xenc_h_handle_completion() }
+    unsafe { (api().handle_completion)() }
 }
 
 /// `current->io.req`.
 pub fn vcpu_io_req() -> RawIoreq {
     // SAFETY: as io_pending.
-    unsafe { raw::xenc_h_vcpu_io_req() }
+    unsafe { (api().vcpu_io_req)() }
 }
 
 pub fn counters() -> Counters {
     let mut c = Counters::default();
     // SAFETY: `c` is a valid exclusive Counters (size checked in tests).
-    unsafe { raw::xenc_h_counters(&mut c) };
+    unsafe { (api().counters)(&mut c) };
     c
 }
 
@@ -511,14 +558,14 @@ pub fn set_fault(
 ) {
     let n = fail_alloc_after.map_or(-1, i64::from);
     // SAFETY: plain values.
-    unsafe { raw::xenc_h_set_fault(n, fail_domheap, fail_global_map, i64::from(evtchn_limit)) }
+    unsafe { (api().set_fault)(n, fail_domheap, fail_global_map, i64::from(evtchn_limit)) }
 }
 
 /// What the C printed since the last call.
 pub fn console_take() -> std::string::String {
     let mut buf = std::vec![0u8; 1 << 16];
     // SAFETY: `buf` is valid for writes of its length, which is passed.
-    let n = unsafe { raw::xenc_h_console_take(buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe { (api().console_take)(buf.as_mut_ptr().cast(), buf.len()) };
     buf.truncate(n);
     std::string::String::from_utf8_lossy(&buf).into_owned()
 }
@@ -526,12 +573,7 @@ pub fn console_take() -> std::string::String {
 /// The C sizes of the two counter records, to check the Rust mirrors.
 pub fn c_record_sizes() -> (usize, usize) {
     // SAFETY: no arguments.
-    unsafe {
-        (
-            raw::xenc_h_sizeof_counters(),
-            raw::xenc_h_sizeof_domain_stats(),
-        )
-    }
+    unsafe { ((api().sizeof_counters)(), (api().sizeof_domain_stats)()) }
 }
 
 /// The layout probe's entries for Xen `ver` ("4.17" or "4.14"); `None` if not built.

@@ -1,7 +1,7 @@
 //! Differential tests of the ioreq servers against Xen's own C (issue 3).
 //!
-//! `build.rs` compiles Xen 4.17's ioreq C unchanged beside our harness (`c/`); [`ffi`] reaches
-//! it. When Xen's source could not be fetched the crate builds without it (cfg
+//! `build.rs` compiles Xen 4.17's ioreq C, and Xen 4.14.6's, unchanged beside our harness
+//! (`c/`, built once per version); [`ffi`] reaches either (`ffi::select_xen`). When Xen's source could not be fetched the crate builds without it (cfg
 //! `xen_c_unavailable`) and the tests report SKIPPED.
 
 /// True when the C side was built (Xen's source was available).
@@ -10,10 +10,14 @@ pub const C_AVAILABLE: bool = cfg!(not(xen_c_unavailable));
 #[cfg(not(xen_c_unavailable))]
 pub mod ffi;
 
-/// Serialises every user of the C harness (its fakes hold process-global state).
+/// Serialises every user of the C harness (its fakes hold process-global state). Selects the
+/// Xen 4.17 build (`ffi::select_xen`): a user of the 4.14 build selects it after locking.
 pub fn c_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    let g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    #[cfg(not(xen_c_unavailable))]
+    ffi::select_xen(ffi::XenC::V417);
+    g
 }
 
 /// Reports a skipped differential test loudly; fails it when `XEN_DIFF_REQUIRED=1`.

@@ -118,6 +118,59 @@ pub fn run_seeded(seed: u64, total: u64) -> Report {
     report
 }
 
+/// [`run_seeded`] on one of the C builds (the 4.17 build is selected again afterwards). Callers
+/// hold [`crate::c_lock`].
+pub fn run_seeded_on(which: ffi::XenC, seed: u64, total: u64) -> Report {
+    ffi::select_xen(which);
+    let report = run_seeded(seed, total);
+    ffi::select_xen(ffi::XenC::V417);
+    report
+}
+
+/// The body of the seeded differential tests: `DIFFTEST_IOREQ_OPS` operations (default 100000)
+/// from `DIFFTEST_IOREQ_SEED` against `which` C build; prints
+/// `difftest NAME: N ops compared, M unexplained divergences` and the details, and panics on an
+/// unexplained divergence, a short run or a ledger problem.
+pub fn seeded_test(name: &str, which: ffi::XenC) {
+    let _g = crate::c_lock();
+    let total: u64 = std::env::var("DIFFTEST_IOREQ_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let seed: u64 = std::env::var("DIFFTEST_IOREQ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x10e1_2014);
+    let report = run_seeded_on(which, seed, total);
+    println!(
+        "difftest {name}: {} ops compared, {} unexplained divergences",
+        report.ops,
+        report.unexplained.len()
+    );
+    println!(
+        "difftest {name}:   {} sequences, {} of them with Xen's ioreq C on the Rust rangeset",
+        report.sequences, report.sequences_on_rust_rangeset
+    );
+    for (id, n) in &report.observed {
+        println!("difftest {name}:   {id} observed {n} times");
+    }
+    for (what, n) in &report.coverage {
+        println!("difftest {name}:   covered: {what}: {n}");
+    }
+    for u in report.unexplained.iter().take(20) {
+        println!("difftest {name}: UNEXPLAINED {u}");
+    }
+    assert!(
+        report.unexplained.is_empty(),
+        "{} unexplained divergences (first: {:?})",
+        report.unexplained.len(),
+        report.unexplained.first()
+    );
+    assert!(report.ops >= total, "only {} ops ran", report.ops);
+    let ledger = check_ledger(&report, total >= RATCHET_MIN_OPS);
+    assert!(ledger.is_empty(), "FIDELITY ledger: {ledger:#?}");
+}
+
 /// One sequence driven by fuzzer bytes (until they run out, at most `max_ops`).
 pub fn run_bytes(data: &[u8], max_ops: u64) -> Report {
     let mut report = Report::default();

@@ -1,6 +1,6 @@
-//! The C side alone: Xen 4.17's ioreq code driven through create / get_info / map / enable /
-//! select / send / destroy in the harness, with its resource counters checked. Proves the harness
-//! before any comparison relies on it.
+//! The C side alone: Xen 4.17's ioreq code (and Xen 4.14's, through the same harness built for
+//! it) driven through create / get_info / map / enable / select / send / destroy, with its
+//! resource counters checked. Proves the harness before any comparison relies on it.
 
 #[cfg(xen_c_unavailable)]
 #[test]
@@ -11,9 +11,40 @@ fn c_sanity() {
 #[cfg(not(xen_c_unavailable))]
 #[test]
 fn c_sanity() {
-    use difftest_ioreq::ffi::{self, CDomain, RawIoreq};
+    let _g = difftest_ioreq::c_lock();
+    c_sanity_on(difftest_ioreq::ffi::XenC::V417);
+}
+
+#[cfg(any(xen_c_unavailable, xen_c_414_unavailable))]
+#[test]
+fn c_sanity_414() {
+    difftest_ioreq::skip("ioreq-c-sanity-4.14", "Xen 4.14 source unavailable");
+}
+
+/// The same sequence through Xen 4.14's C (4.14 behaves as 4.17 in all of it), and proof that
+/// it is the 4.14 build that ran: the 4.17 build's counters do not move.
+#[cfg(not(any(xen_c_unavailable, xen_c_414_unavailable)))]
+#[test]
+fn c_sanity_414() {
+    use difftest_ioreq::ffi::{self, XenC};
 
     let _g = difftest_ioreq::c_lock();
+    ffi::select_xen(XenC::V417);
+    let other = ffi::counters();
+    c_sanity_on(XenC::V414);
+    ffi::select_xen(XenC::V414);
+    let ran = ffi::counters();
+    ffi::select_xen(XenC::V417);
+    assert_eq!(ffi::counters(), other, "the 4.17 build was used");
+    assert!(ran.pauses > 0 && ran.notifications > 0, "{ran:?}");
+}
+
+/// The sequence on `which` build; the caller holds `c_lock`. Leaves the 4.17 build selected.
+#[cfg(not(xen_c_unavailable))]
+fn c_sanity_on(which: difftest_ioreq::ffi::XenC) {
+    use difftest_ioreq::ffi::{self, CDomain, RawIoreq};
+
+    ffi::select_xen(which);
     let (cs, ds) = ffi::c_record_sizes();
     assert_eq!(cs, core::mem::size_of::<ffi::Counters>());
     assert_eq!(ds, core::mem::size_of::<ffi::DomainStats>());
@@ -214,6 +245,7 @@ fn c_sanity() {
     assert_eq!(end.domain_crashes, base.domain_crashes);
     let console = ffi::console_take();
     assert!(!console.contains("domain_crash"), "{console}");
+    ffi::select_xen(ffi::XenC::V417);
 }
 
 /// Xen's ioreq C on the Rust crate's rangeset: the sets are Rust ones (none on the C domain's
@@ -224,6 +256,7 @@ fn c_on_rust_rangeset() {
     use difftest_ioreq::ffi::{self, CDomain, RawIoreq};
 
     let _g = difftest_ioreq::c_lock();
+    ffi::select_xen(ffi::XenC::V417);
     let base = ffi::counters();
     ffi::use_rust_rangeset(true);
     let dm = CDomain::create(0, 1).expect("dom0");
