@@ -268,12 +268,28 @@ impl RangeSet {
 
     /// `rangeset_contains_range`: is `[s, e]` inside one single range?
     pub fn contains_range(&self, s: u64, e: u64) -> bool {
+        self.containing(s, e).is_some()
+    }
+
+    /// The index of the range holding all of `[s, e]`, if there is one: what
+    /// [`RangeSet::contains_range`] tests. None when `s > e` (R4).
+    pub fn containing(&self, s: u64, e: u64) -> Option<usize> {
         if s > e {
-            return false; // R4
+            return None; // R4
         }
-        self.find(s)
-            .and_then(|i| self.ranges.get(i))
-            .is_some_and(|r| r.e >= e)
+        let i = self.find(s)?;
+        self.ranges.get(i).filter(|r| r.e >= e).map(|_| i)
+    }
+
+    /// [`RangeSet::containing`], trying the range at index `hint` first (e.g. the one the last
+    /// lookup found); any `hint` gives the same answer. A range holding `[s, e]` is the one the
+    /// binary search finds: it starts at or below `s`, and every later range starts above its end,
+    /// so above `s`.
+    pub fn containing_hinted(&self, s: u64, e: u64, hint: usize) -> Option<usize> {
+        if s <= e && self.ranges.get(hint).is_some_and(|r| r.s <= s && e <= r.e) {
+            return Some(hint);
+        }
+        self.containing(s, e)
     }
 
     /// `rangeset_overlaps_range`: does any range meet `[s, e]`?

@@ -429,3 +429,46 @@ fn clear_returns_budget() {
     r.clear();
     assert_eq!(r.budget(), 2);
 }
+
+#[test]
+fn containing_hinted_agrees_for_any_hint() {
+    // Coalesced, and a non-coalesced set (claim_range leaves touching ranges).
+    let mut touching = set(&[(0, 3), (8, 9)]);
+    assert_eq!(touching.claim_range(4), Ok(4));
+    assert_eq!(list(&touching), [(0, 7), (8, 9)]);
+    let points = [
+        0,
+        1,
+        2,
+        4,
+        5,
+        7,
+        8,
+        9,
+        10,
+        20,
+        21,
+        25,
+        30,
+        31,
+        40,
+        MAX - 1,
+        MAX,
+    ];
+    let sets = [
+        set(&[(2, 4), (10, 20), (30, 30), (40, MAX)]),
+        touching,
+        set(&[]),
+    ];
+    for r in sets {
+        for s in points {
+            for e in points {
+                let want = r.containing(s, e);
+                assert_eq!(want.is_some(), r.contains_range(s, e));
+                for hint in 0..6 {
+                    assert_eq!(r.containing_hinted(s, e, hint), want, "{s} {e} {hint}");
+                }
+            }
+        }
+    }
+}
