@@ -51,6 +51,28 @@ pub const NO_NAME: &[u8] = b"(no name)";
 /// unlimited set never reaches 0.
 const UNLIMITED: i64 = -1;
 
+/// Tails of at most this many ranges are moved element by element when a range is inserted or
+/// removed, instead of by `Vec::insert`/`drain` (a memmove call).
+const SHORT_MOVE: usize = 8;
+
+/// Sets of at most this many ranges are searched by counting instead of by bisection.
+const LINEAR_MAX: usize = 16;
+
+/// `ranges.partition_point(pred)`, for a `pred` that holds on a prefix of `ranges` (starts and ends
+/// ascend). On small sets every range is tested and the hits counted, without branches: those
+/// loads are independent, where a binary search waits for each before the next.
+#[inline]
+fn prefix_len(ranges: &[Range], pred: impl Fn(&Range) -> bool) -> usize {
+    if ranges.len() <= LINEAR_MAX {
+        // At most LINEAR_MAX: the count cannot wrap.
+        ranges
+            .iter()
+            .fold(0usize, |n, r| n.wrapping_add(usize::from(pred(r))))
+    } else {
+        ranges.partition_point(pred)
+    }
+}
+
 /// A rangeset: Xen's `struct rangeset` minus its lock and domain link (see `domain.rs`).
 #[derive(Debug)]
 pub struct RangeSet {
@@ -118,7 +140,21 @@ impl RangeSet {
 
     /// Index of the highest range starting at or below `x` (Xen's `find_range`).
     fn find(&self, x: u64) -> Option<usize> {
-        self.ranges.partition_point(|r| r.s <= x).checked_sub(1)
+        prefix_len(&self.ranges, |r| r.s <= x).checked_sub(1)
+    }
+
+    /// `find(e)` for an `e` at or above a value whose `find` is `first`: only ranges after `first`
+    /// can differ, and usually the next one already starts above `e` (no second binary search).
+    #[inline]
+    fn find_after(&self, first: Option<usize>, e: u64) -> Option<usize> {
+        let base = first.map_or(0, |i| i.saturating_add(1));
+        let rest = self.ranges.get(base..).unwrap_or_default();
+        match rest.first() {
+            Some(r) if r.s <= e => base
+                .checked_add(prefix_len(rest, |r| r.s <= e))
+                .and_then(|n| n.checked_sub(1)),
+            _ => first,
+        }
     }
 
     /// Xen's `alloc_range` + `insert_range`: refused when the budget is 0 or memory runs out,
@@ -127,16 +163,41 @@ impl RangeSet {
         if self.nr_ranges == 0 {
             return Err(Errno::ENOMEM);
         }
-        try_insert(&mut self.ranges, at, r)?;
+        let spare = self.ranges.capacity() > self.ranges.len();
+        match self.ranges.get_mut(at..) {
+            // A short tail moves up by one as the new range is carried through it; a library
+            // memmove call costs more than the move itself for a few ranges.
+            Some(tail) if spare && tail.len() <= SHORT_MOVE => {
+                let mut carry = r;
+                for x in tail.iter_mut() {
+                    core::mem::swap(x, &mut carry);
+                }
+                // Capacity is there (checked above): push cannot reallocate.
+                self.ranges.push(carry);
+            }
+            _ => try_insert(&mut self.ranges, at, r)?,
+        }
         self.nr_ranges = self.nr_ranges.wrapping_sub(1);
         Ok(())
     }
 
     /// Xen's `destroy_range` for every range in `idx`; each returns one unit of budget. Callers
     /// pass index ranges inside the set (derived from `find`), so the drain cannot go out of bounds.
+    #[inline]
     fn free(&mut self, idx: core::ops::Range<usize>) {
         let n = idx.len();
-        self.ranges.drain(idx);
+        if n == 1 && self.ranges.len().saturating_sub(idx.start) <= SHORT_MOVE {
+            // One range with a short tail: the tail moves down by one, carried from the end.
+            if let Some(mut carry) = self.ranges.pop() {
+                if let Some(tail) = self.ranges.get_mut(idx.start..) {
+                    for x in tail.iter_mut().rev() {
+                        core::mem::swap(x, &mut carry);
+                    }
+                }
+            }
+        } else {
+            self.ranges.drain(idx);
+        }
         self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
     }
 
@@ -159,7 +220,7 @@ impl RangeSet {
             return Err(Errno::EINVAL); // R4
         }
         let first = self.find(s);
-        let last = self.find(e);
+        let last = self.find_after(first, e);
         // Does the range at index i end too early to touch a range starting at s?
         let apart = |r: &Range| r.e < s && r.e.wrapping_add(1) != s;
 
@@ -222,7 +283,7 @@ impl RangeSet {
             return Err(Errno::EINVAL); // R4
         }
         let first = self.find(s);
-        let last = self.find(e);
+        let last = self.find_after(first, e);
 
         if first == last {
             let Some(i) = first else { return Ok(()) };
@@ -320,7 +381,7 @@ impl RangeSet {
     pub fn report_ranges(&self, s: u64, e: u64, mut cb: impl FnMut(u64, u64) -> i32) -> i32 {
         // Xen walks from the first range and skips those ending below s (R3 is the 2014 bug of
         // starting at find(s)); ends are ascending, so a binary search finds the same start.
-        let from = self.ranges.partition_point(|r| r.e < s);
+        let from = prefix_len(&self.ranges, |r| r.e < s);
         for r in self.ranges.iter().skip(from) {
             if r.s > e {
                 break;
