@@ -138,9 +138,16 @@ impl RangeSet {
         self.ranges.is_empty()
     }
 
-    /// Index of the highest range starting at or below `x` (Xen's `find_range`).
+    /// Index of the highest range starting at or below `x` (Xen's `find_range`), for the writers:
+    /// small sets are counted ([`prefix_len`]).
     fn find(&self, x: u64) -> Option<usize> {
         prefix_len(&self.ranges, |r| r.s <= x).checked_sub(1)
+    }
+
+    /// [`RangeSet::find`] by bisection at every size, for the lookups (contains, overlaps): there
+    /// the set is not just written and a tiny set takes one or two steps, which beats the count.
+    fn lookup(&self, x: u64) -> Option<usize> {
+        self.ranges.partition_point(|r| r.s <= x).checked_sub(1)
     }
 
     /// `find(e)` for an `e` at or above a value whose `find` is `first`: only ranges after `first`
@@ -159,6 +166,7 @@ impl RangeSet {
 
     /// Xen's `alloc_range` + `insert_range`: refused when the budget is 0 or memory runs out,
     /// leaving the set unchanged.
+    #[inline(always)]
     fn insert_new(&mut self, at: usize, r: Range) -> XenResult<()> {
         if self.nr_ranges == 0 {
             return Err(Errno::ENOMEM);
@@ -183,22 +191,36 @@ impl RangeSet {
 
     /// Xen's `destroy_range` for every range in `idx`; each returns one unit of budget. Callers
     /// pass index ranges inside the set (derived from `find`), so the drain cannot go out of bounds.
-    #[inline]
     fn free(&mut self, idx: core::ops::Range<usize>) {
+        if idx.len() == 1 {
+            self.free_one(idx.start);
+            return;
+        }
         let n = idx.len();
-        if n == 1 && self.ranges.len().saturating_sub(idx.start) <= SHORT_MOVE {
-            // One range with a short tail: the tail moves down by one, carried from the end.
+        self.ranges.drain(idx);
+        self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
+    }
+
+    /// [`RangeSet::free`] of the one range at `i` (< len), the common case.
+    #[inline(always)]
+    fn free_one(&mut self, i: usize) {
+        let len = self.ranges.len();
+        if i >= len {
+            return; // Not a range of the set: nothing to free.
+        }
+        if len.saturating_sub(i) <= SHORT_MOVE {
+            // A short tail moves down by one, carried from the end.
             if let Some(mut carry) = self.ranges.pop() {
-                if let Some(tail) = self.ranges.get_mut(idx.start..) {
+                if let Some(tail) = self.ranges.get_mut(i..) {
                     for x in tail.iter_mut().rev() {
                         core::mem::swap(x, &mut carry);
                     }
                 }
             }
         } else {
-            self.ranges.drain(idx);
+            self.ranges.remove(i);
         }
-        self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
+        self.nr_ranges = self.nr_ranges.wrapping_add(1);
     }
 
     /// Frees every range (what `rangeset_destroy` does before freeing the set).
@@ -264,7 +286,7 @@ impl RangeSet {
         if let Some(next) = self.ranges.get(x + 1).copied() {
             if self.ranges[x].e.wrapping_add(1) == next.s {
                 self.ranges[x].e = next.e;
-                self.free(x + 1..x + 2);
+                self.free_one(x + 1);
             }
         }
         Ok(())
@@ -296,7 +318,7 @@ impl RangeSet {
                 self.insert_new(i + 1, Range { s: e + 1, e: x.e })?;
                 self.ranges[i].e = s - 1;
             } else if x.s == s && x.e <= e {
-                self.free(i..i + 1);
+                self.free_one(i);
             } else if x.s == s {
                 self.ranges[i].s = e + 1;
             } else {
@@ -338,7 +360,7 @@ impl RangeSet {
         if s > e {
             return None; // R4
         }
-        let i = self.find(s)?;
+        let i = self.lookup(s)?;
         self.ranges.get(i).filter(|r| r.e >= e).map(|_| i)
     }
 
@@ -358,7 +380,7 @@ impl RangeSet {
         if s > e {
             return false; // R4
         }
-        self.find(e)
+        self.lookup(e)
             .and_then(|i| self.ranges.get(i))
             .is_some_and(|r| r.e >= s)
     }

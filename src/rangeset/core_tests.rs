@@ -482,6 +482,7 @@ fn searches_and_shifts_around_their_size_thresholds() {
         for x in 0..10 * n + 30 {
             let want = r.ranges().partition_point(|q| q.s <= x).checked_sub(1);
             assert_eq!(r.find(x), want, "n={n} x={x}");
+            assert_eq!(r.lookup(x), want, "n={n} x={x}");
             let want = r.ranges().partition_point(|q| q.e < x);
             assert_eq!(prefix_len(r.ranges(), |q| q.e < x), want, "n={n} x={x}");
         }
