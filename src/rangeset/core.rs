@@ -1,7 +1,8 @@
 //! The rangeset itself: a set of inclusive `u64` ranges with Xen 4.17's semantics, a range budget
 //! (`rangeset_limit`), a name and flags for printing. Safe, allocation-fallible, platform-free.
 //!
-//! Ranges live in a sorted `Vec`; every lookup is a binary search. The set is always sorted and
+//! Ranges live in a sorted `Vec`; lookups are binary searches (add/remove/report count the ranges
+//! of sets of up to 16 instead, see `prefix_len`). The set is always sorted and
 //! disjoint. It is also coalesced (no two ranges touch) unless [`RangeSet::claim_range`] was used:
 //! claiming extends a range up to its neighbour without merging them, exactly as Xen does, and the
 //! other operations then treat the touching ranges exactly as Xen's list walk would.

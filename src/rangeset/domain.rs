@@ -22,6 +22,10 @@
 //! must not call back into the same set. The per-domain list has its own lock. Creating or
 //! destroying sets of a domain must not race with `domain_initialise`/`domain_destroy` of that
 //! domain (Xen's contract too: see `xen/include/xen/rangeset.h`).
+//!
+//! An `OwnedRangeset` (the ioreq servers' sets) is the exception on the read side: its writers
+//! need `&mut` to it, so its owner's own lock already excludes them, and its reads skip the set's
+//! lock (writers still take it, against the domain's dump).
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
