@@ -60,6 +60,14 @@ fn mmio_bytes(p: &IoreqSlot) -> Option<(u64, u64)> {
     }
 }
 
+/// Which of a server's range sets a request is looked up in.
+#[derive(Clone, Copy)]
+enum RangeKind {
+    Port,
+    Memory,
+    Pci,
+}
+
 /// Series §5 on a locked registry; may rewrite `p` into a PCI config request.
 fn select_in<'a, P: IoreqPlatform>(
     reg: &'a Registry<P>,
@@ -82,6 +90,20 @@ fn select_in<'a, P: IoreqPlatform>(
         } else {
             (p.type_, p.addr)
         };
+    // The bytes (or, for PCI, the SBDF) to look up, the same for every server: computed once.
+    // Nothing to look up (an empty or overflowing access) means no secondary server takes it.
+    let (kind, a, b) = match type_ {
+        IOREQ_TYPE_PIO => match span(addr, u64::from(p.size)) {
+            Some((a, b)) => (RangeKind::Port, a, b),
+            None => return reg.default_server(),
+        },
+        IOREQ_TYPE_COPY => match mmio_bytes(p) {
+            Some((a, b)) => (RangeKind::Memory, a, b),
+            None => return reg.default_server(),
+        },
+        // The SBDF is the high half of a PCI config request's address.
+        _ => (RangeKind::Pci, addr >> 32, addr >> 32),
+    };
     for s in reg.servers.iter() {
         if s.is_default || !s.enabled {
             continue;
@@ -89,15 +111,12 @@ fn select_in<'a, P: IoreqPlatform>(
         let Some([ports, mmio, pci]) = s.ranges.as_ref() else {
             continue;
         };
-        let hit = match type_ {
-            IOREQ_TYPE_PIO => {
-                span(addr, u64::from(p.size)).is_some_and(|(a, b)| ports.contains_range(a, b))
-            }
-            IOREQ_TYPE_COPY => mmio_bytes(p).is_some_and(|(a, b)| mmio.contains_range(a, b)),
-            // The SBDF is the high half of a PCI config request's address.
-            _ => pci.contains_singleton(addr >> 32),
+        let set = match kind {
+            RangeKind::Port => ports,
+            RangeKind::Memory => mmio,
+            RangeKind::Pci => pci,
         };
-        if hit {
+        if set.contains_range(a, b) {
             if type_ == IOREQ_TYPE_PCI_CONFIG {
                 p.type_ = IOREQ_TYPE_PCI_CONFIG;
                 p.addr = addr;

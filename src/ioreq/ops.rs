@@ -116,22 +116,22 @@ fn with_range_set<P: IoreqPlatform>(
     type_: u32,
     start: u64,
     end: u64,
-    f: impl FnOnce(&IoRanges<P>) -> XenResult<()>,
+    f: impl FnOnce(&mut IoRanges<P>) -> XenResult<()>,
 ) -> XenResult<()> {
     if start > end {
         return Err(Errno::EINVAL);
     }
     let st = DomainIoreq::<P>::get(d).ok_or(Errno::ENOENT)?;
-    let reg = st.reg.write();
-    let s = reg.secondary(id).ok_or(Errno::ENOENT)?;
+    let mut reg = st.reg.write();
+    let s = reg.secondary_mut(id).ok_or(Errno::ENOENT)?;
     let t = usize::try_from(type_)
         .ok()
         .filter(|t| *t < NR_IO_RANGE_TYPES)
         .ok_or(Errno::EINVAL)?;
     let set = s
         .ranges
-        .as_ref()
-        .and_then(|r| r.get(t))
+        .as_mut()
+        .and_then(|r| r.get_mut(t))
         .ok_or(Errno::EINVAL)?;
     f(set)
 }

@@ -7,18 +7,27 @@
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::errno::XenResult;
 use crate::ioreq::abi::MAX_NR_IO_RANGES;
 use crate::platform::DomainRef;
 use crate::rangeset::core::RangesetFlags;
-use crate::rangeset::domain::RangesetBox;
+use crate::rangeset::domain::OwnedRangeset;
 
 use super::IoreqPlatform;
 
 /// One of a server's range sets: `"ioreq_server <id> port|memory|pci"`, printed in hex, limited
 /// to [`MAX_NR_IO_RANGES`] ranges, attached to the target domain.
+///
+/// Changed only through `&mut self`, i.e. under the registry's write lock; the lookups of the I/O
+/// path run under its read lock and so take no lock of their own ([`OwnedRangeset`]).
 pub(crate) struct IoRanges<P: IoreqPlatform> {
-    set: RangesetBox<P>,
+    set: OwnedRangeset<P>,
+    /// Index of the range the last successful lookup found: tried first, since a guest's accesses
+    /// tend to stay on one device. Only a hint (any value gives the same answers); relaxed, and
+    /// stored only when it changes, so that vCPUs hitting one range do not bounce its line.
+    hint: AtomicUsize,
 }
 
 pub(crate) const RANGE_TYPE_NAMES: [&str; 3] = ["port", "memory", "pci"];
@@ -26,37 +35,44 @@ pub(crate) const RANGE_TYPE_NAMES: [&str; 3] = ["port", "memory", "pci"];
 impl<P: IoreqPlatform> IoRanges<P> {
     pub(crate) fn new(target: DomainRef, server_id: u16, kind: &str) -> XenResult<Self> {
         // Formatted without allocating (`asprintf` in the C); at most 26 bytes, so never cut.
-        let set = RangesetBox::<P>::new_named(
+        let mut set = OwnedRangeset::<P>::new_named(
             Some(target),
             format_args!("ioreq_server {server_id} {kind}"),
             RangesetFlags::PRETTYPRINT_HEX,
         )?;
         set.limit(MAX_NR_IO_RANGES);
-        Ok(Self { set })
+        Ok(Self {
+            set,
+            hint: AtomicUsize::new(0),
+        })
     }
 
-    pub(crate) fn add_range(&self, s: u64, e: u64) -> XenResult<()> {
+    pub(crate) fn add_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         self.set.add_range(s, e)
     }
-    pub(crate) fn remove_range(&self, s: u64, e: u64) -> XenResult<()> {
+    pub(crate) fn remove_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         self.set.remove_range(s, e)
     }
     pub(crate) fn contains_range(&self, s: u64, e: u64) -> bool {
-        self.set.contains_range(s, e)
+        let hint = self.hint.load(Ordering::Relaxed);
+        match self.set.get().containing_hinted(s, e, hint) {
+            Some(i) => {
+                if i != hint {
+                    self.hint.store(i, Ordering::Relaxed);
+                }
+                true
+            }
+            None => false,
+        }
     }
     pub(crate) fn overlaps_range(&self, s: u64, e: u64) -> bool {
-        self.set.overlaps_range(s, e)
+        self.set.get().overlaps_range(s, e)
     }
     pub(crate) fn contains_singleton(&self, x: u64) -> bool {
-        self.set.contains_singleton(x)
+        self.contains_range(x, x)
     }
     /// The stored ranges, for snapshots.
     pub(crate) fn ranges(&self) -> alloc::vec::Vec<(u64, u64)> {
-        self.set
-            .read()
-            .ranges()
-            .iter()
-            .map(|r| (r.s, r.e))
-            .collect()
+        self.set.get().ranges().iter().map(|r| (r.s, r.e)).collect()
     }
 }

@@ -197,6 +197,14 @@ impl<P: IoreqPlatform> Registry<P> {
             .map(|b| &**b)
     }
 
+    /// The secondary server `id`, for changing it (under the registry's write lock).
+    pub(crate) fn secondary_mut(&mut self, id: u16) -> Option<&mut Server<P>> {
+        self.servers
+            .iter_mut()
+            .find(|s| !s.is_default && s.id == id)
+            .map(|b| &mut **b)
+    }
+
     /// Pre-incrementing 16-bit counter that skips ids still in use (`next_ioservid`).
     pub(crate) fn next_id(&mut self) -> XenResult<u16> {
         let mut id = self.id_counter;

@@ -54,6 +54,17 @@ impl<L: RawRwLock, T> RwLock<L, T> {
         WriteGuard { lock: self }
     }
 
+    /// Shared access without locking, for data whose writers are excluded by other means (see
+    /// `rangeset::domain::OwnedRangeset`: writers there need `&mut` to the owner).
+    ///
+    /// # Safety
+    /// While the returned reference lives, nobody may hold or take this lock for writing (or
+    /// otherwise get `&mut T`). Readers that take the lock may run concurrently.
+    pub unsafe fn read_unlocked(&self) -> &T {
+        // SAFETY: the caller guarantees that no `&mut T` exists while the reference lives.
+        unsafe { &*self.data.get() }
+    }
+
     /// Exclusive access without locking: `&mut self` proves nobody else holds the lock.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()

@@ -1,7 +1,8 @@
 //! The rangeset itself: a set of inclusive `u64` ranges with Xen 4.17's semantics, a range budget
 //! (`rangeset_limit`), a name and flags for printing. Safe, allocation-fallible, platform-free.
 //!
-//! Ranges live in a sorted `Vec`; every lookup is a binary search. The set is always sorted and
+//! Ranges live in a sorted `Vec`; lookups are binary searches (add/remove/report count the ranges
+//! of sets of up to 16 instead, see `prefix_len`). The set is always sorted and
 //! disjoint. It is also coalesced (no two ranges touch) unless [`RangeSet::claim_range`] was used:
 //! claiming extends a range up to its neighbour without merging them, exactly as Xen does, and the
 //! other operations then treat the touching ranges exactly as Xen's list walk would.
@@ -50,6 +51,28 @@ pub const NO_NAME: &[u8] = b"(no name)";
 /// `nr_ranges` of a set without a limit. Xen's counter starts here and keeps counting down, so an
 /// unlimited set never reaches 0.
 const UNLIMITED: i64 = -1;
+
+/// Tails of at most this many ranges are moved element by element when a range is inserted or
+/// removed, instead of by `Vec::insert`/`drain` (a memmove call).
+const SHORT_MOVE: usize = 8;
+
+/// Sets of at most this many ranges are searched by counting instead of by bisection.
+const LINEAR_MAX: usize = 16;
+
+/// `ranges.partition_point(pred)`, for a `pred` that holds on a prefix of `ranges` (starts and ends
+/// ascend). On small sets every range is tested and the hits counted, without branches: those
+/// loads are independent, where a binary search waits for each before the next.
+#[inline]
+fn prefix_len(ranges: &[Range], pred: impl Fn(&Range) -> bool) -> usize {
+    if ranges.len() <= LINEAR_MAX {
+        // At most LINEAR_MAX: the count cannot wrap.
+        ranges
+            .iter()
+            .fold(0usize, |n, r| n.wrapping_add(usize::from(pred(r))))
+    } else {
+        ranges.partition_point(pred)
+    }
+}
 
 /// A rangeset: Xen's `struct rangeset` minus its lock and domain link (see `domain.rs`).
 #[derive(Debug)]
@@ -116,18 +139,53 @@ impl RangeSet {
         self.ranges.is_empty()
     }
 
-    /// Index of the highest range starting at or below `x` (Xen's `find_range`).
+    /// Index of the highest range starting at or below `x` (Xen's `find_range`), for the writers:
+    /// small sets are counted ([`prefix_len`]).
     fn find(&self, x: u64) -> Option<usize> {
+        prefix_len(&self.ranges, |r| r.s <= x).checked_sub(1)
+    }
+
+    /// [`RangeSet::find`] by bisection at every size, for the lookups (contains, overlaps): there
+    /// the set is not just written and a tiny set takes one or two steps, which beats the count.
+    fn lookup(&self, x: u64) -> Option<usize> {
         self.ranges.partition_point(|r| r.s <= x).checked_sub(1)
+    }
+
+    /// `find(e)` for an `e` at or above a value whose `find` is `first`: only ranges after `first`
+    /// can differ, and usually the next one already starts above `e` (no second binary search).
+    #[inline]
+    fn find_after(&self, first: Option<usize>, e: u64) -> Option<usize> {
+        let base = first.map_or(0, |i| i.saturating_add(1));
+        let rest = self.ranges.get(base..).unwrap_or_default();
+        match rest.first() {
+            Some(r) if r.s <= e => base
+                .checked_add(prefix_len(rest, |r| r.s <= e))
+                .and_then(|n| n.checked_sub(1)),
+            _ => first,
+        }
     }
 
     /// Xen's `alloc_range` + `insert_range`: refused when the budget is 0 or memory runs out,
     /// leaving the set unchanged.
+    #[inline(always)]
     fn insert_new(&mut self, at: usize, r: Range) -> XenResult<()> {
         if self.nr_ranges == 0 {
             return Err(Errno::ENOMEM);
         }
-        try_insert(&mut self.ranges, at, r)?;
+        let spare = self.ranges.capacity() > self.ranges.len();
+        match self.ranges.get_mut(at..) {
+            // A short tail moves up by one as the new range is carried through it; a library
+            // memmove call costs more than the move itself for a few ranges.
+            Some(tail) if spare && tail.len() <= SHORT_MOVE => {
+                let mut carry = r;
+                for x in tail.iter_mut() {
+                    core::mem::swap(x, &mut carry);
+                }
+                // Capacity is there (checked above): push cannot reallocate.
+                self.ranges.push(carry);
+            }
+            _ => try_insert(&mut self.ranges, at, r)?,
+        }
         self.nr_ranges = self.nr_ranges.wrapping_sub(1);
         Ok(())
     }
@@ -135,9 +193,35 @@ impl RangeSet {
     /// Xen's `destroy_range` for every range in `idx`; each returns one unit of budget. Callers
     /// pass index ranges inside the set (derived from `find`), so the drain cannot go out of bounds.
     fn free(&mut self, idx: core::ops::Range<usize>) {
+        if idx.len() == 1 {
+            self.free_one(idx.start);
+            return;
+        }
         let n = idx.len();
         self.ranges.drain(idx);
         self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
+    }
+
+    /// [`RangeSet::free`] of the one range at `i` (< len), the common case.
+    #[inline(always)]
+    fn free_one(&mut self, i: usize) {
+        let len = self.ranges.len();
+        if i >= len {
+            return; // Not a range of the set: nothing to free.
+        }
+        if len.saturating_sub(i) <= SHORT_MOVE {
+            // A short tail moves down by one, carried from the end.
+            if let Some(mut carry) = self.ranges.pop() {
+                if let Some(tail) = self.ranges.get_mut(i..) {
+                    for x in tail.iter_mut().rev() {
+                        core::mem::swap(x, &mut carry);
+                    }
+                }
+            }
+        } else {
+            self.ranges.remove(i);
+        }
+        self.nr_ranges = self.nr_ranges.wrapping_add(1);
     }
 
     /// Frees every range (what `rangeset_destroy` does before freeing the set).
@@ -159,7 +243,7 @@ impl RangeSet {
             return Err(Errno::EINVAL); // R4
         }
         let first = self.find(s);
-        let last = self.find(e);
+        let last = self.find_after(first, e);
         // Does the range at index i end too early to touch a range starting at s?
         let apart = |r: &Range| r.e < s && r.e.wrapping_add(1) != s;
 
@@ -203,7 +287,7 @@ impl RangeSet {
         if let Some(next) = self.ranges.get(x + 1).copied() {
             if self.ranges[x].e.wrapping_add(1) == next.s {
                 self.ranges[x].e = next.e;
-                self.free(x + 1..x + 2);
+                self.free_one(x + 1);
             }
         }
         Ok(())
@@ -222,7 +306,7 @@ impl RangeSet {
             return Err(Errno::EINVAL); // R4
         }
         let first = self.find(s);
-        let last = self.find(e);
+        let last = self.find_after(first, e);
 
         if first == last {
             let Some(i) = first else { return Ok(()) };
@@ -235,7 +319,7 @@ impl RangeSet {
                 self.insert_new(i + 1, Range { s: e + 1, e: x.e })?;
                 self.ranges[i].e = s - 1;
             } else if x.s == s && x.e <= e {
-                self.free(i..i + 1);
+                self.free_one(i);
             } else if x.s == s {
                 self.ranges[i].s = e + 1;
             } else {
@@ -268,12 +352,28 @@ impl RangeSet {
 
     /// `rangeset_contains_range`: is `[s, e]` inside one single range?
     pub fn contains_range(&self, s: u64, e: u64) -> bool {
+        self.containing(s, e).is_some()
+    }
+
+    /// The index of the range holding all of `[s, e]`, if there is one: what
+    /// [`RangeSet::contains_range`] tests. None when `s > e` (R4).
+    pub fn containing(&self, s: u64, e: u64) -> Option<usize> {
         if s > e {
-            return false; // R4
+            return None; // R4
         }
-        self.find(s)
-            .and_then(|i| self.ranges.get(i))
-            .is_some_and(|r| r.e >= e)
+        let i = self.lookup(s)?;
+        self.ranges.get(i).filter(|r| r.e >= e).map(|_| i)
+    }
+
+    /// [`RangeSet::containing`], trying the range at index `hint` first (e.g. the one the last
+    /// lookup found); any `hint` gives the same answer. A range holding `[s, e]` is the one the
+    /// binary search finds: it starts at or below `s`, and every later range starts above its end,
+    /// so above `s`.
+    pub fn containing_hinted(&self, s: u64, e: u64, hint: usize) -> Option<usize> {
+        if s <= e && self.ranges.get(hint).is_some_and(|r| r.s <= s && e <= r.e) {
+            return Some(hint);
+        }
+        self.containing(s, e)
     }
 
     /// `rangeset_overlaps_range`: does any range meet `[s, e]`?
@@ -281,7 +381,7 @@ impl RangeSet {
         if s > e {
             return false; // R4
         }
-        self.find(e)
+        self.lookup(e)
             .and_then(|i| self.ranges.get(i))
             .is_some_and(|r| r.e >= s)
     }
@@ -304,7 +404,7 @@ impl RangeSet {
     pub fn report_ranges(&self, s: u64, e: u64, mut cb: impl FnMut(u64, u64) -> i32) -> i32 {
         // Xen walks from the first range and skips those ending below s (R3 is the 2014 bug of
         // starting at find(s)); ends are ascending, so a binary search finds the same start.
-        let from = self.ranges.partition_point(|r| r.e < s);
+        let from = prefix_len(&self.ranges, |r| r.e < s);
         for r in self.ranges.iter().skip(from) {
             if r.s > e {
                 break;

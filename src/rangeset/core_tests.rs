@@ -429,3 +429,84 @@ fn clear_returns_budget() {
     r.clear();
     assert_eq!(r.budget(), 2);
 }
+
+#[test]
+fn containing_hinted_agrees_for_any_hint() {
+    // Coalesced, and a non-coalesced set (claim_range leaves touching ranges).
+    let mut touching = set(&[(0, 3), (8, 9)]);
+    assert_eq!(touching.claim_range(4), Ok(4));
+    assert_eq!(list(&touching), [(0, 7), (8, 9)]);
+    let points = [
+        0,
+        1,
+        2,
+        4,
+        5,
+        7,
+        8,
+        9,
+        10,
+        20,
+        21,
+        25,
+        30,
+        31,
+        40,
+        MAX - 1,
+        MAX,
+    ];
+    let sets = [
+        set(&[(2, 4), (10, 20), (30, 30), (40, MAX)]),
+        touching,
+        set(&[]),
+    ];
+    for r in sets {
+        for s in points {
+            for e in points {
+                let want = r.containing(s, e);
+                assert_eq!(want.is_some(), r.contains_range(s, e));
+                for hint in 0..6 {
+                    assert_eq!(r.containing_hinted(s, e, hint), want, "{s} {e} {hint}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn searches_and_shifts_around_their_size_thresholds() {
+    // Sets on both sides of LINEAR_MAX (counted vs bisected) and SHORT_MOVE (carried vs memmoved).
+    for n in 0..(LINEAR_MAX as u64 + 4).max(SHORT_MOVE as u64 + 4) {
+        let base: Vec<(u64, u64)> = (0..n).map(|i| (10 * i + 10, 10 * i + 13)).collect();
+        let mut r = set(&base);
+        for x in 0..10 * n + 30 {
+            let want = r.ranges().partition_point(|q| q.s <= x).checked_sub(1);
+            assert_eq!(r.find(x), want, "n={n} x={x}");
+            assert_eq!(r.lookup(x), want, "n={n} x={x}");
+            let want = r.ranges().partition_point(|q| q.e < x);
+            assert_eq!(prefix_len(r.ranges(), |q| q.e < x), want, "n={n} x={x}");
+        }
+        // A new range in every gap (and before the first), then removed again; and a split of
+        // every range, healed again.
+        for j in 0..=n {
+            let (s, e) = (10 * j + 5, 10 * j + 6);
+            r.add_range(s, e).unwrap();
+            let mut want = base.clone();
+            want.insert(j as usize, (s, e));
+            assert_eq!(list(&r), want, "n={n} add in gap {j}");
+            r.remove_range(s, e).unwrap();
+            assert_eq!(list(&r), base, "n={n} remove from gap {j}");
+        }
+        for j in 0..n {
+            let s = 10 * j + 11;
+            r.remove_range(s, s + 1).unwrap();
+            let mut want = base.clone();
+            want[j as usize].1 = s - 1;
+            want.insert(j as usize + 1, (s + 2, s + 2));
+            assert_eq!(list(&r), want, "n={n} split {j}");
+            r.add_range(s, s + 1).unwrap();
+            assert_eq!(list(&r), base, "n={n} heal {j}");
+        }
+        assert_eq!(r.budget(), UNLIMITED - n as i64);
+    }
+}

@@ -22,6 +22,10 @@
 //! must not call back into the same set. The per-domain list has its own lock. Creating or
 //! destroying sets of a domain must not race with `domain_initialise`/`domain_destroy` of that
 //! domain (Xen's contract too: see `xen/include/xen/rangeset.h`).
+//!
+//! An `OwnedRangeset` (the ioreq servers' sets) is the exception on the read side: its writers
+//! need `&mut` to it, so its owner's own lock already excludes them, and its reads skip the set's
+//! lock (writers still take it, against the domain's dump).
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
@@ -311,6 +315,53 @@ impl<P: Platform> RangesetBox<P> {
             .owned_by_c
             .store(false, Ordering::Release);
         RangesetBox { ptr }
+    }
+}
+
+/// A [`RangesetBox`] that only its owner changes: every writer takes `&mut self`, so while anyone
+/// holds `&self` nothing writes the set, and reads through [`OwnedRangeset::get`] skip the set's
+/// lock. The set stays attached to its domain, whose 'q' dump reads it under the lock; writers
+/// still take the lock for writing, to exclude those dumps. It is never handed to C (no
+/// `into_raw`) and never lends out the `&Rangeset` whose `&self` writers would bypass `&mut`.
+///
+/// For sets embedded in a structure with its own lock: the ioreq servers' sets, changed only under
+/// the registry's write lock and read on every guest I/O under its read lock, which then is the
+/// only lock the read path takes.
+pub struct OwnedRangeset<P: Platform> {
+    b: RangesetBox<P>,
+}
+
+impl<P: Platform> OwnedRangeset<P> {
+    /// [`RangesetBox::new_named`].
+    pub fn new_named(
+        domain: Option<DomainRef>,
+        name: fmt::Arguments<'_>,
+        flags: RangesetFlags,
+    ) -> XenResult<Self> {
+        RangesetBox::new_named(domain, name, flags).map(|b| Self { b })
+    }
+
+    /// The set, without locking.
+    pub fn get(&self) -> &RangeSet {
+        // SAFETY: nobody writes the set while `&self` lives. Its writers are the `Rangeset`
+        // methods that take the write lock, reachable only through `&Rangeset`, which this type
+        // uses only inside its `&mut self` methods and never lends out; the domain list only reads
+        // the set (domain_printk, under the read lock) or detaches it (the `domain` atomic), and
+        // frees only sets owned by C, which this one never is (no `into_raw`).
+        unsafe { self.b.set.read_unlocked() }
+    }
+
+    /// `rangeset_limit` (see [`RangeSet::set_limit`]).
+    pub fn limit(&mut self, limit: u32) {
+        self.b.limit(limit);
+    }
+
+    pub fn add_range(&mut self, s: u64, e: u64) -> XenResult<()> {
+        self.b.add_range(s, e)
+    }
+
+    pub fn remove_range(&mut self, s: u64, e: u64) -> XenResult<()> {
+        self.b.remove_range(s, e)
     }
 }
 
