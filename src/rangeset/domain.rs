@@ -342,12 +342,14 @@ impl<P: Platform> OwnedRangeset<P> {
     }
 
     /// The set, without locking.
+    ///
+    /// Nobody writes the set while `&self` lives: its writers are the `Rangeset` methods that
+    /// take the write lock, reachable only through `&Rangeset`, which this type uses only inside
+    /// its `&mut self` methods and never lends out; the domain list only reads the set
+    /// (domain_printk, under the read lock) or detaches it (the `domain` atomic), and frees only
+    /// sets owned by C, which this one never is (no `into_raw`).
     pub fn get(&self) -> &RangeSet {
-        // SAFETY: nobody writes the set while `&self` lives. Its writers are the `Rangeset`
-        // methods that take the write lock, reachable only through `&Rangeset`, which this type
-        // uses only inside its `&mut self` methods and never lends out; the domain list only reads
-        // the set (domain_printk, under the read lock) or detaches it (the `domain` atomic), and
-        // frees only sets owned by C, which this one never is (no `into_raw`).
+        // SAFETY: no `&mut RangeSet` can exist while `&self` lives (see above).
         unsafe { self.b.set.read_unlocked() }
     }
 
