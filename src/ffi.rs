@@ -28,3 +28,36 @@ impl vcpu {
         VcpuRef::from_ptr(v.cast())
     }
 }
+
+/// The return type of the rangeset's boolean queries: C `bool` in the header (Xen 4.17's
+/// `bool_t`), and on the wire a 32-bit integer that is exactly 0 or 1, so that a caller built
+/// against the 2014 series' header, where these functions return `int` and the whole of `%eax` is
+/// read, gets 0 or 1 too (FIDELITY R15). A Rust `bool` return defines only `%al`.
+///
+/// cbindgen spells it `bool` (cbindgen.toml); 0 and 1 in the low byte with the rest zero is also a
+/// valid `_Bool` return for a 4.17 caller.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AbiBool(u32);
+
+impl AbiBool {
+    pub const FALSE: AbiBool = AbiBool(0);
+    pub const TRUE: AbiBool = AbiBool(1);
+
+    /// The truth value (any non-zero register counts as true, as C would read it).
+    pub const fn get(self) -> bool {
+        self.0 != 0
+    }
+}
+
+impl From<bool> for AbiBool {
+    fn from(b: bool) -> Self {
+        AbiBool(u32::from(b))
+    }
+}
+
+impl From<AbiBool> for bool {
+    fn from(b: AbiBool) -> Self {
+        b.get()
+    }
+}

@@ -9,6 +9,9 @@
 //! 4. `c/header_check.c` includes Xen's `rangeset.h` and our generated `include/xen_ioreq_rs.h`
 //!    together: a prototype that differs fails this build.
 //!
+//! Always, even without Xen's source: `c/abi_series_caller.c` (FIDELITY R15) calls the Rust
+//! rangeset as callers built against our header and against the 2014 series' header do.
+//!
 //! cfgs for the crate: `xen_c_unavailable` (no C side), `rust_rangeset_missing` (the Rust header
 //! does not declare the rangeset yet; the tests then fail and say so).
 
@@ -52,6 +55,8 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it"));
     let rust_header = top.join("include/xen_ioreq_rs.h");
     println!("cargo:rerun-if-changed={}", rust_header.display());
+
+    abi_series_caller(&manifest, &top);
 
     let missing = missing_declarations(&rust_header);
     fs::write(out.join("missing_declarations.txt"), missing.join("\n")).expect("write OUT_DIR");
@@ -135,6 +140,20 @@ fn main() {
         );
     }
     fs::write(out.join("header_check.ok"), "").expect("write OUT_DIR");
+}
+
+/// Builds `c/abi_series_caller.c` against our header into `libabi_series_caller.a` (it calls the
+/// Rust's exports, which the test binaries link).
+fn abi_series_caller(manifest: &Path, top: &Path) {
+    cc::Build::new()
+        .include(top.join("include"))
+        .file(manifest.join("c/abi_series_caller.c"))
+        .flag("-std=gnu11")
+        .opt_level(2)
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
+        .compile("abi_series_caller");
 }
 
 /// Renames every defined global `g` of `objects` to `<prefix>_g` and archives them as

@@ -35,7 +35,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::fmt;
-use core::ops::Deref;
+use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
@@ -43,7 +43,7 @@ use super::core::{RangeSet, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
 use crate::platform::domain::SlotState;
 use crate::platform::fallible::{try_box, try_push};
-use crate::platform::sync::{ReadGuard, RwLock};
+use crate::platform::sync::{ReadGuard, RwLock, WriteGuard};
 use crate::platform::{DomainRef, DomainSlot, Platform};
 
 /// One rangeset: Xen's `struct rangeset`.
@@ -53,6 +53,36 @@ pub struct Rangeset<P: Platform> {
     domain: AtomicPtr<c_void>,
     /// Set by [`RangesetBox::into_raw`]: C owns the set, so `domain_destroy` frees it.
     owned_by_c: AtomicBool,
+    /// Whether the set holds no range, refreshed by every writer before it unlocks, so that
+    /// `is_empty` takes no lock, as in Xen (whose `rangeset_is_empty` reads the list unlocked):
+    /// a `consume_ranges` callback may ask whether its own set is empty (FIDELITY R14).
+    empty: AtomicBool,
+}
+
+/// The set's write lock; `empty` is refreshed from the set just before the lock is released.
+struct Writing<'a, P: Platform> {
+    guard: WriteGuard<'a, P::RwLock, RangeSet>,
+    empty: &'a AtomicBool,
+}
+
+impl<P: Platform> Deref for Writing<'_, P> {
+    type Target = RangeSet;
+    fn deref(&self) -> &RangeSet {
+        &self.guard
+    }
+}
+
+impl<P: Platform> DerefMut for Writing<'_, P> {
+    fn deref_mut(&mut self) -> &mut RangeSet {
+        &mut self.guard
+    }
+}
+
+impl<P: Platform> Drop for Writing<'_, P> {
+    fn drop(&mut self) {
+        // Runs before `guard` (a field) is dropped, i.e. while the write lock is still held.
+        self.empty.store(self.guard.is_empty(), Ordering::Release);
+    }
 }
 
 /// A domain's sets (Xen's `d->rangesets` and `d->rangesets_lock`), oldest first, kept in the
@@ -137,21 +167,30 @@ impl<P: Platform> Rangeset<P> {
         self.set.read()
     }
 
+    /// `rangeset_is_empty`, without the lock (see `empty`).
     pub fn is_empty(&self) -> bool {
-        self.set.read().is_empty()
+        self.empty.load(Ordering::Acquire)
+    }
+
+    /// The write lock (every writer goes through this, keeping `empty` current).
+    fn write(&self) -> Writing<'_, P> {
+        Writing {
+            guard: self.set.write(),
+            empty: &self.empty,
+        }
     }
 
     /// `rangeset_limit` (see [`RangeSet::set_limit`]).
     pub fn limit(&self, limit: u32) {
-        self.set.write().set_limit(limit);
+        self.write().set_limit(limit);
     }
 
     pub fn add_range(&self, s: u64, e: u64) -> XenResult<()> {
-        self.set.write().add_range(s, e)
+        self.write().add_range(s, e)
     }
 
     pub fn remove_range(&self, s: u64, e: u64) -> XenResult<()> {
-        self.set.write().remove_range(s, e)
+        self.write().remove_range(s, e)
     }
 
     pub fn contains_range(&self, s: u64, e: u64) -> bool {
@@ -181,13 +220,13 @@ impl<P: Platform> Rangeset<P> {
 
     /// `rangeset_claim_range` (see [`RangeSet::claim_range`]): the start of the claimed block.
     pub fn claim_range(&self, size: u64) -> XenResult<u64> {
-        self.set.write().claim_range(size)
+        self.write().claim_range(size)
     }
 
     /// `rangeset_consume_ranges` (see [`RangeSet::consume_ranges`]); `cb` runs under the write
     /// lock.
     pub fn consume_ranges(&self, cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
-        self.set.write().consume_ranges(cb)
+        self.write().consume_ranges(cb)
     }
 
     /// `rangeset_merge(self, other)`: adds every range of `other`. Both locks are taken in address
@@ -198,12 +237,12 @@ impl<P: Platform> Rangeset<P> {
             return Ok(());
         }
         if (self as *const Self) < (other as *const Self) {
-            let mut dst = self.set.write();
+            let mut dst = self.write();
             let src = other.set.read();
             dst.merge(&src)
         } else {
             let src = other.set.read();
-            let mut dst = self.set.write();
+            let mut dst = self.write();
             dst.merge(&src)
         }
     }
@@ -219,8 +258,8 @@ impl<P: Platform> Rangeset<P> {
         } else {
             (other, self)
         };
-        let mut a = first.set.write();
-        let mut b = second.set.write();
+        let mut a = first.write();
+        let mut b = second.write();
         a.swap_ranges(&mut b);
     }
 
@@ -266,6 +305,7 @@ impl<P: Platform> RangesetBox<P> {
             set: RwLock::new(RangeSet::new(name, flags))?,
             domain: AtomicPtr::new(ptr::null_mut()),
             owned_by_c: AtomicBool::new(false),
+            empty: AtomicBool::new(true),
         })?;
         let ptr = NonNull::from(Box::leak(set));
         let this = RangesetBox { ptr };

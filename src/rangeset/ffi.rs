@@ -16,6 +16,7 @@ use super::core::{RangesetFlags, NAME_MAX};
 use super::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset, RangesetBox};
 use crate::errno::{to_c, Errno};
 pub use crate::ffi::domain;
+use crate::ffi::AbiBool;
 use crate::platform::{Active, DomainRef};
 
 /// Xen's `struct rangeset`: opaque to C.
@@ -147,9 +148,9 @@ pub unsafe extern "C" fn rangeset_limit(r: *mut rangeset, limit: c_uint) {
 /// # Safety
 /// `r` must be NULL or a live set.
 #[no_mangle]
-pub unsafe extern "C" fn rangeset_is_empty(r: *const rangeset) -> bool {
+pub unsafe extern "C" fn rangeset_is_empty(r: *const rangeset) -> AbiBool {
     // SAFETY: forwarded caller contract.
-    unsafe { set(r) }.is_none_or(|r| r.is_empty())
+    AbiBool::from(unsafe { set(r) }.is_none_or(|r| r.is_empty()))
 }
 
 /// `rangeset_add_range`: 0, -ENOMEM, or -EINVAL for s > e (R4) or NULL (R11).
@@ -211,9 +212,13 @@ pub unsafe extern "C" fn rangeset_remove_range(r: *mut rangeset, s: c_ulong, e: 
 /// # Safety
 /// `r` must be NULL or a live set.
 #[no_mangle]
-pub unsafe extern "C" fn rangeset_contains_range(r: *mut rangeset, s: c_ulong, e: c_ulong) -> bool {
+pub unsafe extern "C" fn rangeset_contains_range(
+    r: *mut rangeset,
+    s: c_ulong,
+    e: c_ulong,
+) -> AbiBool {
     // SAFETY: forwarded caller contract.
-    unsafe { set(r) }.is_some_and(|r| r.contains_range(s, e))
+    AbiBool::from(unsafe { set(r) }.is_some_and(|r| r.contains_range(s, e)))
 }
 
 /// `rangeset_overlaps_range`: false for NULL (as Xen) and for s > e (R4).
@@ -221,9 +226,13 @@ pub unsafe extern "C" fn rangeset_contains_range(r: *mut rangeset, s: c_ulong, e
 /// # Safety
 /// `r` must be NULL or a live set.
 #[no_mangle]
-pub unsafe extern "C" fn rangeset_overlaps_range(r: *mut rangeset, s: c_ulong, e: c_ulong) -> bool {
+pub unsafe extern "C" fn rangeset_overlaps_range(
+    r: *mut rangeset,
+    s: c_ulong,
+    e: c_ulong,
+) -> AbiBool {
     // SAFETY: forwarded caller contract.
-    unsafe { set(r) }.is_some_and(|r| r.overlaps_range(s, e))
+    AbiBool::from(unsafe { set(r) }.is_some_and(|r| r.overlaps_range(s, e)))
 }
 
 /// `rangeset_report_ranges`: the first non-zero callback result, else 0. -EINVAL for a NULL set,
@@ -315,7 +324,7 @@ pub unsafe extern "C" fn rangeset_remove_singleton(r: *mut rangeset, s: c_ulong)
 /// # Safety
 /// `r` must be NULL or a live set.
 #[no_mangle]
-pub unsafe extern "C" fn rangeset_contains_singleton(r: *mut rangeset, s: c_ulong) -> bool {
+pub unsafe extern "C" fn rangeset_contains_singleton(r: *mut rangeset, s: c_ulong) -> AbiBool {
     // SAFETY: forwarded caller contract.
     unsafe { rangeset_contains_range(r, s, s) }
 }

@@ -65,6 +65,7 @@ const _: () = assert!(core::mem::size_of::<RawIoreq>() == 32);
 const _: () = assert!(core::mem::offset_of!(RawIoreq, bits) == 30);
 const _: () = assert!(core::mem::offset_of!(RawIoreq, type_) == 31);
 
+use xen_ioreq_rs::ffi::AbiBool;
 use xen_ioreq_rs::rangeset::ffi as rs;
 
 type ReportCb =
@@ -81,10 +82,10 @@ pub struct RustRangesetTable {
     remove_range:
         unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> c_int,
     contains_range:
-        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> bool,
+        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> AbiBool,
     overlaps_range:
-        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> bool,
-    contains_singleton: unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong) -> bool,
+        unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong, core::ffi::c_ulong) -> AbiBool,
+    contains_singleton: unsafe extern "C" fn(*mut rs::rangeset, core::ffi::c_ulong) -> AbiBool,
     report_ranges: unsafe extern "C" fn(
         *mut rs::rangeset,
         core::ffi::c_ulong,

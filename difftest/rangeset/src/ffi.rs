@@ -5,7 +5,7 @@ use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use core::ptr::NonNull;
 use std::ffi::CStr;
 
-use crate::{ops, ConsumeCb, Impl, ReportCb, Set};
+use crate::{ops, ConsumeCb, Impl, ReportCb, SelfQuery, Set};
 
 type CReportFn = unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void) -> c_int;
 type CConsumeFn = unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void, *mut c_ulong) -> c_int;
@@ -34,10 +34,37 @@ unsafe extern "C" fn consume_trampoline(
     rc
 }
 
+/// How a boolean query's return register is read: as Xen 4.17's callers read it (`bool`: `%al`)
+/// or as the 2014 series' callers read it (`int`: all of `%eax`, which must then be 0 or 1).
+pub trait QueryReturn: Copy + core::fmt::Debug {
+    /// The truth value; panics if a register read as the series' `int` is neither 0 nor 1.
+    fn truth(self, what: &str) -> bool;
+}
+
+impl QueryReturn for bool {
+    fn truth(self, _: &str) -> bool {
+        self
+    }
+}
+
+impl QueryReturn for c_int {
+    fn truth(self, what: &str) -> bool {
+        match self {
+            0 => false,
+            1 => true,
+            v => panic!(
+                "{what} returned {v:#x} in %eax: a caller built against the 2014 series' header \
+                 (int) reads that (FIDELITY R15 requires 0 or 1)"
+            ),
+        }
+    }
+}
+
 /// Declares the 19 rangeset functions of one implementation under `link_prefix` inside a module
-/// `$m`, and (given a domain type) an [`Impl`] over them.
+/// `$m`, the boolean queries returning `$q` (see [`QueryReturn`]), and (given a domain type) an
+/// [`Impl`] over them.
 macro_rules! rangeset_abi {
-    ($m:ident, $p:literal) => {
+    ($m:ident, $p:literal, $q:ty) => {
         #[allow(dead_code)]
         mod $m {
             use super::*;
@@ -53,7 +80,7 @@ macro_rules! rangeset_abi {
                 #[link_name = concat!($p, "rangeset_limit")]
                 pub fn limit(r: *mut c_void, limit: c_uint);
                 #[link_name = concat!($p, "rangeset_is_empty")]
-                pub fn is_empty(r: *const c_void) -> bool;
+                pub fn is_empty(r: *const c_void) -> $q;
                 #[link_name = concat!($p, "rangeset_add_range")]
                 pub fn add_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> c_int;
                 #[link_name = concat!($p, "rangeset_claim_range")]
@@ -61,9 +88,9 @@ macro_rules! rangeset_abi {
                 #[link_name = concat!($p, "rangeset_remove_range")]
                 pub fn remove_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> c_int;
                 #[link_name = concat!($p, "rangeset_contains_range")]
-                pub fn contains_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> bool;
+                pub fn contains_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> $q;
                 #[link_name = concat!($p, "rangeset_overlaps_range")]
-                pub fn overlaps_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> bool;
+                pub fn overlaps_range(r: *mut c_void, s: c_ulong, e: c_ulong) -> $q;
                 #[link_name = concat!($p, "rangeset_report_ranges")]
                 pub fn report_ranges(
                     r: *mut c_void,
@@ -85,7 +112,7 @@ macro_rules! rangeset_abi {
                 #[link_name = concat!($p, "rangeset_remove_singleton")]
                 pub fn remove_singleton(r: *mut c_void, s: c_ulong) -> c_int;
                 #[link_name = concat!($p, "rangeset_contains_singleton")]
-                pub fn contains_singleton(r: *mut c_void, s: c_ulong) -> bool;
+                pub fn contains_singleton(r: *mut c_void, s: c_ulong) -> $q;
                 #[link_name = concat!($p, "rangeset_swap")]
                 pub fn swap(a: *mut c_void, b: *mut c_void);
                 #[link_name = concat!($p, "rangeset_domain_printk")]
@@ -127,7 +154,7 @@ macro_rules! impl_ops {
         }
         fn is_empty(&mut self, r: Option<Set>) -> bool {
             // SAFETY: NULL or a live set.
-            unsafe { $m::is_empty(Set::ptr(r)) }
+            unsafe { $m::is_empty(Set::ptr(r)) }.truth("rangeset_is_empty")
         }
         fn add_range(&mut self, r: Set, s: u64, e: u64) -> i32 {
             // SAFETY: a live set.
@@ -145,11 +172,11 @@ macro_rules! impl_ops {
         }
         fn contains_range(&mut self, r: Option<Set>, s: u64, e: u64) -> bool {
             // SAFETY: NULL or a live set.
-            unsafe { $m::contains_range(Set::ptr(r), s, e) }
+            unsafe { $m::contains_range(Set::ptr(r), s, e) }.truth("rangeset_contains_range")
         }
         fn overlaps_range(&mut self, r: Option<Set>, s: u64, e: u64) -> bool {
             // SAFETY: NULL or a live set.
-            unsafe { $m::overlaps_range(Set::ptr(r), s, e) }
+            unsafe { $m::overlaps_range(Set::ptr(r), s, e) }.truth("rangeset_overlaps_range")
         }
         fn report_ranges(&mut self, r: Set, s: u64, e: u64, mut cb: ReportCb<'_>) -> i32 {
             let ctxt = (&mut cb as *mut ReportCb<'_>).cast::<c_void>();
@@ -175,11 +202,81 @@ macro_rules! impl_ops {
         }
         fn contains_singleton(&mut self, r: Option<Set>, s: u64) -> bool {
             // SAFETY: NULL or a live set.
-            unsafe { $m::contains_singleton(Set::ptr(r), s) }
+            unsafe { $m::contains_singleton(Set::ptr(r), s) }.truth("rangeset_contains_singleton")
         }
         fn swap(&mut self, a: Set, b: Set) {
             // SAFETY: two distinct live sets.
             unsafe { $m::swap(Set::ptr(Some(a)), Set::ptr(Some(b))) }
+        }
+        fn report_querying_self(&mut self, r: Set, s: u64, e: u64) -> (i32, Vec<SelfQuery>) {
+            struct Ctxt {
+                r: *mut c_void,
+                seen: Vec<SelfQuery>,
+            }
+            /// Asks the set being reported about the range just reported (a reader inside the
+            /// read-locked walk: FIDELITY R14).
+            unsafe extern "C" fn cb(a: c_ulong, b: c_ulong, ctxt: *mut c_void) -> c_int {
+                // SAFETY: ctxt is the Ctxt below, live for the call that invokes this callback.
+                let c = unsafe { &mut *ctxt.cast::<Ctxt>() };
+                // SAFETY: c.r is the live set being reported.
+                let q = unsafe {
+                    SelfQuery {
+                        range: (a, b),
+                        contains: $m::contains_range(c.r, a, b).truth("rangeset_contains_range"),
+                        overlaps: $m::overlaps_range(c.r, a, b).truth("rangeset_overlaps_range"),
+                        empty: $m::is_empty(c.r).truth("rangeset_is_empty"),
+                    }
+                };
+                c.seen.push(q);
+                0
+            }
+            let mut c = Ctxt {
+                r: Set::ptr(Some(r)),
+                seen: Vec::new(),
+            };
+            let ctxt = (&mut c as *mut Ctxt).cast::<c_void>();
+            // SAFETY: a live set; ctxt is the Ctxt the callback expects, live for the call.
+            let rc = unsafe { $m::report_ranges(c.r, s, e, Some(cb), ctxt) };
+            (rc, c.seen)
+        }
+        fn consume_querying_self(&mut self, r: Set) -> (i32, Vec<SelfQuery>) {
+            struct Ctxt {
+                r: *mut c_void,
+                seen: Vec<SelfQuery>,
+            }
+            /// Asks whether the set being consumed is empty (`rangeset_is_empty` takes no lock,
+            /// so this works inside the write-locked walk: FIDELITY R14), consumes the whole
+            /// first range (unless it ends at ~0UL) and stops.
+            unsafe extern "C" fn cb(
+                a: c_ulong,
+                b: c_ulong,
+                ctxt: *mut c_void,
+                consumed: *mut c_ulong,
+            ) -> c_int {
+                // SAFETY: ctxt is the Ctxt below, live for the call that invokes this callback.
+                let c = unsafe { &mut *ctxt.cast::<Ctxt>() };
+                // SAFETY: c.r is the live set being consumed.
+                let empty = unsafe { $m::is_empty(c.r) }.truth("rangeset_is_empty");
+                c.seen.push(SelfQuery {
+                    range: (a, b),
+                    contains: false,
+                    overlaps: false,
+                    empty,
+                });
+                // A range ending at ~0UL is left alone: exhausting it is R7's case, not this one.
+                let all = if b == c_ulong::MAX { 0 } else { b - a + 1 };
+                // SAFETY: the implementation passes a valid out-parameter.
+                unsafe { *consumed = all };
+                1
+            }
+            let mut c = Ctxt {
+                r: Set::ptr(Some(r)),
+                seen: Vec::new(),
+            };
+            let ctxt = (&mut c as *mut Ctxt).cast::<c_void>();
+            // SAFETY: a live set; ctxt is the Ctxt the callback expects, live for the call.
+            let rc = unsafe { $m::consume_ranges(c.r, Some(cb), ctxt) };
+            (rc, c.seen)
         }
         fn domain_printk(&mut self) -> Vec<u8> {
             let _ = self.take_console();
@@ -262,7 +359,7 @@ macro_rules! impl_ops {
 pub mod c {
     use super::*;
 
-    rangeset_abi!(abi, "xenc_");
+    rangeset_abi!(abi, "xenc_", bool);
 
     extern "C" {
         #[link_name = "xenc_harness_domain_new"]
@@ -316,6 +413,16 @@ pub mod c {
             me
         }
         impl_ops!(abi);
+        fn destroy_uninitialised_domain(&mut self, domid: u16) {
+            // SAFETY: plain allocation in the harness: a zeroed domain, its list never initialised.
+            let d = unsafe { harness_domain_new(domid.into()) };
+            assert!(!d.is_null(), "C harness: out of memory");
+            // SAFETY: d is a live (zeroed) harness domain, freed right after.
+            unsafe {
+                abi::domain_destroy(d);
+                harness_domain_free(d);
+            }
+        }
     }
 
     impl Drop for CRangeset {
@@ -336,7 +443,8 @@ pub mod rust {
     use xen_ioreq_rs::platform::host::console::take_console;
     use xen_ioreq_rs::platform::host::domain::HostDomain;
 
-    rangeset_abi!(abi, "");
+    // The boolean queries read as the series' `int` (all of %eax): FIDELITY R15.
+    rangeset_abi!(abi, "", c_int);
 
     /// The Rust rangeset with one fake host domain.
     pub struct RsRangeset {
@@ -368,6 +476,12 @@ pub mod rust {
             me
         }
         impl_ops!(abi);
+        fn destroy_uninitialised_domain(&mut self, domid: u16) {
+            let d = HostDomain::create(domid);
+            // SAFETY: d is a live host domain whose rangeset list was never initialised.
+            unsafe { abi::domain_destroy(d.as_ptr()) };
+            HostDomain::destroy(d);
+        }
     }
 
     impl Drop for RsRangeset {
@@ -384,7 +498,7 @@ pub mod rust {
 pub mod rust {
     use super::*;
 
-    rangeset_abi!(abi, "xens_");
+    rangeset_abi!(abi, "xens_", bool);
 
     extern "C" {
         #[link_name = "xens_harness_domain_new"]
@@ -433,6 +547,16 @@ pub mod rust {
             me
         }
         impl_ops!(abi);
+        fn destroy_uninitialised_domain(&mut self, domid: u16) {
+            // SAFETY: plain allocation in the harness: a zeroed domain, its list never initialised.
+            let d = unsafe { harness_domain_new(domid.into()) };
+            assert!(!d.is_null(), "C harness: out of memory");
+            // SAFETY: d is a live (zeroed) harness domain, freed right after.
+            unsafe {
+                abi::domain_destroy(d);
+                harness_domain_free(d);
+            }
+        }
     }
 
     impl Drop for RsRangeset {

@@ -85,6 +85,15 @@ pub trait Impl {
     /// One call passing NULL (see [`ops::NullCall`]), with set `r` as the other argument where
     /// there is one: the return value (None for void functions) and the text printed.
     fn null_call(&mut self, call: ops::NullCall, r: Option<Set>) -> (Option<i64>, Vec<u8>);
+    /// `report_ranges(r, s, e)` whose callback asks `r` itself, for each range reported, whether
+    /// it contains and overlaps that range and whether it is empty (FIDELITY R14).
+    fn report_querying_self(&mut self, r: Set, s: u64, e: u64) -> (i32, Vec<SelfQuery>);
+    /// `consume_ranges(r)` whose callback asks `r` itself whether it is empty, consumes the whole
+    /// first range (unless it ends at ~0UL) and stops (returns 1) (FIDELITY R14).
+    fn consume_querying_self(&mut self, r: Set) -> (i32, Vec<SelfQuery>);
+    /// `rangeset_domain_destroy` of a fresh domain whose list was never initialised (FIDELITY
+    /// R17), then frees that domain.
+    fn destroy_uninitialised_domain(&mut self, domid: u16);
 
     /// Every range of `r` in list order, read through `report_ranges(r, 0, ~0)`.
     fn ranges(&mut self, r: Set) -> Vec<(u64, u64)> {
@@ -101,6 +110,16 @@ pub trait Impl {
         );
         v
     }
+}
+
+/// What a callback learnt by querying the set it was walking: the range it was given, and
+/// `contains_range`/`overlaps_range` of that range and `is_empty` on the same set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelfQuery {
+    pub range: (u64, u64),
+    pub contains: bool,
+    pub overlaps: bool,
+    pub empty: bool,
 }
 
 /// `report_ranges` callback: (s, e) -> rc.

@@ -291,6 +291,18 @@ pub enum Op {
         slot: u8,
         extra: u64,
     },
+    /// report_ranges whose callback queries the set being reported (R14).
+    ReportQueryingSelf {
+        slot: u8,
+        s: u64,
+        e: u64,
+    },
+    /// consume_ranges whose callback asks whether its own set is empty (R14).
+    ConsumeQueryingSelf {
+        slot: u8,
+    },
+    /// rangeset_domain_destroy of a domain whose list was never initialised (R17).
+    DomainDestroyUninitialised,
     /// add_range while every allocation fails (R12).
     AddOom {
         slot: u8,
@@ -323,6 +335,7 @@ impl Op {
             | Op::SwapSelf { slot }
             | Op::Null { slot, .. }
             | Op::ConsumeOver { slot, .. }
+            | Op::ConsumeQueryingSelf { slot }
             | Op::AddOom { slot, .. }
             | Op::RemoveOom { slot, .. } => vec![slot],
             Op::Merge { dst, src } => vec![dst, src],
@@ -342,12 +355,13 @@ impl Op {
             | Op::DomainPrintk
             | Op::DomainDestroy
             | Op::DomainInitialise
+            | Op::DomainDestroyUninitialised
             | Op::NewBadFlags { .. } => vec![],
             Op::IsEmpty { slot }
             | Op::Contains { slot, .. }
             | Op::ContainsSingleton { slot, .. }
             | Op::Overlaps { slot, .. } => slot.into_iter().collect(),
-            Op::Report { slot, .. } => vec![slot],
+            Op::Report { slot, .. } | Op::ReportQueryingSelf { slot, .. } => vec![slot],
             _ => self.touched(),
         }
     }
@@ -445,6 +459,7 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             4 => Op::NewBadFlags {
                 flags: 2 << e.below(31),
             },
+            10 => Op::DomainDestroyUninitialised,
             5..=9 => Op::Null {
                 call: NULL_CALLS[e.below(NULL_CALLS.len() as u64) as usize],
                 slot: slot(e),
@@ -521,6 +536,14 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
                 _ => 1 + e.below(40),
             },
         },
+        73..=78 if e.chance(8) => {
+            let (s, t) = if e.chance(2) { (0, u64::MAX) } else { range(e) };
+            Op::ReportQueryingSelf {
+                slot: slot(e),
+                s,
+                e: t,
+            }
+        }
         73..=78 => {
             let (s, t) = if e.chance(3) {
                 (0, u64::MAX)
@@ -539,6 +562,7 @@ pub fn op(e: &mut impl Entropy, big: bool) -> Op {
             slot: slot(e),
             extra: 1u64.saturating_add(e.below(3).saturating_mul(value(e))),
         },
+        79..=82 if e.chance(8) => Op::ConsumeQueryingSelf { slot: slot(e) },
         79..=82 => Op::Consume {
             slot: slot(e),
             plan: ConsumePlan {

@@ -31,6 +31,31 @@ pub const KNOWN: &[(&str, &str)] = &[
         "s > e: the C ASSERTs (not run); the Rust gives -EINVAL / false, unchanged",
     ),
     (
+        RWLOCK_2014,
+        "2014-only (adea5dca0d): callbacks querying their own set agree with 4.17 (the series \
+         deadlocked)",
+    ),
+    (
+        INT_RETURNS_2014,
+        "ABI (c44d96190f): the Rust's boolean queries read as the series' int (all of %eax) are \
+         0/1 and equal 4.17's bool",
+    ),
+    (
+        NULL_QUERIES_2014,
+        "2014-only (ad0a9f273d): queries of a NULL set give false/true as 4.17 (the series \
+         dereferenced it)",
+    ),
+    (
+        UNINIT_DESTROY_2014,
+        "2014-only (da3bd81118): destroying a never-initialised domain's list does nothing, as \
+         4.17 (the series crashed)",
+    ),
+    (
+        ADDED_SINCE_2014,
+        "2014-only (770e5c7f62, ccd12ff648, 761de0b892): claim/consume/merge, absent from the \
+         series, agree with 4.17",
+    ),
+    (
         CLAIM_EMPTY,
         "claim_range on an empty set: the C gives -ENOSPC; the Rust claims from 0",
     ),
@@ -88,6 +113,16 @@ pub const NOT_UTF8: &str = "R10";
 pub const REPORT_2014: &str = "R3";
 /// rangeset_new with unknown flags.
 pub const BAD_FLAGS: &str = "R9";
+/// The series' spinlock became an rwlock (adea5dca0d): callbacks may query their own set.
+pub const RWLOCK_2014: &str = "R14";
+/// The series' `int` queries became `bool` (c44d96190f): the ABI answer.
+pub const INT_RETURNS_2014: &str = "R15";
+/// Queries tolerate a NULL set (ad0a9f273d).
+pub const NULL_QUERIES_2014: &str = "R16";
+/// rangeset_domain_destroy of a never-initialised domain (da3bd81118).
+pub const UNINIT_DESTROY_2014: &str = "R17";
+/// claim/consume/merge, added after the series.
+pub const ADDED_SINCE_2014: &str = "R18";
 /// NULL arguments.
 pub const NULLS: &str = "R11";
 /// Real allocation failure.
@@ -539,16 +574,39 @@ impl<C: Impl, R: Impl> Driver<C, R> {
         }
     }
 
-    /// Known entries observed as agreement: R3 (4.17 reports from below the first range, as the
-    /// Rust does; only the 2014 series differed).
+    /// Known entries observed as agreement, where the 2014 series differs from both Xen 4.17 and
+    /// the Rust (so these are the series' history, R3 and R14-R18): R3 (4.17 reports from below
+    /// the first range); R14 (a callback queries the set it walks: the 2014 spinlock deadlocked);
+    /// R15 (a boolean query read through the series' `int`: the Rust side reads all of %eax,
+    /// see `ffi::QueryReturn`, and must equal 4.17's `bool`); R16 (queries of a NULL set: the
+    /// series dereferenced it); R17 (destroying a never-initialised domain's list: the series
+    /// crashed); R18 (claim, consume and merge, which the series does not have).
     fn agreement(&self, op: &Op, oc: &Outcome) -> Vec<&'static str> {
-        if let Op::Report { slot, s, .. } = *op {
-            let first = self.slot(slot).ranges.first().map(|r| r.0);
-            if first.is_some_and(|f| s < f) && !oc.calls.is_empty() {
-                return vec![REPORT_2014];
+        match *op {
+            Op::Report { slot, s, .. } => {
+                let first = self.slot(slot).ranges.first().map(|r| r.0);
+                if first.is_some_and(|f| s < f) && !oc.calls.is_empty() {
+                    return vec![REPORT_2014];
+                }
+                vec![]
             }
+            Op::ReportQueryingSelf { .. } | Op::ConsumeQueryingSelf { .. }
+                if !oc.calls.is_empty() =>
+            {
+                vec![RWLOCK_2014]
+            }
+            Op::IsEmpty { slot: Some(_) }
+            | Op::Contains { slot: Some(_), .. }
+            | Op::ContainsSingleton { slot: Some(_), .. }
+            | Op::Overlaps { slot: Some(_), .. } => vec![INT_RETURNS_2014],
+            Op::IsEmpty { slot: None }
+            | Op::Contains { slot: None, .. }
+            | Op::ContainsSingleton { slot: None, .. }
+            | Op::Overlaps { slot: None, .. } => vec![INT_RETURNS_2014, NULL_QUERIES_2014],
+            Op::DomainDestroyUninitialised => vec![UNINIT_DESTROY_2014],
+            Op::Claim { .. } | Op::Consume { .. } | Op::Merge { .. } => vec![ADDED_SINCE_2014],
+            _ => vec![],
         }
-        vec![]
     }
 
     /// R12: under allocation failure the C failed with -ENOMEM (unchanged) where the Rust, not
@@ -869,6 +927,23 @@ fn run<I: Impl>(
             o.rcs.extend(rc);
             o.text = text;
         }
+        Op::ReportQueryingSelf { slot, s, e } => {
+            let (rc, seen) = imp.report_querying_self(set(slot), s, e);
+            o.rcs.push(rc.into());
+            for q in seen {
+                o.calls.push(q.range);
+                o.rcs.extend([b(q.contains), b(q.overlaps), b(q.empty)]);
+            }
+        }
+        Op::ConsumeQueryingSelf { slot } => {
+            let (rc, seen) = imp.consume_querying_self(set(slot));
+            o.rcs.push(rc.into());
+            for q in seen {
+                o.calls.push(q.range);
+                o.rcs.push(b(q.empty));
+            }
+        }
+        Op::DomainDestroyUninitialised => imp.destroy_uninitialised_domain(0x7ff0),
         Op::AddOom { slot, s, e } => {
             imp.fail_allocations(true);
             let rc = imp.add_range(set(slot), s, e);

@@ -62,7 +62,7 @@ mod with_c {
     use difftest_rangeset::ops::SplitMix;
     use difftest_rangeset::oracle::{Driver, Stats};
     use difftest_rangeset::rust::RsRangeset;
-    use difftest_rangeset::{ConsumeCb, Impl, ReportCb, Set};
+    use difftest_rangeset::{ConsumeCb, Impl, ReportCb, SelfQuery, Set};
 
     fn require_rust() {
         assert!(
@@ -218,6 +218,15 @@ mod with_c {
         }
         fn null_call(&mut self, c: NullCall, r: Option<Set>) -> (Option<i64>, Vec<u8>) {
             self.0.null_call(c, r)
+        }
+        fn report_querying_self(&mut self, r: Set, s: u64, e: u64) -> (i32, Vec<SelfQuery>) {
+            self.0.report_querying_self(r, s, e)
+        }
+        fn consume_querying_self(&mut self, r: Set) -> (i32, Vec<SelfQuery>) {
+            self.0.consume_querying_self(r)
+        }
+        fn destroy_uninitialised_domain(&mut self, domid: u16) {
+            self.0.destroy_uninitialised_domain(domid)
         }
     }
 
