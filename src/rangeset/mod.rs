@@ -11,3 +11,5 @@ pub mod core;
 pub mod domain;
 #[cfg(any(feature = "host", feature = "xen"))]
 pub mod ffi;
+/// cbindgen:ignore
+mod store;
