@@ -23,6 +23,7 @@ use core::fmt;
 
 use bitflags::bitflags;
 
+use super::flat::Flat;
 #[cfg(test)]
 use super::store::{prefix_len, CHUNK, LINEAR_MAX};
 use super::store::{Pos, Store};
@@ -167,21 +168,25 @@ impl RangeSet {
 
     /// The highest range starting at or below `x` (Xen's `find_range`), for the writers: small
     /// sets are counted (`store::prefix_len`).
+    #[inline(always)]
     fn find(&self, x: u64) -> Option<Pos> {
         self.store.last_where::<false>(|r| r.s <= x)
     }
 
     /// [`RangeSet::find`] by bisection at every size, for the lookups (contains, overlaps): there
     /// the set is not just written and a tiny set takes one or two steps, which beats the count.
+    #[inline(always)]
     fn lookup(&self, x: u64) -> Option<Pos> {
         self.store.last_where::<true>(|r| r.s <= x)
     }
 
+    #[inline(always)]
     fn get(&self, p: Pos) -> XenResult<Range> {
         self.store.get(p).copied().ok_or(Errno::EINVAL)
     }
 
     /// Runs `f` on the range at `p` (a position just found; nothing if there is none).
+    #[inline(always)]
     fn update(&mut self, p: Pos, f: impl FnOnce(&mut Range)) {
         if let Some(r) = self.store.get_mut(p) {
             f(r);
@@ -242,6 +247,13 @@ impl RangeSet {
     pub fn add_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         if s > e {
             return Err(Errno::EINVAL); // R4
+        }
+        let nr_ranges = &mut self.nr_ranges;
+        if let Some(rc) = self
+            .store
+            .with_single(|ranges| Flat { ranges, nr_ranges }.add_range(s, e))
+        {
+            return rc;
         }
         let first = self.find(s);
         let last = self.find_after(first, e);
@@ -312,6 +324,13 @@ impl RangeSet {
         if s > e {
             return Err(Errno::EINVAL); // R4
         }
+        let nr_ranges = &mut self.nr_ranges;
+        if let Some(rc) = self
+            .store
+            .with_single(|ranges| Flat { ranges, nr_ranges }.remove_range(s, e))
+        {
+            return rc;
+        }
         let first = self.find(s);
         let last = self.find_after(first, e);
 
@@ -371,12 +390,14 @@ impl RangeSet {
     }
 
     /// `rangeset_contains_range`: is `[s, e]` inside one single range?
+    #[inline(always)]
     pub fn contains_range(&self, s: u64, e: u64) -> bool {
         self.containing(s, e).is_some()
     }
 
     /// A handle of the range holding all of `[s, e]`, if there is one: what
     /// [`RangeSet::contains_range`] tests. None when `s > e` (R4).
+    #[inline(always)]
     pub fn containing(&self, s: u64, e: u64) -> Option<usize> {
         if s > e {
             return None; // R4
@@ -398,6 +419,7 @@ impl RangeSet {
     }
 
     /// `rangeset_overlaps_range`: does any range meet `[s, e]`?
+    #[inline(always)]
     pub fn overlaps_range(&self, s: u64, e: u64) -> bool {
         if s > e {
             return false; // R4
@@ -407,14 +429,17 @@ impl RangeSet {
             .is_some_and(|r| r.e >= s)
     }
 
+    #[inline(always)]
     pub fn add_singleton(&mut self, x: u64) -> XenResult<()> {
         self.add_range(x, x)
     }
 
+    #[inline(always)]
     pub fn remove_singleton(&mut self, x: u64) -> XenResult<()> {
         self.remove_range(x, x)
     }
 
+    #[inline(always)]
     pub fn contains_singleton(&self, x: u64) -> bool {
         self.contains_range(x, x)
     }
@@ -424,22 +449,29 @@ impl RangeSet {
     /// As in Xen there is no `s <= e` check: a range containing both gets `cb(s, e)` with s > e.
     pub fn report_ranges(&self, s: u64, e: u64, mut cb: impl FnMut(u64, u64) -> i32) -> i32 {
         // Xen walks from the first range and skips those ending below s (R3 is the 2014 bug of
-        // starting at find(s)); ends are ascending, so a search finds the same start.
+        // starting at find(s)); ends are ascending, so a search finds the same start. Then the
+        // walk goes chunk by chunk.
         let start = match self.store.last_where::<false>(|r| r.e < s) {
             Some(p) => self.store.next(p),
             None => self.store.first(),
         };
-        let Some(start) = start else { return 0 };
-        for r in self.store.iter_from(start) {
-            if r.s > e {
-                break;
+        let Some(mut at) = start else { return 0 };
+        loop {
+            let chunk = self.store.chunk(at.c);
+            for r in chunk.get(at.i..).unwrap_or_default() {
+                if r.s > e {
+                    return 0;
+                }
+                let rc = cb(r.s.max(s), r.e.min(e));
+                if rc != 0 {
+                    return rc;
+                }
             }
-            let rc = cb(r.s.max(s), r.e.min(e));
-            if rc != 0 {
-                return rc;
+            match at.c.checked_add(1) {
+                Some(c) if !self.store.chunk(c).is_empty() => at = Pos { c, i: 0 },
+                _ => return 0,
             }
         }
-        0
     }
 
     /// `rangeset_claim_range`: takes the lowest free block of `size` values and returns its start.

@@ -12,4 +12,6 @@ pub mod domain;
 #[cfg(any(feature = "host", feature = "xen"))]
 pub mod ffi;
 /// cbindgen:ignore
+mod flat;
+/// cbindgen:ignore
 mod store;

@@ -76,12 +76,26 @@ impl Store {
         Store::default()
     }
 
+    #[inline(always)]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Runs `f` on the store's only chunk when there is one chunk with room for one more range
+    /// (the writers' flat fast path, `flat.rs`); None otherwise.
+    #[inline(always)]
+    pub fn with_single<R>(&mut self, f: impl FnOnce(&mut Vec<Range>) -> R) -> Option<R> {
+        if !self.tail.is_empty() || self.head.len() >= CHUNK {
+            return None;
+        }
+        let r = f(&mut self.head);
+        self.len = self.head.len();
+        Some(r)
     }
 
     /// Chunk `c` (empty past the end).
@@ -111,12 +125,13 @@ impl Store {
         self.chunk_vec(p.c)?.get_mut(p.i)
     }
 
+    #[inline(always)]
     pub fn first(&self) -> Option<Pos> {
         (!self.head.is_empty()).then_some(Pos { c: 0, i: 0 })
     }
 
     /// The position after `p`.
-    #[inline]
+    #[inline(always)]
     pub fn next(&self, p: Pos) -> Option<Pos> {
         let i = p.i.checked_add(1)?;
         if i < self.chunk(p.c).len() {
@@ -127,6 +142,7 @@ impl Store {
     }
 
     /// The position before `p`.
+    #[inline(always)]
     pub fn prev(&self, p: Pos) -> Option<Pos> {
         if let Some(i) = p.i.checked_sub(1) {
             return Some(Pos { c: p.c, i });
