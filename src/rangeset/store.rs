@@ -179,18 +179,6 @@ impl Store {
         })
     }
 
-    /// Every range from `p` on, ascending.
-    pub fn iter_from(&self, p: Pos) -> impl Iterator<Item = &Range> + '_ {
-        let first = self.chunk(p.c).get(p.i..).unwrap_or_default();
-        let later = self
-            .tail
-            .get(p.c..)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|ch| ch.iter());
-        first.iter().chain(later)
-    }
-
     /// Every range, ascending.
     pub fn iter(&self) -> impl Iterator<Item = &Range> + '_ {
         self.head
