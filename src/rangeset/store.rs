@@ -321,39 +321,20 @@ impl Store {
         }
     }
 
-    /// Merges chunk `c` with its next (or else previous) neighbour when one of the two has room
-    /// for both: the ranges move, the emptied chunk is freed, nothing is allocated.
+    /// Merges chunk `c` into its previous neighbour, or its next neighbour into it, when the
+    /// earlier chunk's memory holds both: the ranges move, the later chunk is freed, nothing is
+    /// allocated.
     fn merge_small(&mut self, c: usize) {
-        for (a, b) in [(c, c.saturating_add(1)), (c.saturating_sub(1), c)] {
-            if a == b || self.chunk(b).is_empty() {
-                continue;
-            }
-            let (la, lb) = (self.chunk(a).len(), self.chunk(b).len());
-            let total = la.saturating_add(lb);
-            if total > CHUNK {
-                continue;
-            }
-            // b is chunk a + 1 >= 1, i.e. tail[a].
-            let Some(tb) = self.tail.get(a) else { continue };
-            let cap_b = tb.capacity();
-            let Some(va) = self.chunk_vec(a) else {
+        for a in [c, c.saturating_sub(1)] {
+            // The later chunk is chunk a + 1, i.e. tail[a].
+            let Some(later) = self.tail.get(a) else {
                 continue;
             };
-            if va.capacity() >= total {
+            let total = later.len().saturating_add(self.chunk(a).len());
+            if self.chunk_vec(a).is_some_and(|v| v.capacity() >= total) && a < self.tail.len() {
                 let moved = self.tail.remove(a);
-                if let Some(va) = self.chunk_vec(a) {
-                    va.extend(moved);
-                }
-                return;
-            }
-            if cap_b >= total {
-                // a's ranges go in front of b's, in b's memory; b then becomes chunk a.
-                let front = core::mem::take(va);
-                let mut moved = self.tail.remove(a);
-                moved.extend_from_slice(&front);
-                moved.rotate_right(front.len());
-                if let Some(va) = self.chunk_vec(a) {
-                    *va = moved;
+                if let Some(v) = self.chunk_vec(a) {
+                    v.extend(moved);
                 }
                 return;
             }
@@ -383,43 +364,21 @@ impl Store {
     }
 }
 
-/// Tails of at most this many ranges move element by element (a memmove call costs more).
-const SHORT_MOVE: usize = 8;
-
 /// `v.insert(i, r)` for `i <= len`, with capacity to spare (the callers reserve it; nothing here
-/// allocates).
+/// allocates). In the chunked path the tail is at most one chunk.
 #[inline(always)]
 fn insert_short(v: &mut Vec<Range>, i: usize, r: Range) -> bool {
     if i > v.len() || v.len() == v.capacity() {
         return false;
     }
-    if v.len().saturating_sub(i) <= SHORT_MOVE {
-        // A short tail moves up by one as the new range is carried through it.
-        let mut carry = r;
-        if let Some(tail) = v.get_mut(i..) {
-            for x in tail.iter_mut() {
-                core::mem::swap(x, &mut carry);
-            }
-        }
-        v.push(carry);
-    } else {
-        v.insert(i, r);
-    }
+    v.insert(i, r);
     true
 }
 
 /// `v.remove(i)` for `i < len` (checked by the callers).
 #[inline(always)]
 fn remove_short(v: &mut Vec<Range>, i: usize) {
-    if v.len().saturating_sub(i) <= SHORT_MOVE {
-        if let Some(mut carry) = v.pop() {
-            if let Some(tail) = v.get_mut(i..) {
-                for x in tail.iter_mut().rev() {
-                    core::mem::swap(x, &mut carry);
-                }
-            }
-        }
-    } else if i < v.len() {
+    if i < v.len() {
         v.remove(i);
     }
 }
