@@ -402,6 +402,10 @@ impl RangeSet {
         if s > e {
             return None; // R4
         }
+        if let Some(h) = self.store.single() {
+            let i = h.partition_point(|r| r.s <= s).checked_sub(1)?;
+            return h.get(i).filter(|r| r.e >= e).map(|_| i);
+        }
         let p = self.lookup(s)?;
         self.store.get(p).filter(|r| r.e >= e).map(|_| p.pack())
     }
@@ -410,10 +414,17 @@ impl RangeSet {
     /// lookup found); any `hint` gives the same answer. A range holding `[s, e]` is the one the
     /// search finds: it starts at or below `s`, and every later range starts above its end, so
     /// above `s`.
+    #[inline(always)]
     pub fn containing_hinted(&self, s: u64, e: u64, hint: usize) -> Option<usize> {
-        let p = Pos::unpack(hint);
-        if s <= e && self.store.get(p).is_some_and(|r| r.s <= s && e <= r.e) {
-            return Some(p.pack());
+        // (s <= e: R4 makes a reversed range contained nowhere.)
+        let holds = |r: &Range| s <= e && r.s <= s && e <= r.e;
+        let hit = match self.store.single() {
+            Some(h) => h.get(hint).is_some_and(holds),
+            None => self.store.get(Pos::unpack(hint)).is_some_and(holds),
+        };
+        if hit {
+            // (`hint` is a valid handle: unpacking and packing give it back.)
+            return Some(hint);
         }
         self.containing(s, e)
     }
@@ -423,6 +434,13 @@ impl RangeSet {
     pub fn overlaps_range(&self, s: u64, e: u64) -> bool {
         if s > e {
             return false; // R4
+        }
+        if let Some(h) = self.store.single() {
+            let n = h.partition_point(|r| r.s <= e);
+            return n
+                .checked_sub(1)
+                .and_then(|i| h.get(i))
+                .is_some_and(|r| r.e >= s);
         }
         self.lookup(e)
             .and_then(|p| self.store.get(p))

@@ -86,6 +86,13 @@ impl Store {
         self.len == 0
     }
 
+    /// The store's only chunk, when it has one (most sets): the lookups' fast path. Its index `i`
+    /// is position `(0, i)`, whose packed form is `i`.
+    #[inline(always)]
+    pub fn single(&self) -> Option<&[Range]> {
+        self.tail.is_empty().then_some(self.head.as_slice())
+    }
+
     /// Runs `f` on the store's only chunk when there is one chunk with room for one more range
     /// (the writers' flat fast path, `flat.rs`); None otherwise.
     #[inline(always)]
