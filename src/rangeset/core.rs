@@ -166,11 +166,11 @@ impl RangeSet {
         self.store.is_empty()
     }
 
-    /// The highest range starting at or below `x` (Xen's `find_range`), for the writers: small
-    /// sets are counted (`store::prefix_len`).
+    /// The highest range starting at or below `x` (Xen's `find_range`), for the writers' general
+    /// path (sets of more than one chunk; `flat.rs` counts the ranges of one-chunk sets instead).
     #[inline(always)]
     fn find(&self, x: u64) -> Option<Pos> {
-        self.store.last_where::<false>(|r| r.s <= x)
+        self.store.last_where::<true>(|r| r.s <= x)
     }
 
     /// [`RangeSet::find`] by bisection at every size, for the lookups (contains, overlaps): there

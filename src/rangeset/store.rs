@@ -1,4 +1,4 @@
-//! The rangeset's storage: sorted ranges in chunks of at most [`CHUNK`], so that an insert or a
+//! The rangeset's storage: sorted ranges in chunks of at most [`CHUNK`] (32), so that an insert or a
 //! removal moves at most one chunk's tail (and, when a chunk splits or empties, the chunk list's
 //! pointers), never the whole set. Lookups bisect the chunks by their first range, then the chunk.
 //!
@@ -19,7 +19,7 @@ use super::core::Range;
 use crate::errno::{Errno, XenResult};
 
 /// Most ranges in one chunk. A full chunk splits in two halves.
-pub(super) const CHUNK: usize = 64;
+pub(super) const CHUNK: usize = 32;
 
 /// A chunk that falls below this many ranges is merged with a neighbour when they fit together in
 /// the memory one of them already has (nothing is allocated for it).
