@@ -39,6 +39,7 @@ check-fmt:
 check-clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --lib --no-default-features --features xen -- -D warnings
+	$(CARGO) clippy --release --lib --no-default-features --features xen,selftest -- -D warnings
 
 check-header:
 	$(CARGO) test --quiet --test header

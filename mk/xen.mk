@@ -4,9 +4,11 @@
 #   make xen-off        patched Xen with the option off, compared object by object with the stock one (X2)
 #   make boot           both under QEMU: rangeset dumps compared (PV and PVH dom0), self-test verdict
 #   make boot-debug     the same with a CONFIG_DEBUG=y patched Xen (assertions, lock checks; not in check)
+#   make xen-size       the Rust object's text with and without the self-test, per component, and
+#                       the C objects it replaces (scripts/xen-rust-size)
 CHECK_TARGETS += check-xen check-boot check-xen-off
 
-.PHONY: xen xen-stock xen-off xen-debug boot boot-debug check-xen check-boot check-xen-off
+.PHONY: xen xen-stock xen-off xen-debug boot boot-debug check-xen check-boot check-xen-off xen-size
 
 xen:
 	@scripts/xen-build rust
@@ -23,6 +25,9 @@ boot: xen xen-stock
 
 xen-debug:
 	@scripts/xen-build debug
+
+xen-size:
+	@scripts/xen-rust-size
 
 boot-debug: xen-debug xen-stock
 	@scripts/xen-boot --rust target/xen-build/debug

@@ -18,6 +18,7 @@ use std::process::Command;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(xen_c_unavailable)");
     println!("cargo::rustc-check-cfg=cfg(xen_c_414_unavailable)");
+    println!("cargo::rustc-check-cfg=cfg(bench_have_callgrind)");
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=XEN_SRC_CACHE");
     println!("cargo:rerun-if-env-changed=XEN_DIFF_REQUIRED");
@@ -85,11 +86,70 @@ fn main() {
         objects.extend(build_414(&cdir, x414, &out));
     }
     check_closed(&objects);
+    build_bench(&cdir, &x417, &xen_files, &out);
     let lib = out.join("libxenc_ioreq.a");
     let _ = fs::remove_file(&lib);
     run(Command::new(ar()).arg("crs").arg(&lib).args(&objects));
     println!("cargo:rustc-link-search=native={}", out.display());
     println!("cargo:rustc-link-lib=static=xenc_ioreq");
+}
+
+/// The Rust exports the benchmark driver (`c/bench.c`) calls: left unresolved in the C objects.
+const BENCH_RUST_EXPORTS: &[&str] = &[
+    "hvm_select_ioreq_server",
+    "hvm_send_assist_req_to_ioreq_server",
+    "hvm_ioreq_complete",
+];
+
+/// The benchmark's copy of Xen 4.17's ioreq C: the same files built as a release Xen builds them
+/// (`XENC_BENCH_RELEASE`: ASSERT off; see c/emul.h), on Xen's own rangeset.c (no dispatcher),
+/// with the fakes, the harness and the driver `c/bench.c`; every global renamed `xenb_<name>`,
+/// archived as `libxenb_ioreq.a`.
+fn build_bench(cdir: &Path, x417: &Path, xen_files: &[&str], out: &Path) {
+    let dir = out.join("bench");
+    let callgrind = Path::new("/usr/include/valgrind/callgrind.h").exists();
+    let mut objects = harness_build(cdir, x417, false)
+        .define("XENC_BENCH_RELEASE", None)
+        .files(xen_files.iter().map(|f| x417.join(f)))
+        .out_dir(dir.join("xen"))
+        .compile_intermediates();
+    let mut ours = harness_build(cdir, x417, true);
+    ours.define("XENC_BENCH_RELEASE", None)
+        .file(cdir.join("fakes.c"))
+        .file(cdir.join("harness.c"))
+        .file(cdir.join("bench.c"))
+        .out_dir(dir.join("ours"));
+    if callgrind {
+        ours.define("BENCH_HAVE_CALLGRIND", None);
+        println!("cargo::rustc-cfg=bench_have_callgrind");
+    }
+    objects.extend(ours.compile_intermediates());
+    let defined = symbols(&objects, "--defined-only");
+    let map: String = defined.iter().map(|s| format!("{s} xenb_{s}\n")).collect();
+    let map_file = dir.join("xenb-redefine-syms.txt");
+    fs::write(&map_file, map).expect("write symbol map");
+    for o in &objects {
+        run(Command::new("objcopy")
+            .arg(format!("--redefine-syms={}", map_file.display()))
+            .arg(o));
+    }
+    let open: Vec<String> = symbols(&objects, "--undefined-only")
+        .into_iter()
+        .filter(|s| {
+            !s.starts_with("xenb_")
+                && !LIBC.contains(&s.as_str())
+                && !BENCH_RUST_EXPORTS.contains(&s.as_str())
+                && s != "clock_gettime"
+        })
+        .collect();
+    assert!(
+        open.is_empty(),
+        "the benchmark's C references symbols it does not define: {open:?}"
+    );
+    let lib = out.join("libxenb_ioreq.a");
+    let _ = fs::remove_file(&lib);
+    run(Command::new(ar()).arg("crs").arg(&lib).args(&objects));
+    println!("cargo:rustc-link-lib=static=xenb_ioreq");
 }
 
 /// `scripts/fetch-xen-src <ver>`: the tree's path, `None` when unavailable (exit 1), a build

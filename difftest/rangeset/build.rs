@@ -46,6 +46,7 @@ const RANGESET_FUNCTIONS: [&str; 19] = [
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(xen_c_unavailable)");
     println!("cargo:rustc-check-cfg=cfg(rust_rangeset_missing)");
+    println!("cargo:rustc-check-cfg=cfg(bench_have_callgrind)");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=XEN_SRC_CACHE");
@@ -113,6 +114,30 @@ fn main() {
         // harness itself can be exercised (the tests still fail: see `rust_rangeset_missing`).
         archive(&objects, &out, "xens");
     }
+
+    // The benchmark's copy of the C, built as a release Xen builds it (ASSERT off, see
+    // c/shim/emul.h), renamed `xenb_*`; and the benchmark's C driver (c/bench.c), which calls it
+    // and the Rust exports and is not renamed.
+    let bench_dir = out.join("bench");
+    fs::create_dir_all(&bench_dir).expect("create OUT_DIR/bench");
+    let mut release = build.clone();
+    release
+        .define("XENC_BENCH_RELEASE", None)
+        .out_dir(&bench_dir);
+    let release_objects = release.compile_intermediates();
+    archive(&release_objects, &bench_dir, "xenb");
+    let mut driver = cc::Build::new();
+    driver
+        .file(manifest.join("c/bench.c"))
+        .opt_level(2)
+        .warnings(true)
+        .warnings_into_errors(true)
+        .out_dir(bench_dir.join("driver"));
+    if Path::new("/usr/include/valgrind/callgrind.h").exists() {
+        driver.define("BENCH_HAVE_CALLGRIND", None);
+        println!("cargo:rustc-cfg=bench_have_callgrind");
+    }
+    driver.compile("rangeset_bench_driver");
 
     // Prototype check: Xen's header and ours in one translation unit.
     let compiler = build.get_compiler();

@@ -1,18 +1,18 @@
 //! The rangeset itself: a set of inclusive `u64` ranges with Xen 4.17's semantics, a range budget
 //! (`rangeset_limit`), a name and flags for printing. Safe, allocation-fallible, platform-free.
 //!
-//! Ranges live in a sorted `Vec`; lookups are binary searches (add/remove/report count the ranges
-//! of sets of up to 16 instead, see `prefix_len`). The set is always sorted and
-//! disjoint. It is also coalesced (no two ranges touch) unless [`RangeSet::claim_range`] was used:
+//! Ranges live in a chunked sorted vector (`store.rs`): lookups bisect, inserts and removals move
+//! at most one chunk (add/remove/report count the ranges of a final chunk of up to 16 instead of
+//! bisecting it). The set is always sorted and disjoint. It is also coalesced (no two ranges touch) unless [`RangeSet::claim_range`] was used:
 //! claiming extends a range up to its neighbour without merging them, exactly as Xen does, and the
 //! other operations then treat the touching ranges exactly as Xen's list walk would.
 //!
 //! Deliberate differences from Xen's C are the `R` entries of FIDELITY.md; each is marked `R<n>`
 //! at the line that implements it.
 //!
-//! Indexing and arithmetic here are on indices found by binary search and on range bounds whose
-//! order the invariants fix; the few functions that need them carry an `allow` with the argument
-//! why nothing can go out of bounds or wrap. Everything else uses checked forms.
+//! Ranges are reached by position through checked accessors; arithmetic on range bounds whose
+//! order the invariants fix carries an `allow` with the argument why nothing can wrap.
+//! Everything else uses checked forms.
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
@@ -23,8 +23,11 @@ use core::fmt;
 
 use bitflags::bitflags;
 
+use super::flat::Flat;
+#[cfg(test)]
+use super::store::{prefix_len, CHUNK, LINEAR_MAX};
+use super::store::{Pos, Store};
 use crate::errno::{Errno, XenResult};
-use crate::platform::fallible::try_insert;
 
 /// An inclusive range `[s, e]` (`s <= e`), Xen's `struct range` without the list links.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
@@ -52,38 +55,62 @@ pub const NO_NAME: &[u8] = b"(no name)";
 /// unlimited set never reaches 0.
 const UNLIMITED: i64 = -1;
 
-/// Tails of at most this many ranges are moved element by element when a range is inserted or
-/// removed, instead of by `Vec::insert`/`drain` (a memmove call).
-const SHORT_MOVE: usize = 8;
-
-/// Sets of at most this many ranges are searched by counting instead of by bisection.
-const LINEAR_MAX: usize = 16;
-
-/// `ranges.partition_point(pred)`, for a `pred` that holds on a prefix of `ranges` (starts and ends
-/// ascend). On small sets every range is tested and the hits counted, without branches: those
-/// loads are independent, where a binary search waits for each before the next.
-#[inline]
-fn prefix_len(ranges: &[Range], pred: impl Fn(&Range) -> bool) -> usize {
-    if ranges.len() <= LINEAR_MAX {
-        // At most LINEAR_MAX: the count cannot wrap.
-        ranges
-            .iter()
-            .fold(0usize, |n, r| n.wrapping_add(usize::from(pred(r))))
-    } else {
-        ranges.partition_point(pred)
-    }
-}
-
 /// A rangeset: Xen's `struct rangeset` minus its lock and domain link (see `domain.rs`).
 #[derive(Debug)]
 pub struct RangeSet {
-    ranges: Vec<Range>,
+    store: Store,
     /// Xen's `long nr_ranges`: ranges that may still be allocated; 0 blocks allocation. Decremented
     /// per allocated range and incremented per freed range, also when it is "unlimited" (< 0).
     nr_ranges: i64,
     flags: RangesetFlags,
     name: [u8; NAME_MAX],
     name_len: u8,
+}
+
+/// The ranges of a set, ascending (a view: see [`RangeSet::ranges`]).
+#[derive(Clone, Copy)]
+pub struct Ranges<'a>(&'a Store);
+
+impl<'a> Ranges<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = &'a Range> + 'a {
+        self.0.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// A copy; -ENOMEM when it cannot be allocated.
+    pub fn try_to_vec(&self) -> XenResult<Vec<Range>> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(self.len()).map_err(|_| Errno::ENOMEM)?;
+        v.extend(self.iter().copied());
+        Ok(v)
+    }
+    /// A copy (for tests and tools on the host; panics when out of memory, as `Vec` does).
+    #[cfg(any(test, feature = "host"))]
+    pub fn to_vec(&self) -> Vec<Range> {
+        self.iter().copied().collect()
+    }
+}
+
+impl fmt::Debug for Ranges<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<[Range]> for Ranges<'_> {
+    fn eq(&self, other: &[Range]) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl PartialEq<&[Range]> for Ranges<'_> {
+    fn eq(&self, other: &&[Range]) -> bool {
+        *self == **other
+    }
 }
 
 impl RangeSet {
@@ -100,7 +127,7 @@ impl RangeSet {
             len = len.saturating_add(1);
         }
         RangeSet {
-            ranges: Vec::new(),
+            store: Store::new(),
             nr_ranges: UNLIMITED,
             flags,
             name: buf,
@@ -120,8 +147,8 @@ impl RangeSet {
     }
 
     /// The ranges, ascending.
-    pub fn ranges(&self) -> &[Range] {
-        &self.ranges
+    pub fn ranges(&self) -> Ranges<'_> {
+        Ranges(&self.store)
     }
 
     /// Xen's `nr_ranges` counter as it stands (for tests and the differential oracle).
@@ -136,129 +163,110 @@ impl RangeSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.store.is_empty()
     }
 
-    /// Index of the highest range starting at or below `x` (Xen's `find_range`), for the writers:
-    /// small sets are counted ([`prefix_len`]).
-    fn find(&self, x: u64) -> Option<usize> {
-        prefix_len(&self.ranges, |r| r.s <= x).checked_sub(1)
+    /// The highest range starting at or below `x` (Xen's `find_range`), for the writers' general
+    /// path (sets of more than one chunk; `flat.rs` counts the ranges of one-chunk sets instead).
+    #[inline(always)]
+    fn find(&self, x: u64) -> Option<Pos> {
+        self.store.last_where::<true>(|r| r.s <= x)
     }
 
     /// [`RangeSet::find`] by bisection at every size, for the lookups (contains, overlaps): there
     /// the set is not just written and a tiny set takes one or two steps, which beats the count.
-    fn lookup(&self, x: u64) -> Option<usize> {
-        self.ranges.partition_point(|r| r.s <= x).checked_sub(1)
+    #[inline(always)]
+    fn lookup(&self, x: u64) -> Option<Pos> {
+        self.store.last_where::<true>(|r| r.s <= x)
+    }
+
+    #[inline(always)]
+    fn get(&self, p: Pos) -> XenResult<Range> {
+        self.store.get(p).copied().ok_or(Errno::EINVAL)
+    }
+
+    /// Runs `f` on the range at `p` (a position just found; nothing if there is none).
+    #[inline(always)]
+    fn update(&mut self, p: Pos, f: impl FnOnce(&mut Range)) {
+        if let Some(r) = self.store.get_mut(p) {
+            f(r);
+        }
     }
 
     /// `find(e)` for an `e` at or above a value whose `find` is `first`: only ranges after `first`
-    /// can differ, and usually the next one already starts above `e` (no second binary search).
+    /// can differ, and usually the next one already starts above `e` (no second search).
     #[inline]
-    fn find_after(&self, first: Option<usize>, e: u64) -> Option<usize> {
-        let base = first.map_or(0, |i| i.saturating_add(1));
-        let rest = self.ranges.get(base..).unwrap_or_default();
-        match rest.first() {
-            Some(r) if r.s <= e => base
-                .checked_add(prefix_len(rest, |r| r.s <= e))
-                .and_then(|n| n.checked_sub(1)),
+    fn find_after(&self, first: Option<Pos>, e: u64) -> Option<Pos> {
+        let next = match first {
+            Some(p) => self.store.next(p),
+            None => self.store.first(),
+        };
+        match next.and_then(|p| self.store.get(p)) {
+            Some(r) if r.s <= e => self.find(e),
             _ => first,
         }
     }
 
-    /// Xen's `alloc_range` + `insert_range`: refused when the budget is 0 or memory runs out,
-    /// leaving the set unchanged.
+    /// Xen's `alloc_range` + `insert_range` after `after` (first for None): refused when the
+    /// budget is 0 or memory runs out, leaving the set unchanged. The new range's position.
     #[inline(always)]
-    fn insert_new(&mut self, at: usize, r: Range) -> XenResult<()> {
+    fn insert_new(&mut self, after: Option<Pos>, r: Range) -> XenResult<Pos> {
         if self.nr_ranges == 0 {
             return Err(Errno::ENOMEM);
         }
-        let spare = self.ranges.capacity() > self.ranges.len();
-        match self.ranges.get_mut(at..) {
-            // A short tail moves up by one as the new range is carried through it; a library
-            // memmove call costs more than the move itself for a few ranges.
-            Some(tail) if spare && tail.len() <= SHORT_MOVE => {
-                let mut carry = r;
-                for x in tail.iter_mut() {
-                    core::mem::swap(x, &mut carry);
-                }
-                // Capacity is there (checked above): push cannot reallocate.
-                self.ranges.push(carry);
-            }
-            _ => try_insert(&mut self.ranges, at, r)?,
-        }
+        let p = self.store.insert_after(after, r)?;
         self.nr_ranges = self.nr_ranges.wrapping_sub(1);
-        Ok(())
+        Ok(p)
     }
 
-    /// Xen's `destroy_range` for every range in `idx`; each returns one unit of budget. Callers
-    /// pass index ranges inside the set (derived from `find`), so the drain cannot go out of bounds.
-    fn free(&mut self, idx: core::ops::Range<usize>) {
-        if idx.len() == 1 {
-            self.free_one(idx.start);
-            return;
-        }
-        let n = idx.len();
-        self.ranges.drain(idx);
+    /// Xen's `destroy_range` for the ranges `from` through `to`; each returns one unit of budget.
+    /// Positions found before it may be stale afterwards (chunks merge).
+    fn free_span(&mut self, from: Pos, to: Pos) {
+        let n = self.store.remove_span(from, to);
         self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
     }
 
-    /// [`RangeSet::free`] of the one range at `i` (< len), the common case.
+    /// [`RangeSet::free_span`] of the one range at `p`, the common case.
     #[inline(always)]
-    fn free_one(&mut self, i: usize) {
-        let len = self.ranges.len();
-        if i >= len {
-            return; // Not a range of the set: nothing to free.
+    fn free_one(&mut self, p: Pos) {
+        if self.store.remove(p) {
+            self.nr_ranges = self.nr_ranges.wrapping_add(1);
         }
-        if len.saturating_sub(i) <= SHORT_MOVE {
-            // A short tail moves down by one, carried from the end.
-            if let Some(mut carry) = self.ranges.pop() {
-                if let Some(tail) = self.ranges.get_mut(i..) {
-                    for x in tail.iter_mut().rev() {
-                        core::mem::swap(x, &mut carry);
-                    }
-                }
-            }
-        } else {
-            self.ranges.remove(i);
-        }
-        self.nr_ranges = self.nr_ranges.wrapping_add(1);
     }
 
     /// Frees every range (what `rangeset_destroy` does before freeing the set).
     pub fn clear(&mut self) {
-        self.free(0..self.ranges.len());
+        let n = self.store.len();
+        self.store = Store::new();
+        self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
     }
 
     /// `rangeset_add_range`: adds `[s, e]`, coalescing with touching neighbours. Only a range that
     /// touches nothing needs a new range (-ENOMEM if the budget or memory is exhausted, set
     /// unchanged); extending, merging and swallowing always succeed.
-    #[allow(
-        clippy::indexing_slicing,
-        clippy::arithmetic_side_effects,
-        reason = "indices come from `find` (< len) or are first < x <= last < len; `+ 1` on an \
-                  index cannot overflow a Vec length"
-    )]
     pub fn add_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         if s > e {
             return Err(Errno::EINVAL); // R4
         }
+        let nr_ranges = &mut self.nr_ranges;
+        if let Some(rc) = self
+            .store
+            .with_single(|ranges| Flat { ranges, nr_ranges }.add_range(s, e))
+        {
+            return rc;
+        }
         let first = self.find(s);
         let last = self.find_after(first, e);
-        // Does the range at index i end too early to touch a range starting at s?
+        // Does a range end too early to touch a range starting at s?
         let apart = |r: &Range| r.e < s && r.e.wrapping_add(1) != s;
 
         let x = if first == last {
             match first {
-                Some(i) if !apart(&self.ranges[i]) => {
-                    let r = &mut self.ranges[i];
-                    r.e = r.e.max(e);
+                Some(i) if !apart(&self.get(i)?) => {
+                    self.update(i, |r| r.e = r.e.max(e));
                     i
                 }
-                _ => {
-                    let at = last.map_or(0, |y| y + 1);
-                    self.insert_new(at, Range { s, e })?;
-                    at
-                }
+                _ => self.insert_new(last, Range { s, e })?,
             }
         } else {
             // `last` is a later range than `first` (find is monotonic and s <= e).
@@ -267,27 +275,39 @@ impl RangeSet {
             };
             // The range that absorbs [s, e]: the one touching s, else the next one, lowered to s.
             let x = match first {
-                Some(i) if !apart(&self.ranges[i]) => i,
-                Some(i) => i + 1,
-                None => 0,
+                Some(i) if !apart(&self.get(i)?) => i,
+                Some(i) => self.store.next(i).ok_or(Errno::EINVAL)?,
+                None => self.store.first().ok_or(Errno::EINVAL)?,
             };
-            if Some(x) != first {
-                self.ranges[x].s = s;
+            let end = self.get(y)?.e.max(e);
+            let lowered = Some(x) != first;
+            self.update(x, |r| {
+                if lowered {
+                    r.s = s;
+                }
+                r.e = end;
+            });
+            // The ranges after x through y now lie inside it (each starts at or below e and ends
+            // below the next one's start, so at or below `end`); every later one starts above
+            // both e and y's end, so above `end`. They go, and x is found again (chunks may have
+            // merged).
+            if x != y {
+                let xs = self.get(x)?.s;
+                let from = self.store.next(x).ok_or(Errno::EINVAL)?;
+                self.free_span(from, y);
+                self.find(xs).ok_or(Errno::EINVAL)?
+            } else {
+                x
             }
-            let end = self.ranges[y].e.max(e);
-            self.ranges[x].e = end;
-            // Ranges now inside the absorbing one go; ends are ascending, so they are contiguous.
-            let upto = x + 1 + self.ranges[x + 1..].partition_point(|r| r.e <= end);
-            self.free(x + 1..upto);
-            x
         };
 
         // Coalesce with the following range if it now touches. Only one: on a set made
         // non-coalesced by claim_range, Xen merges just the immediate neighbour too.
-        if let Some(next) = self.ranges.get(x + 1).copied() {
-            if self.ranges[x].e.wrapping_add(1) == next.s {
-                self.ranges[x].e = next.e;
-                self.free_one(x + 1);
+        if let Some(nx) = self.store.next(x) {
+            let next = self.get(nx)?;
+            if self.get(x)?.e.wrapping_add(1) == next.s {
+                self.update(x, |r| r.e = next.e);
+                self.free_one(nx);
             }
         }
         Ok(())
@@ -296,104 +316,148 @@ impl RangeSet {
     /// `rangeset_remove_range`: subtracts `[s, e]`. Only splitting a range in two needs a new range
     /// (-ENOMEM if the budget or memory is exhausted, set unchanged).
     #[allow(
-        clippy::indexing_slicing,
         clippy::arithmetic_side_effects,
-        reason = "indices come from `find` (< len) and x <= last; `s - 1` only where a range starts \
-                  below s, `e + 1` only where a range ends above e (see the comments)"
+        reason = "`s - 1` only where a range starts below s, `e + 1` only where a range ends above \
+                  e (see the comments)"
     )]
     pub fn remove_range(&mut self, s: u64, e: u64) -> XenResult<()> {
         if s > e {
             return Err(Errno::EINVAL); // R4
+        }
+        let nr_ranges = &mut self.nr_ranges;
+        if let Some(rc) = self
+            .store
+            .with_single(|ranges| Flat { ranges, nr_ranges }.remove_range(s, e))
+        {
+            return rc;
         }
         let first = self.find(s);
         let last = self.find_after(first, e);
 
         if first == last {
             let Some(i) = first else { return Ok(()) };
-            let x = self.ranges[i];
+            let x = self.get(i)?;
             if x.e < s {
                 return Ok(());
             }
             // Here x.s <= s <= x.e, so s - 1 and e + 1 below cannot wrap.
             if x.s < s && x.e > e {
-                self.insert_new(i + 1, Range { s: e + 1, e: x.e })?;
-                self.ranges[i].e = s - 1;
+                // Split: the lower part keeps the range, the upper part is a new one. Trimmed
+                // first (the insert may move the range into a new chunk), restored on failure.
+                self.update(i, |r| r.e = s - 1);
+                if let Err(err) = self.insert_new(Some(i), Range { s: e + 1, e: x.e }) {
+                    self.update(i, |r| r.e = x.e);
+                    return Err(err);
+                }
             } else if x.s == s && x.e <= e {
                 self.free_one(i);
             } else if x.s == s {
-                self.ranges[i].s = e + 1;
+                self.update(i, |r| r.s = e + 1);
             } else {
-                self.ranges[i].e = s - 1;
+                self.update(i, |r| r.e = s - 1);
             }
             return Ok(());
         }
 
         let Some(y) = last else { return Ok(()) };
-        let mut x = first.unwrap_or(0);
-        if self.ranges[x].s < s {
+        let mut x = match first {
+            Some(i) => i,
+            None => self.store.first().ok_or(Errno::EINVAL)?,
+        };
+        let xr = self.get(x)?;
+        if xr.s < s {
             // R1: trim only a range that reaches s. (Xen sets x.e = s - 1 unconditionally, which
             // extends a range ending below s - 1.)
-            if self.ranges[x].e >= s {
-                self.ranges[x].e = s - 1;
+            if xr.e >= s {
+                self.update(x, |r| r.e = s - 1);
             }
-            x += 1;
+            x = self.store.next(x).ok_or(Errno::EINVAL)?;
         }
-        self.free(x..y);
-        // The range that contained or followed e is now at x.
+        // The ranges from x up to y go; y, the range that contained or followed e, goes too if it
+        // ends at or below e, else it is cut to start at e + 1.
         // R2: a range ending at or below e goes, also when e is u64::MAX. (Xen sets its start to
         // e + 1, which wraps to 0 and keeps a corrupt range.)
-        if self.ranges[x].e <= e {
-            self.free(x..x + 1);
+        if self.get(y)?.e <= e {
+            self.free_span(x, y);
         } else {
-            self.ranges[x].s = e + 1;
+            self.update(y, |r| r.s = e + 1);
+            if x != y {
+                let before_y = self.store.prev(y).ok_or(Errno::EINVAL)?;
+                self.free_span(x, before_y);
+            }
         }
         Ok(())
     }
 
     /// `rangeset_contains_range`: is `[s, e]` inside one single range?
+    #[inline(always)]
     pub fn contains_range(&self, s: u64, e: u64) -> bool {
         self.containing(s, e).is_some()
     }
 
-    /// The index of the range holding all of `[s, e]`, if there is one: what
+    /// A handle of the range holding all of `[s, e]`, if there is one: what
     /// [`RangeSet::contains_range`] tests. None when `s > e` (R4).
+    #[inline(always)]
     pub fn containing(&self, s: u64, e: u64) -> Option<usize> {
         if s > e {
             return None; // R4
         }
-        let i = self.lookup(s)?;
-        self.ranges.get(i).filter(|r| r.e >= e).map(|_| i)
+        if let Some(h) = self.store.single() {
+            let i = h.partition_point(|r| r.s <= s).checked_sub(1)?;
+            return h.get(i).filter(|r| r.e >= e).map(|_| i);
+        }
+        let p = self.lookup(s)?;
+        self.store.get(p).filter(|r| r.e >= e).map(|_| p.pack())
     }
 
-    /// [`RangeSet::containing`], trying the range at index `hint` first (e.g. the one the last
+    /// [`RangeSet::containing`], trying the range of handle `hint` first (e.g. the one the last
     /// lookup found); any `hint` gives the same answer. A range holding `[s, e]` is the one the
-    /// binary search finds: it starts at or below `s`, and every later range starts above its end,
-    /// so above `s`.
+    /// search finds: it starts at or below `s`, and every later range starts above its end, so
+    /// above `s`.
+    #[inline(always)]
     pub fn containing_hinted(&self, s: u64, e: u64, hint: usize) -> Option<usize> {
-        if s <= e && self.ranges.get(hint).is_some_and(|r| r.s <= s && e <= r.e) {
+        // (s <= e: R4 makes a reversed range contained nowhere.)
+        let holds = |r: &Range| s <= e && r.s <= s && e <= r.e;
+        let hit = match self.store.single() {
+            Some(h) => h.get(hint).is_some_and(holds),
+            None => self.store.get(Pos::unpack(hint)).is_some_and(holds),
+        };
+        if hit {
+            // (`hint` is a valid handle: unpacking and packing give it back.)
             return Some(hint);
         }
         self.containing(s, e)
     }
 
     /// `rangeset_overlaps_range`: does any range meet `[s, e]`?
+    #[inline(always)]
     pub fn overlaps_range(&self, s: u64, e: u64) -> bool {
         if s > e {
             return false; // R4
         }
+        if let Some(h) = self.store.single() {
+            let n = h.partition_point(|r| r.s <= e);
+            return n
+                .checked_sub(1)
+                .and_then(|i| h.get(i))
+                .is_some_and(|r| r.e >= s);
+        }
         self.lookup(e)
-            .and_then(|i| self.ranges.get(i))
+            .and_then(|p| self.store.get(p))
             .is_some_and(|r| r.e >= s)
     }
 
+    #[inline(always)]
     pub fn add_singleton(&mut self, x: u64) -> XenResult<()> {
         self.add_range(x, x)
     }
 
+    #[inline(always)]
     pub fn remove_singleton(&mut self, x: u64) -> XenResult<()> {
         self.remove_range(x, x)
     }
 
+    #[inline(always)]
     pub fn contains_singleton(&self, x: u64) -> bool {
         self.contains_range(x, x)
     }
@@ -403,18 +467,29 @@ impl RangeSet {
     /// As in Xen there is no `s <= e` check: a range containing both gets `cb(s, e)` with s > e.
     pub fn report_ranges(&self, s: u64, e: u64, mut cb: impl FnMut(u64, u64) -> i32) -> i32 {
         // Xen walks from the first range and skips those ending below s (R3 is the 2014 bug of
-        // starting at find(s)); ends are ascending, so a binary search finds the same start.
-        let from = prefix_len(&self.ranges, |r| r.e < s);
-        for r in self.ranges.iter().skip(from) {
-            if r.s > e {
-                break;
+        // starting at find(s)); ends are ascending, so a search finds the same start. Then the
+        // walk goes chunk by chunk.
+        let start = match self.store.last_where::<false>(|r| r.e < s) {
+            Some(p) => self.store.next(p),
+            None => self.store.first(),
+        };
+        let Some(mut at) = start else { return 0 };
+        loop {
+            let chunk = self.store.chunk(at.c);
+            for r in chunk.get(at.i..).unwrap_or_default() {
+                if r.s > e {
+                    return 0;
+                }
+                let rc = cb(r.s.max(s), r.e.min(e));
+                if rc != 0 {
+                    return rc;
+                }
             }
-            let rc = cb(r.s.max(s), r.e.min(e));
-            if rc != 0 {
-                return rc;
+            match at.c.checked_add(1) {
+                Some(c) if !self.store.chunk(c).is_empty() => at = Pos { c, i: 0 },
+                _ => return 0,
             }
         }
-        0
     }
 
     /// `rangeset_claim_range`: takes the lowest free block of `size` values and returns its start.
@@ -422,20 +497,21 @@ impl RangeSet {
     /// before the block is extended, without merging it with the range after (so they can touch).
     /// -ENOSPC if no gap is big enough.
     #[allow(
-        clippy::indexing_slicing,
         clippy::arithmetic_side_effects,
         reason = "`r.e + 1` after checking r.e != MAX; size >= 1; the block fits below the next \
                   range or below 2^64 (checked), so `start + (size - 1)` and `e += size` cannot \
-                  wrap; `prev` is an index of the loop"
+                  wrap"
     )]
     pub fn claim_range(&mut self, size: u64) -> XenResult<u64> {
         if size == 0 {
             return Err(Errno::EINVAL); // R6
         }
         let mut start = 0u64;
-        let mut prev: Option<usize> = None;
+        let mut prev: Option<Pos> = None;
         let mut found = false;
-        for (i, r) in self.ranges.iter().enumerate() {
+        let mut at = self.store.first();
+        while let Some(p) = at {
+            let r = self.get(p)?;
             if r.s.wrapping_sub(start) >= size {
                 found = true;
                 break;
@@ -444,7 +520,8 @@ impl RangeSet {
                 return Err(Errno::ENOSPC);
             }
             start = r.e + 1;
-            prev = Some(i);
+            prev = Some(p);
+            at = self.store.next(p);
         }
         // R5: the space above `start` holds 2^64 - start values; compare without computing that
         // (Xen's `(~0UL - start) + 1` wraps to 0 for an empty set and refuses every claim).
@@ -452,14 +529,16 @@ impl RangeSet {
             return Err(Errno::ENOSPC);
         }
         match prev {
-            None => self.insert_new(
-                0,
-                Range {
-                    s: start,
-                    e: start + (size - 1),
-                },
-            )?,
-            Some(p) => self.ranges[p].e += size,
+            None => {
+                self.insert_new(
+                    None,
+                    Range {
+                        s: start,
+                        e: start + (size - 1),
+                    },
+                )?;
+            }
+            Some(p) => self.update(p, |r| r.e += size),
         }
         Ok(start)
     }
@@ -468,30 +547,26 @@ impl RangeSet {
     /// drops the first `consumed` values of it (the whole range once all are consumed) and stops
     /// when `cb` returns non-zero (returned) or the set is empty (0).
     #[allow(
-        clippy::indexing_slicing,
         clippy::arithmetic_side_effects,
-        reason = "ranges have s <= e; `r.s + consumed` only when consumed <= e - s; `done` is the \
-                  index `get` just returned a range for"
+        reason = "ranges have s <= e; `r.s + consumed` only when consumed <= e - s"
     )]
     pub fn consume_ranges(&mut self, mut cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
-        // Exhausted ranges are dropped in one go at the end: nobody can look at the set meanwhile.
-        let mut done = 0;
         let mut rc = 0;
-        while let Some(r) = self.ranges.get(done).copied() {
+        while let Some(p) = self.store.first() {
+            let Ok(r) = self.get(p) else { break };
             let mut consumed = 0u64;
             rc = cb(r.s, r.e, &mut consumed);
             // R7: `consumed` covering the whole range exhausts it, also for a range ending at
             // u64::MAX (Xen's `x->s += consumed` wraps to 0 there and keeps a corrupt range).
             if consumed > r.e - r.s {
-                done += 1;
+                self.free_one(p);
             } else {
-                self.ranges[done].s = r.s + consumed;
+                self.update(p, |x| x.s = r.s + consumed);
             }
             if rc != 0 {
                 break;
             }
         }
-        self.free(0..done);
         rc
     }
 
@@ -508,14 +583,15 @@ impl RangeSet {
     /// `rangeset_swap`: exchanges the ranges only. Names, flags and the budget counters stay, so
     /// each counter now accounts for the other set's ranges, exactly as in Xen.
     pub fn swap_ranges(&mut self, other: &mut RangeSet) {
-        core::mem::swap(&mut self.ranges, &mut other.ranges);
+        self.store.swap(&mut other.store);
     }
 
     /// Checks the structural invariants: each range has s <= e, ranges ascend and are disjoint,
-    /// and (if `coalesced`) none touch. Returns a description of the first violation.
+    /// and (if `coalesced`) none touch; and the chunks' own. Returns the first violation.
     pub fn check_invariants(&self, coalesced: bool) -> Result<(), &'static str> {
+        self.store.check()?;
         let mut prev: Option<Range> = None;
-        for r in &self.ranges {
+        for r in self.store.iter() {
             if r.s > r.e {
                 return Err("range with s > e");
             }
@@ -560,7 +636,7 @@ impl fmt::Display for RangeSet {
         }
         f.write_str(" {")?;
         let hex = self.flags.contains(RangesetFlags::PRETTYPRINT_HEX);
-        for (i, r) in self.ranges.iter().enumerate() {
+        for (i, r) in self.store.iter().enumerate() {
             f.write_str(if i == 0 { " " } else { ", " })?;
             write_bound(f, hex, r.s)?;
             if r.s != r.e {

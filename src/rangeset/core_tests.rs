@@ -475,16 +475,31 @@ fn containing_hinted_agrees_for_any_hint() {
 
 #[test]
 fn searches_and_shifts_around_their_size_thresholds() {
-    // Sets on both sides of LINEAR_MAX (counted vs bisected) and SHORT_MOVE (carried vs memmoved).
-    for n in 0..(LINEAR_MAX as u64 + 4).max(SHORT_MOVE as u64 + 4) {
+    // Sets on both sides of LINEAR_MAX (counted vs bisected), SHORT_MOVE (carried vs memmoved)
+    // and CHUNK (one chunk vs several: splits, merges, searches across chunks).
+    let sizes = (0..LINEAR_MAX as u64 + 4).chain([
+        CHUNK as u64 - 1,
+        CHUNK as u64,
+        CHUNK as u64 + 1,
+        2 * CHUNK as u64 + 3,
+    ]);
+    for n in sizes {
         let base: Vec<(u64, u64)> = (0..n).map(|i| (10 * i + 10, 10 * i + 13)).collect();
         let mut r = set(&base);
+        r.check_invariants(true).unwrap();
         for x in 0..10 * n + 30 {
-            let want = r.ranges().partition_point(|q| q.s <= x).checked_sub(1);
-            assert_eq!(r.find(x), want, "n={n} x={x}");
-            assert_eq!(r.lookup(x), want, "n={n} x={x}");
-            let want = r.ranges().partition_point(|q| q.e < x);
-            assert_eq!(prefix_len(r.ranges(), |q| q.e < x), want, "n={n} x={x}");
+            let want = base
+                .partition_point(|q| q.0 <= x)
+                .checked_sub(1)
+                .map(|i| base[i]);
+            let at = |p: Option<Pos>| p.map(|p| r.get(p).map(|q| (q.s, q.e)).unwrap());
+            assert_eq!(at(r.find(x)), want, "n={n} x={x}");
+            assert_eq!(at(r.lookup(x)), want, "n={n} x={x}");
+            let ranges: Vec<Range> = r.ranges().to_vec();
+            assert_eq!(
+                prefix_len(&ranges, |q| q.e < x),
+                ranges.partition_point(|q| q.e < x)
+            );
         }
         // A new range in every gap (and before the first), then removed again; and a split of
         // every range, healed again.
@@ -494,8 +509,10 @@ fn searches_and_shifts_around_their_size_thresholds() {
             let mut want = base.clone();
             want.insert(j as usize, (s, e));
             assert_eq!(list(&r), want, "n={n} add in gap {j}");
+            r.check_invariants(true).unwrap();
             r.remove_range(s, e).unwrap();
             assert_eq!(list(&r), base, "n={n} remove from gap {j}");
+            r.check_invariants(true).unwrap();
         }
         for j in 0..n {
             let s = 10 * j + 11;
@@ -504,9 +521,77 @@ fn searches_and_shifts_around_their_size_thresholds() {
             want[j as usize].1 = s - 1;
             want.insert(j as usize + 1, (s + 2, s + 2));
             assert_eq!(list(&r), want, "n={n} split {j}");
+            r.check_invariants(true).unwrap();
             r.add_range(s, s + 1).unwrap();
             assert_eq!(list(&r), base, "n={n} heal {j}");
         }
         assert_eq!(r.budget(), UNLIMITED - n as i64);
     }
+}
+
+/// The set's ranges as a bitmap of the values 0..N, for comparing with a reference.
+fn from_bitmap(bits: &[bool]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (v, &b) in bits.iter().enumerate() {
+        let v = v as u64;
+        if b {
+            match out.last_mut() {
+                Some(last) if last.1 + 1 == v => last.1 = v,
+                _ => out.push((v, v)),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn random_adds_and_removes_on_large_sets_match_a_bitmap() {
+    // Sets of up to a few thousand ranges (many chunks), changed by random adds and removes of
+    // short and long spans (swallowing and splitting across chunks), against a bitmap; the budget
+    // always accounts for every range.
+    const N: usize = 30_000;
+    let mut bits = vec![false; N];
+    let mut r = RangeSet::new(None, RangesetFlags::empty());
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut most = 0;
+    for step in 0..30_000u32 {
+        most = most.max(r.ranges().len());
+        let s = rand() % N as u64;
+        let len = match rand() % 64 {
+            0 => rand() % 2_000,
+            1..=6 => rand() % 64,
+            _ => rand() % 3,
+        };
+        let e = (s + len).min(N as u64 - 1);
+        // Mostly adds of short spans while the set is small, removes of long ones now and then.
+        let add = rand() % 8 < 5;
+        if add {
+            r.add_range(s, e).unwrap();
+        } else {
+            r.remove_range(s, e).unwrap();
+        }
+        for v in s..=e {
+            bits[v as usize] = add;
+        }
+        if step % 97 == 0 || len >= 64 {
+            assert_eq!(list(&r), from_bitmap(&bits), "step {step}");
+            r.check_invariants(true).unwrap();
+            assert_eq!(r.budget(), UNLIMITED - r.ranges().len() as i64);
+            for _ in 0..20 {
+                let x = rand() % N as u64;
+                assert_eq!(r.contains_singleton(x), bits[x as usize]);
+            }
+        }
+    }
+    assert_eq!(list(&r), from_bitmap(&bits));
+    assert!(
+        most > 8 * CHUNK,
+        "the sets stayed small: {most} ranges at most"
+    );
 }

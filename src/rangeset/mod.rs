@@ -11,3 +11,7 @@ pub mod core;
 pub mod domain;
 #[cfg(any(feature = "host", feature = "xen"))]
 pub mod ffi;
+/// cbindgen:ignore
+mod flat;
+/// cbindgen:ignore
+mod store;

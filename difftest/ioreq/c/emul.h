@@ -59,13 +59,23 @@ typedef uint64_t paddr_t;
 #define max(x, y) ((x) > (y) ? (x) : (y))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Assertions of the Xen code stay live: a failure is a harness finding, reported loudly. */
+/*
+ * Assertions of the Xen code stay live: a failure is a harness finding, reported loudly. The
+ * benchmark's copy (XENC_BENCH_RELEASE) is built as a release Xen is: ASSERT and
+ * ASSERT_UNREACHABLE compiled out exactly as Xen's !CONFIG_DEBUG ones, BUG_ON and BUG kept.
+ */
 void xenc_assert_failed(const char *what, const char *file, int line)
     __attribute__((__noreturn__));
+#ifdef XENC_BENCH_RELEASE
+#define ASSERT(p) do { if ( 0 && (p) ) {} } while ( 0 )
+#define ASSERT_UNREACHABLE() do { } while ( 0 )
+#else
 #define ASSERT(p) \
     do { if ( !(p) ) xenc_assert_failed(#p, __FILE__, __LINE__); } while ( 0 )
 #define ASSERT_UNREACHABLE() xenc_assert_failed("unreachable", __FILE__, __LINE__)
-#define BUG_ON(p) ASSERT(!(p))
+#endif
+#define BUG_ON(p) \
+    do { if ( __builtin_expect(!!(p), 0) ) xenc_assert_failed("BUG_ON(" #p ")", __FILE__, __LINE__); } while ( 0 )
 #define BUG() xenc_assert_failed("BUG", __FILE__, __LINE__)
 #define BUILD_BUG_ON(c) _Static_assert(!(c), #c)
 
@@ -128,32 +138,54 @@ static inline void clear_bit(unsigned int nr, volatile void *addr)
 #define guest_cmpxchg64(d, ptr, o, n) __sync_val_compare_and_swap((ptr), (o), (n))
 #define cmpxchg(ptr, o, n) __sync_val_compare_and_swap((ptr), (o), (n))
 
-/* ---- locks: single-threaded harness, so locks only check their own balance ---------------- */
-
+/*
+ * ---- locks: atomic as Xen's (single-threaded harness: contention is a deadlock, reported) ------
+ *
+ * Spinlocks are Xen 4.17's ticket locks, out of line as in xen/common/spinlock.c (fakes.c): a
+ * locked xadd to take a ticket, a plain add to release; recursive ones record the owner and a
+ * depth. rwlocks are the fast paths of Xen 4.17's inline qrwlock (xen/include/xen/rwlock.h): a
+ * locked add / sub for readers, a cmpxchg from 0 and a locked and for the writer. `held` is the
+ * nesting depth, for the tests' lock-balance checks (XENC_SERVERS(d).lock.held).
+ */
 typedef struct {
-    int held;          /* nesting depth, recursive or not */
+    uint32_t head_tail;  /* ticket lock: head in the low 16 bits, tail in the high */
+    int held;            /* nesting depth, recursive or not */
     bool recursive;
 } spinlock_t;
-#define SPIN_LOCK_UNLOCKED { 0, false }
+#define SPIN_LOCK_UNLOCKED { 0, 0, false }
 #define DEFINE_SPINLOCK(l) spinlock_t l = SPIN_LOCK_UNLOCKED
 #define spin_lock_init(l) (*(l) = (spinlock_t)SPIN_LOCK_UNLOCKED)
-#define spin_lock(l) \
-    do { ASSERT((l)->held == 0); (l)->held = 1; (l)->recursive = false; } while ( 0 )
-#define spin_unlock(l) \
-    do { ASSERT((l)->held == 1 && !(l)->recursive); (l)->held = 0; } while ( 0 )
-#define spin_lock_recursive(l) \
-    do { ASSERT((l)->held == 0 || (l)->recursive); (l)->held++; (l)->recursive = true; } while ( 0 )
-#define spin_unlock_recursive(l) \
-    do { ASSERT((l)->held > 0 && (l)->recursive); (l)->held--; } while ( 0 )
+void xenc_spin_lock(spinlock_t *l);
+void xenc_spin_unlock(spinlock_t *l);
+void xenc_spin_lock_recursive(spinlock_t *l);
+void xenc_spin_unlock_recursive(spinlock_t *l);
+#define spin_lock(l) xenc_spin_lock(l)
+#define spin_unlock(l) xenc_spin_unlock(l)
+#define spin_lock_recursive(l) xenc_spin_lock_recursive(l)
+#define spin_unlock_recursive(l) xenc_spin_unlock_recursive(l)
 #define spin_is_locked(l) ((l)->held > 0)
 
-typedef struct { int readers; bool writer; } rwlock_t;
-#define rwlock_init(l) (*(l) = (rwlock_t){ 0, false })
-#define read_lock(l) do { ASSERT(!(l)->writer); (l)->readers++; } while ( 0 )
-#define read_unlock(l) do { ASSERT((l)->readers > 0); (l)->readers--; } while ( 0 )
-#define write_lock(l) \
-    do { ASSERT(!(l)->writer && !(l)->readers); (l)->writer = true; } while ( 0 )
-#define write_unlock(l) do { ASSERT((l)->writer); (l)->writer = false; } while ( 0 )
+#define XENC_QW_LOCKED 0xffu
+#define XENC_QR_BIAS 0x1000u
+typedef struct { uint32_t cnts; } rwlock_t;
+#define rwlock_init(l) (*(l) = (rwlock_t){ 0 })
+static inline void xenc_read_lock(rwlock_t *l)
+{
+    if ( __atomic_add_fetch(&l->cnts, XENC_QR_BIAS, __ATOMIC_ACQUIRE) & XENC_QW_LOCKED )
+        xenc_assert_failed("read_lock: deadlock (write-locked)", __FILE__, __LINE__);
+}
+static inline void xenc_write_lock(rwlock_t *l)
+{
+    uint32_t free = 0;
+
+    if ( !__atomic_compare_exchange_n(&l->cnts, &free, XENC_QW_LOCKED, false, __ATOMIC_ACQUIRE,
+                                      __ATOMIC_RELAXED) )
+        xenc_assert_failed("write_lock: deadlock (locked)", __FILE__, __LINE__);
+}
+#define read_lock(l) xenc_read_lock(l)
+#define read_unlock(l) ((void)__atomic_sub_fetch(&(l)->cnts, XENC_QR_BIAS, __ATOMIC_RELEASE))
+#define write_lock(l) xenc_write_lock(l)
+#define write_unlock(l) ((void)__atomic_and_fetch(&(l)->cnts, ~XENC_QW_LOCKED, __ATOMIC_RELEASE))
 
 /* ---- frames and pages --------------------------------------------------------------------- */
 

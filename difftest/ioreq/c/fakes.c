@@ -25,6 +25,57 @@ void xenc_assert_failed(const char *what, const char *file, int line)
     abort();
 }
 
+/*
+ * ---- spinlocks: Xen 4.17's ticket locks (xen/common/spinlock.c), out of line as there ----------
+ * Taking a ticket is a locked xadd on head_tail; a ticket that is not served at once would spin
+ * forever in this single-threaded harness, so it is reported as the deadlock it is. Releasing
+ * bumps the head with a plain add (Xen's add_sized). Recursive locks take the lock only at depth 0.
+ */
+#define TICKET_TAIL (1u << 16)
+
+void xenc_spin_lock(spinlock_t *l)
+{
+    uint32_t t = __atomic_fetch_add(&l->head_tail, TICKET_TAIL, __ATOMIC_ACQUIRE);
+
+    if ( __builtin_expect((t >> 16) != (t & 0xffff), 0) )
+        xenc_assert_failed("spin_lock: deadlock (lock held)", __FILE__, __LINE__);
+    ASSERT(l->held == 0);
+    l->held = 1;
+    l->recursive = false;
+}
+
+void xenc_spin_unlock(spinlock_t *l)
+{
+    uint16_t *head = (uint16_t *)&l->head_tail;
+
+    ASSERT(l->held == 1 && !l->recursive);
+    l->held = 0;
+    __atomic_store_n(head, (uint16_t)(*head + 1), __ATOMIC_RELEASE);
+}
+
+void xenc_spin_lock_recursive(spinlock_t *l)
+{
+    if ( __builtin_expect(!l->recursive || l->held == 0, 1) )
+    {
+        xenc_spin_lock(l);
+        l->held = 0;
+        l->recursive = true;
+    }
+    l->held++;
+}
+
+void xenc_spin_unlock_recursive(spinlock_t *l)
+{
+    ASSERT(l->held > 0 && l->recursive);
+    if ( __builtin_expect(--l->held == 0, 1) )
+    {
+        uint16_t *head = (uint16_t *)&l->head_tail;
+
+        l->recursive = false;
+        __atomic_store_n(head, (uint16_t)(*head + 1), __ATOMIC_RELEASE);
+    }
+}
+
 void xenc_would_block(int port)
 {
     fprintf(stderr, "xenc: the hypervisor would block on event channel %d\n", port);

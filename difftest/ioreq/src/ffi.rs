@@ -604,3 +604,102 @@ pub fn layout_probe(ver: &str) -> Option<std::vec::Vec<(std::string::String, u64
             .collect(),
     )
 }
+
+/// The benchmark's C driver (`c/bench.c`, in the `xenb_*` release build of Xen's ioreq C): both
+/// implementations timed through their C entry points from one C loop.
+pub mod bench {
+    use super::*;
+
+    /// One side's world as the driver sees it (`struct bench_io`).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct BenchIo {
+        /// The guest: the C harness's `struct domain *`, or the Rust host domain.
+        pub d: *mut c_void,
+        /// Rust: the guest's vcpu 0 (the C side uses its `current`).
+        pub v: *mut c_void,
+        /// vcpu 0's slot in the oldest server's shared page.
+        pub slot: *mut RawIoreq,
+        pub req: RawIoreq,
+    }
+
+    /// Which implementation a run times.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[repr(i32)]
+    pub enum Side {
+        C = 0,
+        Rust = 1,
+    }
+
+    /// What a run times.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[repr(i32)]
+    pub enum What {
+        Select = 0,
+        RoundTrip = 1,
+    }
+
+    extern "C" {
+        fn xenb_bench_io_run(
+            side: c_int,
+            what: c_int,
+            w: *const BenchIo,
+            iters: usize,
+            label: *const c_char,
+            sum: *mut u64,
+        ) -> u64;
+        fn xenb_bench_c_world(servers: c_uint, ranges: u64, page: *mut *mut c_void) -> *mut c_void;
+        fn xenb_bench_c_cf8(guest: *mut c_void, cf8: u32);
+        fn xenb_bench_c_teardown(guest: *mut c_void);
+    }
+
+    /// The C side's world: `servers` enabled servers with `ranges` ranges per type (see
+    /// `bench_c_world`); the guest and the oldest server's shared page.
+    pub fn c_world(servers: u32, ranges: u64) -> Option<(NonNull<c_void>, NonNull<c_void>)> {
+        let mut page = core::ptr::null_mut();
+        // SAFETY: plain harness calls; `page` is a live local the driver writes.
+        let d = unsafe { xenb_bench_c_world(servers, ranges, &mut page) };
+        Some((NonNull::new(d)?, NonNull::new(page)?))
+    }
+
+    /// The C guest writes `cf8` to port 0xcf8.
+    pub fn c_cf8(guest: NonNull<c_void>, cf8: u32) {
+        // SAFETY: a guest from c_world.
+        unsafe { xenb_bench_c_cf8(guest.as_ptr(), cf8) }
+    }
+
+    /// Destroys a world from [`c_world`].
+    pub fn c_teardown(guest: NonNull<c_void>) {
+        // SAFETY: a guest from c_world, not used afterwards.
+        unsafe { xenb_bench_c_teardown(guest.as_ptr()) }
+    }
+
+    /// Runs `iters` of `what` on `side`; (ns, checksum). With a label, callgrind's counters
+    /// cover exactly this run.
+    ///
+    /// # Safety
+    /// `w` must describe a live world of `side` (domain, vcpu and slot pointers from its setup),
+    /// with the Rust side's current vCPU set to `w.v` for Rust runs.
+    pub unsafe fn run(
+        side: Side,
+        what: What,
+        w: &BenchIo,
+        iters: usize,
+        label: Option<&CStr>,
+    ) -> (u64, u64) {
+        let mut sum = 0u64;
+        // SAFETY: the caller's contract for `w`; `label` is NULL or NUL-terminated; `sum` is a
+        // live local.
+        let ns = unsafe {
+            xenb_bench_io_run(
+                side as c_int,
+                what as c_int,
+                w,
+                iters,
+                label.map_or(core::ptr::null(), CStr::as_ptr),
+                &mut sum,
+            )
+        };
+        (ns, sum)
+    }
+}

@@ -103,6 +103,12 @@ impl RustSide {
         true
     }
 
+    /// The host address of the emulator's mapping of server `id`'s shared page (the benchmark's
+    /// C driver answers through it).
+    pub fn emulator_page_ptr(&self, id: u16) -> Option<core::ptr::NonNull<u8>> {
+        self.emu.get(&(id, false))?.host_ptr()
+    }
+
     fn as_caller(&self, caller: u16) {
         let d = HostDomain::lookup(caller).expect("a domain of the world");
         HostDomain::set_current(d);

@@ -567,3 +567,90 @@ pub mod rust {
         }
     }
 }
+
+/// The benchmark's C driver (`c/bench.c`): both rangesets called through their C entry points
+/// from one C loop, Xen's C built as a release Xen builds it (`xenb_*`).
+#[cfg(all(not(xen_c_unavailable), not(rust_rangeset_missing)))]
+pub mod bench {
+    use super::*;
+
+    /// Which implementation a driver call uses.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[repr(i32)]
+    pub enum Side {
+        C = 0,
+        Rust = 1,
+    }
+
+    /// One operation's arguments (`struct bench_op`).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct BenchOp {
+        pub base: u64,
+        pub off: u64,
+        pub wend: u64,
+    }
+
+    extern "C" {
+        fn bench_rs_build(side: c_int, n: c_ulong) -> *mut c_void;
+        fn bench_rs_destroy(side: c_int, r: *mut c_void);
+        fn bench_rs_digest(side: c_int, r: *mut c_void) -> u64;
+        fn bench_rs_run(
+            side: c_int,
+            r: *mut c_void,
+            kind: c_int,
+            op: *const BenchOp,
+            nops: usize,
+            label: *const c_char,
+            sum: *mut u64,
+        ) -> u64;
+    }
+
+    /// A benchmark set of `n` ranges on one side, destroyed on drop.
+    pub struct BenchSet {
+        side: Side,
+        r: NonNull<c_void>,
+    }
+
+    impl BenchSet {
+        /// `[16 i, 16 i + 7]` for i in 0..n; None when the set cannot be built.
+        pub fn build(side: Side, n: u64) -> Option<Self> {
+            // SAFETY: the driver creates the set through the side's own rangeset_new/add_range.
+            let r = NonNull::new(unsafe { bench_rs_build(side as c_int, n) })?;
+            Some(BenchSet { side, r })
+        }
+
+        /// A digest of every range (equal digests: equal sets, for the driver's checks).
+        pub fn digest(&self) -> u64 {
+            // SAFETY: a live set of this side.
+            unsafe { bench_rs_digest(self.side as c_int, self.r.as_ptr()) }
+        }
+
+        /// Runs `ops` of `kind` (the driver's `enum bench_kind`); returns (ns, checksum). With a
+        /// label, callgrind's counters cover exactly this run and are dumped under it.
+        pub fn run(&self, kind: i32, ops: &[BenchOp], label: Option<&CStr>) -> (u64, u64) {
+            let mut sum = 0u64;
+            // SAFETY: a live set of this side; `ops` is a live slice of `ops.len()` records; the
+            // label is NULL or NUL-terminated; `sum` is a live local.
+            let ns = unsafe {
+                bench_rs_run(
+                    self.side as c_int,
+                    self.r.as_ptr(),
+                    kind,
+                    ops.as_ptr(),
+                    ops.len(),
+                    label.map_or(core::ptr::null(), CStr::as_ptr),
+                    &mut sum,
+                )
+            };
+            (ns, sum)
+        }
+    }
+
+    impl Drop for BenchSet {
+        fn drop(&mut self) {
+            // SAFETY: a live set of this side, not used afterwards.
+            unsafe { bench_rs_destroy(self.side as c_int, self.r.as_ptr()) }
+        }
+    }
+}

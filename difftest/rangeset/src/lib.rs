@@ -23,6 +23,8 @@ pub mod oracle;
 /// Whether Xen's C could be built (build.rs found the verified source).
 pub const C_AVAILABLE: bool = !cfg!(xen_c_unavailable);
 
+#[cfg(all(not(xen_c_unavailable), not(rust_rangeset_missing)))]
+pub use ffi::bench;
 #[cfg(not(xen_c_unavailable))]
 pub use ffi::c;
 #[cfg(any(not(rust_rangeset_missing), not(xen_c_unavailable)))]

@@ -213,6 +213,12 @@ impl EmulatorPage {
         Some(Self(id))
     }
 
+    /// The page's host address while it is allocated: a benchmark's C driver writes the
+    /// emulator's answers through it, as the C side's emulator writes its shared page.
+    pub fn host_ptr(&self) -> Option<NonNull<u8>> {
+        page_va(self.0)
+    }
+
     /// The page the emulator sees.
     pub fn with<R>(&self, f: impl FnOnce(SharedPage<'_>) -> R) -> R {
         let va = page_va(self.0);

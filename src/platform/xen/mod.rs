@@ -5,6 +5,7 @@
 mod hooks;
 #[cfg(not(feature = "host"))]
 mod runtime;
+#[cfg(feature = "selftest")]
 mod selftest;
 
 use core::ffi::c_void;

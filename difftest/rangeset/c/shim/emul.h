@@ -25,10 +25,18 @@ typedef uint16_t domid_t;
 #define smp_wmb() __asm__ __volatile__("" ::: "memory")
 #define prefetch(x) ((void)(x))
 
-/* A failed assertion or BUG is a harness error (the harness never violates the C's preconditions). */
+/*
+ * A failed assertion or BUG is a harness error (the harness never violates the C's preconditions).
+ * The benchmark's copy (XENC_BENCH_RELEASE) is built as a release Xen builds it: ASSERT compiled
+ * out exactly as Xen's !CONFIG_DEBUG ASSERT, BUG_ON kept (it is live in release Xen too).
+ */
 void harness_fatal(const char *what, const char *file, int line);
+#ifdef XENC_BENCH_RELEASE
+#define ASSERT(p) do { if ( 0 && (p) ) {} } while ( 0 )
+#else
 #define ASSERT(p) do { if ( !(p) ) harness_fatal("ASSERT(" #p ")", __FILE__, __LINE__); } while ( 0 )
-#define BUG_ON(p) do { if ( p ) harness_fatal("BUG_ON(" #p ")", __FILE__, __LINE__); } while ( 0 )
+#endif
+#define BUG_ON(p) do { if ( unlikely(p) ) harness_fatal("BUG_ON(" #p ")", __FILE__, __LINE__); } while ( 0 )
 
 #define container_of(ptr, type, member) \
     ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -37,7 +45,12 @@ void harness_fatal(const char *what, const char *file, int line);
 
 /* malloc, unless the harness is injecting allocation failures on this thread. */
 void *harness_xmalloc(size_t size);
+#ifdef XENC_BENCH_RELEASE
+/* The benchmark: straight to malloc, as the Rust side's global allocator there is malloc. */
+#define xmalloc(type) ((type *)malloc(sizeof(type)))
+#else
 #define xmalloc(type) ((type *)harness_xmalloc(sizeof(type)))
+#endif
 #define xfree(p) free(p)
 #define safe_strcpy(d, s) ((void)snprintf((d), sizeof(d), "%s", (s)))
 
@@ -45,7 +58,9 @@ void *harness_xmalloc(size_t size);
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Locks: real atomic read-modify-writes, as Xen's cost the C as much as the Rust's locks cost it,
+ * Locks: real atomic read-modify-writes, as Xen's cost the C as much as the Rust's locks cost it
+ * (the fast paths of Xen 4.17's qrwlock: read_lock a locked add, read_unlock a locked sub,
+ * write_lock a cmpxchg from 0, write_unlock a locked and),
  * but asserting instead of spinning: each set is used by one thread, so contention (e.g. a set
  * merged into itself) is a harness error.
  */
@@ -72,7 +87,8 @@ static inline void harness_lock_shared(int *v)
 #define read_lock(l) harness_lock_shared(&(l)->v)
 #define read_unlock(l) ((void)__atomic_fetch_sub(&(l)->v, 1, __ATOMIC_RELEASE))
 #define write_lock(l) harness_lock_excl(&(l)->v)
-#define write_unlock(l) __atomic_store_n(&(l)->v, 0, __ATOMIC_RELEASE)
+/* Xen's qrwlock releases a write lock with a locked AND (atomic_and in _write_unlock). */
+#define write_unlock(l) ((void)__atomic_fetch_and(&(l)->v, 0, __ATOMIC_RELEASE))
 
 #include <xen/list.h>
 
