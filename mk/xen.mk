@@ -2,13 +2,17 @@
 #   make xen            patched Xen, CONFIG_RUST_IOREQ=y (+ self-test), Rust archive linked, checked
 #   make xen-stock      the unpatched Xen (defconfig): the boot test's reference
 #   make xen-off        patched Xen with the option off, compared object by object with the stock one (X2)
-#   make boot           both under QEMU: rangeset dumps compared (PV and PVH dom0), self-test verdict
+#   make boot           both under QEMU with a Debian dom0 (scripts/dom0-image): rangeset dumps
+#                       compared (PV and PVH dom0), self-test verdicts, the live guest's I/O
+#   make dom0-image     dom0's initramfs alone (target/dom0/rootfs.cpio.gz)
+#   make dom0-shell     the Rust Xen under QEMU, you at dom0's shell (scripts/dom0-shell)
 #   make boot-debug     the same with a CONFIG_DEBUG=y patched Xen (assertions, lock checks; not in check)
 #   make xen-size       the Rust object's text with and without the self-test, per component, and
 #                       the C objects it replaces (scripts/xen-rust-size)
 CHECK_TARGETS += check-xen check-boot check-xen-off
 
-.PHONY: xen xen-stock xen-off xen-debug boot boot-debug check-xen check-boot check-xen-off xen-size
+.PHONY: xen xen-stock xen-off xen-debug boot boot-debug check-xen check-boot check-xen-off \
+	xen-size dom0-image dom0-shell
 
 xen:
 	@scripts/xen-build rust
@@ -22,6 +26,12 @@ xen-off: xen-stock
 
 boot: xen xen-stock
 	@scripts/xen-boot
+
+dom0-image:
+	@scripts/dom0-image
+
+dom0-shell: xen
+	@scripts/dom0-shell
 
 xen-debug:
 	@scripts/xen-build debug
