@@ -44,12 +44,24 @@ pub unsafe fn rep_ins(port: u16, size: u8, dst: *mut u8, count: usize, df: bool)
     // SAFETY: the caller's contract; DF is restored before the block ends.
     unsafe {
         match (size, df) {
-            (1, false) => asm!("rep insb", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _),
-            (2, false) => asm!("rep insw", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _),
-            (4, false) => asm!("rep insd", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _),
-            (1, true) => asm!("std", "rep insb", "cld", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _),
-            (2, true) => asm!("std", "rep insw", "cld", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _),
-            (4, true) => asm!("std", "rep insd", "cld", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _),
+            (1, false) => {
+                asm!("rep insb", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (2, false) => {
+                asm!("rep insw", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (4, false) => {
+                asm!("rep insd", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (1, true) => {
+                asm!("std", "rep insb", "cld", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (2, true) => {
+                asm!("std", "rep insw", "cld", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (4, true) => {
+                asm!("std", "rep insd", "cld", in("dx") port, inout("rdi") dst => _, inout("rcx") count => _)
+            }
             _ => {}
         }
     }
@@ -63,12 +75,24 @@ pub unsafe fn rep_outs(port: u16, size: u8, src: *const u8, count: usize, df: bo
     // SAFETY: the caller's contract; DF is restored before the block ends.
     unsafe {
         match (size, df) {
-            (1, false) => asm!("rep outsb", in("dx") port, inout("rsi") src => _, inout("rcx") count => _),
-            (2, false) => asm!("rep outsw", in("dx") port, inout("rsi") src => _, inout("rcx") count => _),
-            (4, false) => asm!("rep outsd", in("dx") port, inout("rsi") src => _, inout("rcx") count => _),
-            (1, true) => asm!("std", "rep outsb", "cld", in("dx") port, inout("rsi") src => _, inout("rcx") count => _),
-            (2, true) => asm!("std", "rep outsw", "cld", in("dx") port, inout("rsi") src => _, inout("rcx") count => _),
-            (4, true) => asm!("std", "rep outsd", "cld", in("dx") port, inout("rsi") src => _, inout("rcx") count => _),
+            (1, false) => {
+                asm!("rep outsb", in("dx") port, inout("rsi") src => _, inout("rcx") count => _)
+            }
+            (2, false) => {
+                asm!("rep outsw", in("dx") port, inout("rsi") src => _, inout("rcx") count => _)
+            }
+            (4, false) => {
+                asm!("rep outsd", in("dx") port, inout("rsi") src => _, inout("rcx") count => _)
+            }
+            (1, true) => {
+                asm!("std", "rep outsb", "cld", in("dx") port, inout("rsi") src => _, inout("rcx") count => _)
+            }
+            (2, true) => {
+                asm!("std", "rep outsw", "cld", in("dx") port, inout("rsi") src => _, inout("rcx") count => _)
+            }
+            (4, true) => {
+                asm!("std", "rep outsd", "cld", in("dx") port, inout("rsi") src => _, inout("rcx") count => _)
+            }
             _ => {}
         }
     }
@@ -83,8 +107,12 @@ pub unsafe fn mmio_read(addr: u64, size: u8) -> u64 {
     // SAFETY: the caller's contract.
     unsafe {
         match size {
-            1 => asm!("movzx eax, byte ptr [{a}]", a = in(reg) addr, out("rax") v, options(nostack)),
-            2 => asm!("movzx eax, word ptr [{a}]", a = in(reg) addr, out("rax") v, options(nostack)),
+            1 => {
+                asm!("movzx eax, byte ptr [{a}]", a = in(reg) addr, out("rax") v, options(nostack))
+            }
+            2 => {
+                asm!("movzx eax, word ptr [{a}]", a = in(reg) addr, out("rax") v, options(nostack))
+            }
             4 => asm!("mov eax, dword ptr [{a}]", a = in(reg) addr, out("rax") v, options(nostack)),
             8 => asm!("mov rax, qword ptr [{a}]", a = in(reg) addr, out("rax") v, options(nostack)),
             _ => v = 0,
@@ -101,10 +129,18 @@ pub unsafe fn mmio_write(addr: u64, size: u8, value: u64) {
     // SAFETY: the caller's contract.
     unsafe {
         match size {
-            1 => asm!("mov byte ptr [{a}], al", a = in(reg) addr, in("rax") value, options(nostack)),
-            2 => asm!("mov word ptr [{a}], ax", a = in(reg) addr, in("rax") value, options(nostack)),
-            4 => asm!("mov dword ptr [{a}], eax", a = in(reg) addr, in("rax") value, options(nostack)),
-            8 => asm!("mov qword ptr [{a}], rax", a = in(reg) addr, in("rax") value, options(nostack)),
+            1 => {
+                asm!("mov byte ptr [{a}], al", a = in(reg) addr, in("rax") value, options(nostack))
+            }
+            2 => {
+                asm!("mov word ptr [{a}], ax", a = in(reg) addr, in("rax") value, options(nostack))
+            }
+            4 => {
+                asm!("mov dword ptr [{a}], eax", a = in(reg) addr, in("rax") value, options(nostack))
+            }
+            8 => {
+                asm!("mov qword ptr [{a}], rax", a = in(reg) addr, in("rax") value, options(nostack))
+            }
             _ => {}
         }
     }
@@ -118,14 +154,30 @@ pub unsafe fn rep_stos(dst: u64, size: u8, value: u64, count: usize, df: bool) {
     // SAFETY: the caller's contract; DF is restored before the block ends.
     unsafe {
         match (size, df) {
-            (1, false) => asm!("rep stosb", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (2, false) => asm!("rep stosw", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (4, false) => asm!("rep stosd", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (8, false) => asm!("rep stosq", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (1, true) => asm!("std", "rep stosb", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (2, true) => asm!("std", "rep stosw", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (4, true) => asm!("std", "rep stosd", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
-            (8, true) => asm!("std", "rep stosq", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _),
+            (1, false) => {
+                asm!("rep stosb", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (2, false) => {
+                asm!("rep stosw", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (4, false) => {
+                asm!("rep stosd", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (8, false) => {
+                asm!("rep stosq", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (1, true) => {
+                asm!("std", "rep stosb", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (2, true) => {
+                asm!("std", "rep stosw", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (4, true) => {
+                asm!("std", "rep stosd", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (8, true) => {
+                asm!("std", "rep stosq", "cld", in("rax") value, inout("rdi") dst => _, inout("rcx") count => _)
+            }
             _ => {}
         }
     }
@@ -139,14 +191,30 @@ pub unsafe fn rep_movs(dst: u64, src: u64, size: u8, count: usize, df: bool) {
     // SAFETY: the caller's contract; DF is restored before the block ends.
     unsafe {
         match (size, df) {
-            (1, false) => asm!("rep movsb", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (2, false) => asm!("rep movsw", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (4, false) => asm!("rep movsd", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (8, false) => asm!("rep movsq", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (1, true) => asm!("std", "rep movsb", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (2, true) => asm!("std", "rep movsw", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (4, true) => asm!("std", "rep movsd", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
-            (8, true) => asm!("std", "rep movsq", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _),
+            (1, false) => {
+                asm!("rep movsb", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (2, false) => {
+                asm!("rep movsw", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (4, false) => {
+                asm!("rep movsd", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (8, false) => {
+                asm!("rep movsq", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (1, true) => {
+                asm!("std", "rep movsb", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (2, true) => {
+                asm!("std", "rep movsw", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (4, true) => {
+                asm!("std", "rep movsd", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
+            (8, true) => {
+                asm!("std", "rep movsq", "cld", inout("rsi") src => _, inout("rdi") dst => _, inout("rcx") count => _)
+            }
             _ => {}
         }
     }

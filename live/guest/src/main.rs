@@ -18,7 +18,7 @@ mod xen;
 /// The crate's own `#[repr(C)]` ioreq/HVMOP ABI (src/ioreq/abi.rs), compiled in directly: the
 /// library itself needs a platform this freestanding guest does not have.
 #[path = "../../../src/ioreq/abi.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 mod abi;
 /// What abi.rs takes from the library's platform layer.
 mod platform {
@@ -67,14 +67,17 @@ impl Console {
     fn write_bytes(&self, b: &[u8]) {
         match &self.xen {
             Some(x) => x.console_write(b),
-            None => b.iter().for_each(|c| hw::port_out(DEBUGCON_PORT, 1, u32::from(*c))),
+            None => b
+                .iter()
+                .for_each(|c| hw::port_out(DEBUGCON_PORT, 1, u32::from(*c))),
         }
     }
 
     /// Also to port 0xe9 (Xen's own console on a debug build): a marker for diagnosis only.
     fn mark(&self, s: &str) {
         if self.xen.is_some() {
-            s.bytes().for_each(|c| hw::port_out(DEBUGCON_PORT, 1, u32::from(c)));
+            s.bytes()
+                .for_each(|c| hw::port_out(DEBUGCON_PORT, 1, u32::from(c)));
             hw::port_out(DEBUGCON_PORT, 1, u32::from(b'\n'));
         }
     }
@@ -88,7 +91,10 @@ struct Line {
 
 impl Line {
     fn new() -> Self {
-        Self { buf: [0; 320], len: 0 }
+        Self {
+            buf: [0; 320],
+            len: 0,
+        }
     }
     fn send(&mut self, con: &Console) {
         let _ = self.write_char('\n');
@@ -137,7 +143,12 @@ fn area_read(off: usize, size: u8) -> u64 {
 }
 
 fn area_write(off: usize, size: u8, value: u64) {
-    for (j, b) in value.to_le_bytes().iter().take(usize::from(size)).enumerate() {
+    for (j, b) in value
+        .to_le_bytes()
+        .iter()
+        .take(usize::from(size))
+        .enumerate()
+    {
         if off + j < REP_AREA {
             // SAFETY: inside the static area (bounds checked just above).
             unsafe { core::ptr::write_volatile(area().add(off + j), *b) };
@@ -170,7 +181,13 @@ fn fill_elements(buf: u16, size: u8, count: u8, df: bool, fill: u32) {
 enum Seen {
     Nothing,
     Value(u64),
-    Elements { n: usize, buf: u16, size: u8, count: u8, df: bool },
+    Elements {
+        n: usize,
+        buf: u16,
+        size: u8,
+        count: u8,
+        df: bool,
+    },
 }
 
 fn perform(op: &Op) -> Seen {
@@ -180,15 +197,34 @@ fn perform(op: &Op) -> Seen {
             hw::port_out(port, size, value);
             Seen::Nothing
         }
-        Op::RepIns { port, size, count, df, buf } => {
+        Op::RepIns {
+            port,
+            size,
+            count,
+            df,
+            buf,
+        } => {
             area_fill(0xcc);
             let dst = element0_addr(buf, size, count, df) as *mut u8;
             // SAFETY: the script keeps `count` elements inside the area (tested in the script
             // crate: buf + size * count <= REP_AREA).
             unsafe { hw::rep_ins(port, size, dst, usize::from(count), df) };
-            Seen::Elements { n: usize::from(count), buf, size, count, df }
+            Seen::Elements {
+                n: usize::from(count),
+                buf,
+                size,
+                count,
+                df,
+            }
         }
-        Op::RepOuts { port, size, count, df, buf, fill } => {
+        Op::RepOuts {
+            port,
+            size,
+            count,
+            df,
+            buf,
+            fill,
+        } => {
             fill_elements(buf, size, count, df, fill);
             let src = element0_addr(buf, size, count, df) as *const u8;
             // SAFETY: as RepIns.
@@ -204,19 +240,44 @@ fn perform(op: &Op) -> Seen {
             unsafe { hw::mmio_write(addr, size, value) };
             Seen::Nothing
         }
-        Op::RepStos { addr, size, count, df, value } => {
+        Op::RepStos {
+            addr,
+            size,
+            count,
+            df,
+            value,
+        } => {
             // SAFETY: as MmioRead; the span stays inside the window.
             unsafe { hw::rep_stos(addr, size, value, usize::from(count), df) };
             Seen::Nothing
         }
-        Op::RepMovsIn { addr, size, count, df, buf } => {
+        Op::RepMovsIn {
+            addr,
+            size,
+            count,
+            df,
+            buf,
+        } => {
             area_fill(0xcc);
             let dst = element0_addr(buf, size, count, df);
             // SAFETY: MMIO source in the window; destination inside the area (as RepIns).
             unsafe { hw::rep_movs(dst, addr, size, usize::from(count), df) };
-            Seen::Elements { n: usize::from(count), buf, size, count, df }
+            Seen::Elements {
+                n: usize::from(count),
+                buf,
+                size,
+                count,
+                df,
+            }
         }
-        Op::RepMovsOut { addr, size, count, df, buf, fill } => {
+        Op::RepMovsOut {
+            addr,
+            size,
+            count,
+            df,
+            buf,
+            fill,
+        } => {
             fill_elements(buf, size, count, df, fill);
             let src = element0_addr(buf, size, count, df);
             // SAFETY: as RepMovsIn, the other way round.
@@ -243,7 +304,16 @@ fn check(seen: &Seen, want: Expect, model_out: &[u64; MAX_REP], line: &mut Line)
             }
             ok
         }
-        (&Seen::Elements { n, buf, size, count, df }, Expect::Elements(m)) if n == m => {
+        (
+            &Seen::Elements {
+                n,
+                buf,
+                size,
+                count,
+                df,
+            },
+            Expect::Elements(m),
+        ) if n == m => {
             let mut got = Digest::new();
             let mut bad = None;
             for i in 0..n {
@@ -287,7 +357,9 @@ fn median(samples: &mut [u64]) -> u64 {
 
 #[no_mangle]
 extern "C" fn guest_main(_start_info: u32) -> ! {
-    let con = Console { xen: xen::Xen::detect() };
+    let con = Console {
+        xen: xen::Xen::detect(),
+    };
     con.mark("xen-ioreq-guest: script starts");
     let mut line = Line::new();
     let Some(mut machine) = Machine::new() else {
@@ -333,7 +405,11 @@ extern "C" fn guest_main(_start_info: u32) -> ! {
         if pass { "PASS" } else { "FAIL" }
     );
     line.send(&con);
-    con.mark(if pass { "xen-ioreq-guest: verdict PASS" } else { "xen-ioreq-guest: verdict FAIL" });
+    con.mark(if pass {
+        "xen-ioreq-guest: verdict PASS"
+    } else {
+        "xen-ioreq-guest: verdict FAIL"
+    });
     let _ = write!(line, "rtt samples={RTT_SAMPLES} median_cycles={med}");
     line.send(&con);
 
@@ -359,7 +435,10 @@ extern "C" fn guest_main(_start_info: u32) -> ! {
         }
         let v = hw::port_in(HOSTILE_DATA_PORT, 4);
         let want = hostile_value(k);
-        let _ = write!(line, "hostile {k} in port={HOSTILE_DATA_PORT:#x} size=4 -> {v:#x}");
+        let _ = write!(
+            line,
+            "hostile {k} in port={HOSTILE_DATA_PORT:#x} size=4 -> {v:#x}"
+        );
         let _ = if last {
             write!(line, " returned")
         } else if v == want {

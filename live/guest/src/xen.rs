@@ -63,12 +63,10 @@ impl Xen {
     /// Finds Xen's CPUID leaves, installs the hypercall page and looks up the PV console.
     /// `None` when not running on Xen (e.g. QEMU booting the ELF directly) or without a console.
     pub fn detect() -> Option<Self> {
-        let base = (0x4000_0000u32..0x4001_0000)
-            .step_by(0x100)
-            .find(|&leaf| {
-                let (_, b, c, d) = hw::cpuid(leaf);
-                (b, c, d) == (0x566e_6558, 0x65584d4d, 0x4d4d566e) // "XenVMMXenVMM"
-            })?;
+        let base = (0x4000_0000u32..0x4001_0000).step_by(0x100).find(|&leaf| {
+            let (_, b, c, d) = hw::cpuid(leaf);
+            (b, c, d) == (0x566e_6558, 0x65584d4d, 0x4d4d566e) // "XenVMMXenVMM"
+        })?;
         let (_pages, msr, _, _) = hw::cpuid(base.wrapping_add(2));
         // SAFETY: CPUID leaf base+2 names Xen's hypercall-page MSR; the page is ours, aligned.
         unsafe { hw::wrmsr(msr, HYPERCALL_PAGE.0.get() as u64) };
@@ -82,7 +80,11 @@ impl Xen {
 
     fn notify(&self) {
         let port = self.console_port;
-        hypercall2(HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_SEND, &port as *const u32 as u64);
+        hypercall2(
+            HYPERVISOR_EVENT_CHANNEL_OP,
+            EVTCHNOP_SEND,
+            &port as *const u32 as u64,
+        );
     }
 
     /// Appends `bytes` to the console's output ring, waiting (yielding to Xen) while it is full.
@@ -112,7 +114,10 @@ impl Xen {
                 let idx = prod.wrapping_add(i as u32) % CONS_OUT_SIZE;
                 // SAFETY: idx < 2048, inside the page's out[] array.
                 unsafe {
-                    core::ptr::write_volatile((ring + (CONS_OUT as u64) + u64::from(idx)) as *mut u8, *b)
+                    core::ptr::write_volatile(
+                        (ring + (CONS_OUT as u64) + u64::from(idx)) as *mut u8,
+                        *b,
+                    )
                 };
             }
             fence(Ordering::SeqCst);

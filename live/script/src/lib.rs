@@ -38,11 +38,12 @@ pub const fn splitmix64(x: u64) -> u64 {
 }
 
 /// The value mask of an access of `size` bytes (all ones from 8 bytes up; 0 for size 0).
-pub const fn size_mask(size: u32) -> u64 {
+pub fn size_mask(size: u32) -> u64 {
     if size >= 8 {
         u64::MAX
     } else {
-        (1u64 << (size * 8)).wrapping_sub(1)
+        1u64.checked_shl(size.wrapping_mul(8))
+            .map_or(u64::MAX, |bit| bit.wrapping_sub(1))
     }
 }
 
