@@ -8,6 +8,12 @@
 //! its bytes (`port .. port + size - 1`, whatever the repeat count); an MMIO access to the server
 //! whose ranges contain its first to last byte over all repetitions, honouring the direction
 //! flag. Nobody: reads return all-ones, writes vanish.
+//!
+//! A single MMIO access is first cut by Xen's emulator (`hvmemul_linear_mmio_access`,
+//! `hvmemul_phys_mmio_access`) at the page boundary, then each part into power-of-two pieces
+//! (the largest that fits, halving as the rest shrinks); each piece is routed on its own. So an
+//! access straddling the end of a claimed range that ends mid-page goes to nobody, while one
+//! straddling a range that ends on a page boundary is part served, part all-ones.
 
 use crate::device::Device;
 use crate::layout::*;
@@ -95,6 +101,57 @@ impl Machine {
         }
     }
 
+    /// The pieces Xen's emulator makes of one MMIO access: (address, size, byte offset).
+    fn mmio_pieces(addr: u64, size: u32) -> impl Iterator<Item = (u64, u32, u32)> {
+        let mut done = 0u32;
+        let mut chunk = 0u32;
+        core::iter::from_fn(move || {
+            if done >= size {
+                return None;
+            }
+            let a = addr.wrapping_add(u64::from(done));
+            let left = size.wrapping_sub(done);
+            let in_page = (0x1000u64.wrapping_sub(a & 0xfff)).min(u64::from(left)) as u32;
+            // a new part at each page start (or the first), else halve to fit what is left
+            if chunk == 0 || a & 0xfff == 0 {
+                chunk = 1u32 << (31u32.wrapping_sub(in_page.leading_zeros()));
+                chunk = chunk.min(8);
+            }
+            while chunk > in_page {
+                chunk >>= 1;
+            }
+            let piece = (a, chunk, done);
+            done = done.wrapping_add(chunk);
+            Some(piece)
+        })
+    }
+
+    fn mmio_read(&mut self, addr: u64, size: u32) -> u64 {
+        let mut v = 0u64;
+        for (a, chunk, off) in Self::mmio_pieces(addr, size) {
+            let part = match Self::route_mmio(a, chunk, 1, false) {
+                Route::Mmio(i) => self
+                    .devs
+                    .get_mut(i)
+                    .map_or(size_mask(chunk), |d| d.mmio_read(a, chunk)),
+                _ => size_mask(chunk),
+            };
+            v |= part.checked_shl(off.wrapping_mul(8)).unwrap_or(0);
+        }
+        v & size_mask(size)
+    }
+
+    fn mmio_write(&mut self, addr: u64, size: u32, value: u64) {
+        for (a, chunk, off) in Self::mmio_pieces(addr, size) {
+            if let Route::Mmio(i) = Self::route_mmio(a, chunk, 1, false) {
+                if let Some(d) = self.devs.get_mut(i) {
+                    let part = value.checked_shr(off.wrapping_mul(8)).unwrap_or(0);
+                    d.mmio_write(a, chunk, part & size_mask(chunk));
+                }
+            }
+        }
+    }
+
     fn pio_read(&mut self, route: Route, port: u16, size: u32) -> u64 {
         match route {
             Route::Port(i) => self
@@ -177,23 +234,9 @@ impl Machine {
                 }
                 Expect::Nothing
             }
-            Op::MmioRead { addr, size } => {
-                let size = u32::from(size);
-                Expect::Value(match Self::route_mmio(addr, size, 1, false) {
-                    Route::Mmio(i) => self
-                        .devs
-                        .get_mut(i)
-                        .map_or(size_mask(size), |d| d.mmio_read(addr, size)),
-                    _ => size_mask(size),
-                })
-            }
+            Op::MmioRead { addr, size } => Expect::Value(self.mmio_read(addr, u32::from(size))),
             Op::MmioWrite { addr, size, value } => {
-                let size = u32::from(size);
-                if let Route::Mmio(i) = Self::route_mmio(addr, size, 1, false) {
-                    if let Some(d) = self.devs.get_mut(i) {
-                        d.mmio_write(addr, size, value);
-                    }
-                }
+                self.mmio_write(addr, u32::from(size), value);
                 Expect::Nothing
             }
             Op::RepStos {
@@ -260,6 +303,7 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -279,6 +323,32 @@ mod tests {
         assert_eq!(Machine::route_mmio(0xe000_07fe, 4, 1, false), Route::Nobody);
         assert_eq!(Machine::route_mmio(0xe000_0010, 4, 4, true), Route::Mmio(0));
         assert_eq!(Machine::route_mmio(0xe000_0008, 4, 4, true), Route::Nobody);
+    }
+
+    #[test]
+    fn mmio_split_like_xen() {
+        let pieces = |a, s| Machine::mmio_pieces(a, s).collect::<std::vec::Vec<_>>();
+        assert_eq!(pieces(0x1000, 8), [(0x1000, 8, 0)]);
+        assert_eq!(pieces(0x1003, 4), [(0x1003, 4, 0)]);
+        assert_eq!(
+            pieces(0x1ffd, 4),
+            [(0x1ffd, 2, 0), (0x1fff, 1, 2), (0x2000, 1, 3)]
+        );
+        assert_eq!(
+            pieces(0x1ffb, 8),
+            [
+                (0x1ffb, 4, 0),
+                (0x1fff, 1, 4),
+                (0x2000, 2, 5),
+                (0x2002, 1, 7)
+            ]
+        );
+        assert_eq!(pieces(0x1fff, 2), [(0x1fff, 1, 0), (0x2000, 1, 1)]);
+        // B ends on a page boundary: the part inside B is served (its zero region reads 0)
+        let mut m = Machine::new().unwrap();
+        assert_eq!(m.mmio_read(0xe000_1ffe, 4), 0xffff_0000);
+        // A ends mid-page: the whole access goes to nobody
+        assert_eq!(m.mmio_read(0xe000_07fe, 4), 0xffff_ffff);
     }
 
     #[test]

@@ -541,6 +541,16 @@ const PROLOGUE: &[Op] = &{
             addr: SERVERS[A].mmio_last - 1,
             size: 2,
         },
+        // B's range ends on a page boundary: Xen splits the access there, B serves its part
+        Op::MmioRead {
+            addr: SERVERS[B].mmio_last - 2,
+            size: 8,
+        },
+        Op::MmioWrite {
+            addr: SERVERS[B].mmio_last,
+            size: 2,
+            value: 0xbeef,
+        },
         Op::RepStos {
             addr: SERVERS[A].mmio_last - 7,
             size: 4,
