@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use xen_ioreq_rs::ioreq::abi::*;
-use xen_ioreq_rs::ioreq::{self, IoCompletion, IoreqSlot, ServerRef};
+use xen_ioreq_rs::ioreq::{self, IoCompletion, IoreqSlot, Selected};
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::memory::{self, EmulatorPage};
@@ -25,7 +25,7 @@ pub struct RustSide {
     /// The emulator's mappings: (server id, ring?) -> page.
     emu: BTreeMap<(u16, bool), EmulatorPage>,
     /// Servers handed out by the last selections, for sends.
-    selected: BTreeMap<u16, ServerRef>,
+    selected: BTreeMap<u16, Selected>,
     /// The request as the guest made it, before selection rewrote it (buffered sends select
     /// again themselves).
     last_request: Option<IoreqSlot>,
@@ -274,7 +274,7 @@ impl Side for RustSide {
         HostDomain::set_current_vcpu(Some(self.vcpu(vcpu)));
         self.last_request = Some(*p);
         let s = ioreq::select_server::<H>(self.guest, p)?;
-        self.selected.insert(s.id, s.server);
+        self.selected.insert(s.id, s);
         Some(s.id)
     }
 

@@ -198,7 +198,10 @@ fn domains(t: &mut Tally, d: DomainRef) {
     );
     check!(t, !XenPlatform::is_hvm(d) && !XenPlatform::is_dying(d));
     // DOMID_XEN has no ioreq servers: nobody claims a slot of it.
-    check!(t, !XenPlatform::dm_claims_pci_sbdf(d, d, 1 << 3));
+    check!(
+        t,
+        !crate::ioreq::claims::pci_sbdf_claimed_by::<XenPlatform>(d, DOMID_XEN, 1 << 3)
+    );
     check!(t, XenPlatform::lock_remote_domain(0) == Err(Errno::ESRCH));
     let s0 = XenPlatform::domain_slot(d, DomainSlot::Rangesets).as_ptr() as usize;
     let s1 = XenPlatform::domain_slot(d, DomainSlot::Ioreq).as_ptr() as usize;
