@@ -320,6 +320,15 @@ int32_t hvm_buffered_io_send(struct ioreq *p);
 int32_t hvm_ioreq_complete(struct vcpu *v, struct ioreq *resp, uint32_t *port);
 
 /**
+ * Whether `v`'s request is still with an emulator (the condition its wait re-checks): after
+ * `HVM_IOREQ_WAIT`, wait on the port until this is false, then call `hvm_ioreq_complete` again.
+ *
+ * # Safety
+ * `v` is NULL or a live vCPU.
+ */
+bool hvm_ioreq_waiting(struct vcpu *v);
+
+/**
  * `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always
  * returns `X86EMUL_UNHANDLEABLE`.
  *

@@ -12,9 +12,9 @@ use core::marker::PhantomData;
 use super::controller::check_slot;
 use super::domain::{has_controller, with_controller};
 use crate::errno::{Errno, XenResult};
+use crate::hvmop::{hvmop_call, CopyBack};
 use crate::ioreq::claims::pci_sbdf_claimed_by;
 use crate::ioreq::IoreqPlatform;
-use crate::hvmop::{hvmop_call, CopyBack};
 use crate::platform::{DomainRef, GuestHandle, Platform};
 
 /// `HVMOP_pci_hotplug` as the series would have numbered it, the next free HVMOP after 17-22

@@ -13,10 +13,10 @@ use crate::platform::guest_copy::bytes_at;
 use crate::platform::DomainRef;
 
 use super::abi::{
-    DMOP_CREATE_SIZE, DMOP_DESTROY_SIZE, DMOP_GET_INFO_SIZE, DMOP_RANGE_SIZE,
-    DMOP_SET_STATE_SIZE, XEN_DMOP_CREATE_IOREQ_SERVER, XEN_DMOP_DESTROY_IOREQ_SERVER,
-    XEN_DMOP_GET_IOREQ_SERVER_INFO, XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, XEN_DMOP_NO_GFNS,
-    XEN_DMOP_SET_IOREQ_SERVER_STATE, XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
+    DMOP_CREATE_SIZE, DMOP_DESTROY_SIZE, DMOP_GET_INFO_SIZE, DMOP_RANGE_SIZE, DMOP_SET_STATE_SIZE,
+    XEN_DMOP_CREATE_IOREQ_SERVER, XEN_DMOP_DESTROY_IOREQ_SERVER, XEN_DMOP_GET_IOREQ_SERVER_INFO,
+    XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, XEN_DMOP_NO_GFNS, XEN_DMOP_SET_IOREQ_SERVER_STATE,
+    XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
 };
 use super::ops::{self, Authority, Pages};
 use super::server::BufioreqHandling;
@@ -32,10 +32,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(bytes_at(b, off))
 }
 fn put(b: &mut [u8], off: usize, v: &[u8]) {
-    if let Some(dst) = off
-        .checked_add(v.len())
-        .and_then(|end| b.get_mut(off..end))
-    {
+    if let Some(dst) = off.checked_add(v.len()).and_then(|end| b.get_mut(off..end)) {
         dst.copy_from_slice(v);
     }
 }

@@ -14,9 +14,9 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 
 use crate::errno::{to_c, Errno};
-use crate::platform::Domains;
 pub use crate::ffi::{domain, vcpu};
 use crate::platform::domain::HvmDomains;
+use crate::platform::Domains;
 use crate::platform::{Active, DomainRef, VcpuRef};
 
 use super::abi::{IoreqSlot, X86EMUL_OKAY, X86EMUL_RETRY, X86EMUL_UNHANDLEABLE};
@@ -338,6 +338,16 @@ pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port
         }
         IoCompletion::Crashed => HVM_IOREQ_CRASHED,
     }
+}
+
+/// Whether `v`'s request is still with an emulator (the condition its wait re-checks): after
+/// `HVM_IOREQ_WAIT`, wait on the port until this is false, then call `hvm_ioreq_complete` again.
+///
+/// # Safety
+/// `v` is NULL or a live vCPU.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_waiting(v: *mut vcpu) -> bool {
+    vcp(v).is_some_and(|v| super::waiting::<Active>(Active::vcpu_domain(v), v))
 }
 
 /// `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always

@@ -21,8 +21,7 @@ use crate::ioreq::abi::{
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::server::{
-    read_slot, slot_offset, slot_state, write_slot, BufioreqHandling, DomainIoreq, Registry,
-    Server,
+    read_slot, slot_offset, slot_state, write_slot, BufioreqHandling, DomainIoreq, Registry, Server,
 };
 use super::{IoCompletion, IoreqPlatform, Selected};
 
@@ -293,9 +292,7 @@ pub fn select_and_send<P: IoreqPlatform>(
     let reg = st.reg.read();
     let server = match route {
         Route::ByRange | Route::ByRangeBuffered => select_in(d, &reg, cf8, p),
-        Route::MemType => reg
-            .mem_type_server
-            .and_then(|(id, _)| reg.secondary(id)),
+        Route::MemType => reg.mem_type_server.and_then(|(id, _)| reg.secondary(id)),
     };
     let Some(s) = server else {
         return Routed::NoServer;
@@ -501,4 +498,24 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
         Some(r) => IoCompletion::Completed(r),
         None => IoCompletion::Idle,
     }
+}
+
+/// Whether a request of `v` is still with an emulator (posted or being processed, not yet
+/// answered): the condition a vCPU waiting for its answer re-checks.
+pub fn waiting<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return false;
+    };
+    let Some(off) = slot_offset(P::vcpu_id(v)) else {
+        return false;
+    };
+    let reg = st.reg.read();
+    reg.servers.iter().any(|s| {
+        s.ioreq_page().is_some_and(|page| {
+            matches!(
+                slot_state(page, off),
+                STATE_IOREQ_READY | STATE_IOREQ_INPROCESS
+            )
+        })
+    })
 }

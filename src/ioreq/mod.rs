@@ -42,6 +42,7 @@
 /// cbindgen:ignore
 pub mod abi;
 pub mod claims;
+pub mod dmop;
 pub mod ffi;
 /// cbindgen:ignore
 pub mod io;
@@ -50,13 +51,13 @@ pub mod ops;
 /// cbindgen:ignore
 pub mod params;
 mod ranges;
-pub mod dmop;
 mod server;
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 pub use abi::IoreqSlot;
+pub use io::waiting;
 pub use io::{
     access_cf8, broadcast, broadcast_assist_req, buffered_io_send, complete_as_null, complete_io,
     io_pending, select_and_send, select_server, send_assist_req, send_to_server, Route, Routed,
@@ -68,8 +69,8 @@ pub use ops::{
     pool_set_param, remove_vcpu_all, server_info, set_dm_domain, set_server_state, set_state,
     unmap_io_range, unmap_range, Authority, Pages, ServerFrames, FRAME_BUFIOREQ, FRAME_IOREQ,
 };
-pub use server::BufioreqHandling;
 pub use params::{get_param_hook, set_param_hook};
+pub use server::BufioreqHandling;
 
 use crate::platform::domain::HvmDomains;
 use crate::platform::{DomainRef, Platform};

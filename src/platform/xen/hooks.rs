@@ -74,4 +74,3 @@ extern "C" {
     pub fn xen_rust_p2m_set_ioreq_server(d: *mut c_void, flags: u32, id: u16) -> i32;
     pub fn xen_rust_p2m_ioreq_server_unmapped(d: *mut c_void);
 }
-

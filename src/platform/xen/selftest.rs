@@ -350,3 +350,12 @@ pub extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
     ));
     c_int::try_from(t.failed).unwrap_or(c_int::MAX)
 }
+
+/// For debug key 'j' (xen-patches' rust-glue.c): whether the registry of `d` has a server of
+/// `emulator` claiming `sbdf`, as the PCI hotplug controller asks before a plug (H10, X5).
+#[no_mangle]
+pub extern "C" fn xen_ioreq_rs_selftest_claimed(d: *mut c_void, emulator: u16, sbdf: u32) -> bool {
+    DomainRef::from_ptr(d).is_some_and(|d| {
+        crate::ioreq::claims::pci_sbdf_claimed_by::<XenPlatform>(d, emulator, sbdf)
+    })
+}
