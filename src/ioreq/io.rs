@@ -221,7 +221,7 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
     proto.set_state(STATE_IOREQ_NONE);
     proto.vp_eport = port;
     write_slot(page, off, proto);
-    P::prepare_wait_on_xen_evtchn(port);
+    P::prepare_wait_on_xen_evtchn(v, port);
     fence(Ordering::Release);
     page.store_u8(
         off + IOREQ_OFF_FLAGS,

@@ -171,9 +171,7 @@ mod bench {
                         let mut q = p;
                         let s =
                             ioreq::select_server::<H>(wd.r.guest, &mut q).expect("Rust selects");
-                        assert!(ioreq::send_to_server::<H>(
-                            wd.r.guest, vcpu, s, &mut q
-                        ));
+                        assert!(ioreq::send_to_server::<H>(wd.r.guest, vcpu, s, &mut q));
                         assert!(wd.r.emulator_respond(s.id, 0, 7));
                         black_box(ioreq::complete_io::<H>(wd.r.guest, vcpu));
                     });

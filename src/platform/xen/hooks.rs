@@ -58,7 +58,7 @@ extern "C" {
     pub fn xen_rust_alloc_unbound_xen_evtchn(d: *mut c_void, vcpu_id: u32, remote: u16) -> i32;
     pub fn xen_rust_free_xen_evtchn(d: *mut c_void, port: u32);
     pub fn xen_rust_notify_xen_evtchn(d: *mut c_void, port: u32);
-    pub fn xen_rust_prepare_wait_on_xen_evtchn(port: u32);
+    pub fn xen_rust_prepare_wait_on_xen_evtchn(v: *mut c_void, port: u32);
 
     pub fn xen_rust_max_vcpus(d: *mut c_void) -> u32;
     pub fn xen_rust_domain_vcpu(d: *mut c_void, id: u32) -> *mut c_void;

@@ -255,9 +255,9 @@ impl EventChannels for XenPlatform {
         unsafe { hooks::xen_rust_notify_xen_evtchn(d.as_ptr(), port) }
     }
 
-    fn prepare_wait_on_xen_evtchn(port: u32) {
-        // SAFETY: called on a guest vCPU's path, as the macro it wraps requires.
-        unsafe { hooks::xen_rust_prepare_wait_on_xen_evtchn(port) }
+    fn prepare_wait_on_xen_evtchn(v: VcpuRef, port: u32) {
+        // SAFETY: `v` is a live vCPU: the current one on the I/O path, or one that is not running.
+        unsafe { hooks::xen_rust_prepare_wait_on_xen_evtchn(v.as_ptr(), port) }
     }
 }
 

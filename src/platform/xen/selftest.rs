@@ -359,3 +359,36 @@ pub extern "C" fn xen_ioreq_rs_selftest_claimed(d: *mut c_void, emulator: u16, s
         crate::ioreq::claims::pci_sbdf_claimed_by::<XenPlatform>(d, emulator, sbdf)
     })
 }
+
+/// For debug key 'j': `*p` selected and sent as a request of `v` (a vCPU of `d` that is not
+/// running) through the live registry, in one step, as `hvm_ioreq_select_and_send` does for the
+/// current vCPU. Returns what that returns.
+///
+/// # Safety
+/// `d` and `v` are NULL or live, `v` a vCPU of `d`; `p` is NULL or a writable `ioreq_t`.
+#[no_mangle]
+pub unsafe extern "C" fn xen_ioreq_rs_selftest_send(
+    d: *mut c_void,
+    v: *mut c_void,
+    p: *mut crate::ioreq::abi::IoreqSlot,
+) -> c_int {
+    use crate::ioreq::abi::{X86EMUL_RETRY, X86EMUL_UNHANDLEABLE};
+    use crate::ioreq::{select_and_send, Route, Routed, Sent};
+    let (Some(d), Some(v)) = (
+        DomainRef::from_ptr(d),
+        crate::platform::VcpuRef::from_ptr(v),
+    ) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if p.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    // SAFETY: non-NULL; the caller passes a writable ioreq_t nothing else uses now.
+    let req = unsafe { &mut *p };
+    match select_and_send::<XenPlatform>(d, v, req, Route::ByRange) {
+        Routed::NoServer => crate::ioreq::ffi::HVM_IOREQ_NO_SERVER,
+        Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
+        Routed::Sent(Sent::Deferred) => crate::ioreq::ffi::HVM_IOREQ_DEFERRED,
+        Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
+    }
+}
