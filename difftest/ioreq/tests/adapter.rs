@@ -459,7 +459,7 @@ mod imp {
                 }
             }
             ops += run.ops;
-            unexplained.extend(run.unexplained.drain(..));
+            unexplained.append(&mut run.unexplained);
             for (k, v) in run.observed {
                 *observed.entry(k).or_insert(0) += v;
             }
