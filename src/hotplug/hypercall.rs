@@ -76,10 +76,8 @@ impl xen_hvm_pci_hotplug {
     }
 }
 
-/// `HVMOP_PCI_SBDF(s, b, d, f)`.
-pub const fn pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
-    ((seg & 0xffff) << 16) | ((bus & 0xff) << 8) | ((dev & 0x1f) << 3) | (func & 7)
-}
+/// `HVMOP_PCI_SBDF(s, b, d, f)` (one definition, with the ioreq ABI).
+pub use crate::ioreq::abi::hvmop_pci_sbdf as pci_sbdf;
 
 /// Whether the calling emulator owns a slot: it should have claimed the slot's PCI config space
 /// (an `HVMOP_IO_RANGE_PCI` range) on one of its ioreq servers for `d` before it plugs or unplugs
