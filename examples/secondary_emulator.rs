@@ -27,9 +27,9 @@ use xen_ioreq_rs::hvmop::ffi::hvmop_ioreq_server;
 use xen_ioreq_rs::ioreq;
 use xen_ioreq_rs::ioreq::abi::*;
 use xen_ioreq_rs::ioreq::ffi::{
-    hvm_access_cf8, hvm_buffered_io_send, hvm_io_pending, hvm_ioreq_complete, hvm_ioreq_set_param,
-    hvm_select_ioreq_server, hvm_send_assist_req_to_ioreq_server, HVM_IOREQ_COMPLETED,
-    HVM_IOREQ_WAIT,
+    hvm_access_cf8, hvm_buffered_io_send, hvm_io_pending, hvm_ioreq_complete,
+    hvm_ioreq_select_and_send, hvm_ioreq_set_param, HVM_IOREQ_COMPLETED, HVM_IOREQ_NO_SERVER,
+    HVM_IOREQ_ROUTE_RANGE, HVM_IOREQ_WAIT,
 };
 use xen_ioreq_rs::platform::host::alloc::{live_allocations, CountingAllocator};
 use xen_ioreq_rs::platform::host::domain::HostDomain;
@@ -586,17 +586,15 @@ fn guest_forwarded(
     }
     let mut sel = p;
     let req = (&mut sel as *mut IoreqSlot).cast();
-    // SAFETY: `req` points to a live 32-byte ioreq_t; the guest is a live host domain.
-    let s = unsafe { hvm_select_ioreq_server(m.guest.as_ptr().cast(), req) };
-    if s.is_null() {
+    let before = em.served;
+    // SAFETY: `req` points to a live 32-byte ioreq_t; the guest's vCPU is current.
+    let rc = unsafe { hvm_ioreq_select_and_send(req, HVM_IOREQ_ROUTE_RANGE) };
+    if rc == HVM_IOREQ_NO_SERVER {
         ioreq::complete_as_null(&mut sel);
         return Ok((sel.data, ServedBy::Nobody, sel));
     }
     p = sel;
-    let before = em.served;
-    // SAFETY: `s` is the handle selection returned; `req` as above; the vCPU is current.
-    let sent = unsafe { hvm_send_assist_req_to_ioreq_server(s, req) };
-    ensure!(sent, "request not posted");
+    ensure!(rc == X86EMUL_RETRY, "request not posted ({rc})");
     // SAFETY: `v` is a live vCPU of the host platform.
     ensure!(
         unsafe { hvm_io_pending(v.as_ptr().cast()) },

@@ -9,6 +9,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/**
+ * `HVMOP_pci_hotplug`'s number: 26, the first free HVMOP of Xen 4.17 (its 23, the series' next
+ * free one, is `HVMOP_set_evtchn_upcall_vector`: H7). The one definition: `do_hvm_op` dispatches
+ * it (xen-patches' `xen/rust-ioreq.h`, checked against this header by every `make xen`) and the
+ * handler hands it to XSM.
+ */
+#define HVMOP_PCI_HOTPLUG 26
+
 #define HVM_PCI_HOTPLUG_VERSION 1
 
 /**
@@ -37,14 +45,29 @@
 #define HVM_IOREQ_CRASHED -1
 
 /**
+ * [`hvm_ioreq_select_and_send`]'s routes: by range (synchronous), by range on the ring, to the
+ * `HVMMEM_ioreq_server` pages' server.
+ */
+#define HVM_IOREQ_ROUTE_RANGE 0
+
+#define HVM_IOREQ_ROUTE_RANGE_BUFFERED 1
+
+#define HVM_IOREQ_ROUTE_MEM_TYPE 2
+
+/**
+ * [`hvm_ioreq_select_and_send`]: no server takes the request.
+ */
+#define HVM_IOREQ_NO_SERVER -1
+
+/**
+ * [`hvm_ioreq_select_and_send`]: the domain is shutting down; suspend the vCPU's I/O and retry.
+ */
+#define HVM_IOREQ_DEFERRED -2
+
+/**
  * Xen's `struct domain` (opaque).
  */
 struct domain;
-
-/**
- * An ioreq server (opaque handle).
- */
-struct hvm_ioreq_server;
 
 /**
  * Xen's `struct ioreq` / `ioreq_t` (see `ioreq::abi::IoreqSlot` for the layout).
@@ -263,23 +286,6 @@ bool hvm_has_dm(struct domain *d);
 bool hvm_io_pending(struct vcpu *v);
 
 /**
- * `hvm_select_ioreq_server`: NULL when no server takes `*p` (complete it as the null handler);
- * `*p` may be rewritten into a PCI config request.
- *
- * # Safety
- * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
- */
-struct hvm_ioreq_server *hvm_select_ioreq_server(struct domain *d, struct ioreq *p);
-
-/**
- * `hvm_send_assist_req_to_ioreq_server` (current vCPU).
- *
- * # Safety
- * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
- */
-bool hvm_send_assist_req_to_ioreq_server(struct hvm_ioreq_server *s, struct ioreq *p);
-
-/**
  * `hvm_send_assist_req` (current vCPU): select and send.
  *
  * # Safety
@@ -314,6 +320,15 @@ int32_t hvm_buffered_io_send(struct ioreq *p);
 int32_t hvm_ioreq_complete(struct vcpu *v, struct ioreq *resp, uint32_t *port);
 
 /**
+ * Whether `v`'s request is still with an emulator (the condition its wait re-checks): after
+ * `HVM_IOREQ_WAIT`, wait on the port until this is false, then call `hvm_ioreq_complete` again.
+ *
+ * # Safety
+ * `v` is NULL or a live vCPU.
+ */
+bool hvm_ioreq_waiting(struct vcpu *v);
+
+/**
  * `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always
  * returns `X86EMUL_UNHANDLEABLE`.
  *
@@ -339,6 +354,72 @@ int32_t hvm_ioreq_get_param(struct domain *d, uint32_t index);
  * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
  */
 int32_t hvm_ioreq_set_param(struct domain *d, uint32_t index, uint64_t *value);
+
+/**
+ * `ioreq_server_dm_op` for DMOPs 1-6 on the current domain's behalf: `arg` is the union of
+ * `struct xen_dm_op` (`len` bytes), read and (create, get_info) written in place; `*const_op`
+ * tells whether the op left it unchanged. 0, -errno, -EOPNOTSUPP for another op.
+ *
+ * # Safety
+ * `d` is NULL or a live domain; `arg` is NULL or `len` writable bytes; `const_op` is NULL or
+ * writable.
+ */
+int32_t hvm_ioreq_dm_op(struct domain *d, uint32_t op, uint8_t *arg, size_t len, bool *const_op);
+
+/**
+ * `ioreq_server_get_frame`: frame `idx` (0 the ring, 1 the synchronous page) of server `id` of
+ * `d`, for the current domain (its emulator): `*page` is the `struct page_info *`. 0 or -errno.
+ *
+ * # Safety
+ * `d` is NULL or a live domain; `page` is NULL or writable.
+ */
+int32_t hvm_ioreq_get_frame(struct domain *d, uint16_t id, uint32_t idx, void **page);
+
+/**
+ * `ioreq_server_map_mem_type` for the current domain (the server's emulator).
+ *
+ * # Safety
+ * `d` is NULL or a live domain.
+ */
+int32_t hvm_ioreq_map_mem_type(struct domain *d, uint16_t id, uint32_t type_, uint32_t flags);
+
+/**
+ * `is_ioreq_server_page`: whether `page` (a `struct page_info *`) is a page of one of `d`'s
+ * servers.
+ *
+ * # Safety
+ * `d` is NULL or a live domain; `page` is only compared.
+ */
+bool hvm_is_ioreq_server_page(struct domain *d, const void *page);
+
+/**
+ * Selects the server for `*p` (by `route`) and sends it there, as the current vCPU, in one
+ * call: `HVM_IOREQ_NO_SERVER`, `HVM_IOREQ_DEFERRED`, or the `IOREQ_STATUS_*` of the send
+ * (RETRY: a synchronous request was posted; HANDLED: a buffered one; UNHANDLED: not posted).
+ * `*p` may be rewritten into a PCI config request.
+ *
+ * # Safety
+ * `p` is NULL or a readable and writable `ioreq_t`.
+ */
+int32_t hvm_ioreq_select_and_send(struct ioreq *p, uint32_t route);
+
+/**
+ * `ioreq_broadcast`: `*p` to every enabled server of the current domain (with `buffered`, on
+ * the rings of those that have one); how many did not take it.
+ *
+ * # Safety
+ * `p` is NULL or a readable and writable `ioreq_t`.
+ */
+uint32_t hvm_ioreq_broadcast(struct ioreq *p, bool buffered);
+
+/**
+ * HVMOP_set_param's pool params for `d` (32, 33; 5 and 6 as legacy frames): see
+ * `ops::pool_set_param`. 0 or -errno (then the param is not stored).
+ *
+ * # Safety
+ * `d` is NULL or a live domain.
+ */
+int32_t hvm_ioreq_pool_set_param(struct domain *d, uint32_t index, uint64_t value);
 
 /**
  * `rangeset_domain_initialise`. An allocation failure is silent (the signature is void): later

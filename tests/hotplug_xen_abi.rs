@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xen_ioreq_rs::hotplug::hypercall::HVMOP_PCI_HOTPLUG;
+use xen_ioreq_rs::hotplug::hypercall::{HVMOP_PCI_HOTPLUG, HVMOP_PCI_HOTPLUG_SERIES};
 
 fn xen_tree(test: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -88,15 +88,21 @@ fn reconstructed_op_number_is_taken_in_xen_4_17() {
         return;
     };
     let h = fs::read_to_string(xen.join("xen/include/public/hvm/hvm_op.h")).expect("hvm_op.h");
-    let holder = h
-        .lines()
-        .filter_map(|l| l.strip_prefix("#define HVMOP_"))
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            Some((it.next()?, it.next()?.parse::<u32>().ok()?))
-        })
-        .find(|(name, n)| *n == HVMOP_PCI_HOTPLUG && !name.starts_with("altp2m_"))
-        .map(|(name, _)| name.to_owned());
-    // H7: the series' next free number belongs to another op in 4.17.
-    assert_eq!(holder.as_deref(), Some("set_evtchn_upcall_vector"));
+    let holder = |op: u32| {
+        h.lines()
+            .filter_map(|l| l.strip_prefix("#define HVMOP_"))
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?, it.next()?.parse::<u32>().ok()?))
+            })
+            .find(|(name, n)| *n == op && !name.starts_with("altp2m_"))
+            .map(|(name, _)| name.to_owned())
+    };
+    // H7: the series' next free number belongs to another op in 4.17; ours is free there.
+    assert_eq!(
+        holder(HVMOP_PCI_HOTPLUG_SERIES).as_deref(),
+        Some("set_evtchn_upcall_vector")
+    );
+    assert!(holder(25).is_some(), "the parser sees 4.17's last op");
+    assert_eq!(holder(HVMOP_PCI_HOTPLUG), None);
 }

@@ -59,10 +59,16 @@ fn null_pointers_are_refused() {
         assert_eq!(hvm_set_dm_domain(null_mut(), 0), -22);
         assert!(!hvm_has_dm(null_mut()));
         assert!(!hvm_io_pending(null_mut()));
-        assert!(hvm_select_ioreq_server(null_mut(), null_mut()).is_null());
-        assert!(hvm_select_ioreq_server(d(&env), null_mut()).is_null());
         assert!(!hvm_send_assist_req(null_mut()));
-        assert!(!hvm_send_assist_req_to_ioreq_server(null_mut(), null_mut()));
+        assert_eq!(
+            hvm_ioreq_select_and_send(null_mut(), HVM_IOREQ_ROUTE_RANGE),
+            HVM_IOREQ_NO_SERVER
+        );
+        assert_eq!(hvm_ioreq_broadcast(null_mut(), false), 0);
+        let mut cop = false;
+        assert_eq!(hvm_ioreq_dm_op(null_mut(), 1, null_mut(), 0, &mut cop), -22);
+        assert_eq!(hvm_ioreq_get_frame(null_mut(), 0, 0, null_mut()), -22);
+        assert!(!hvm_is_ioreq_server_page(null_mut(), null_mut()));
         hvm_broadcast_assist_req(null_mut());
         assert_eq!(hvm_buffered_io_send(null_mut()), 0);
         assert_eq!(hvm_ioreq_complete(null_mut(), null_mut(), null_mut()), -22);
@@ -122,12 +128,13 @@ fn c_abi_round_trip() {
         );
         let emu = EmulatorPage::map(env.d, pfn).unwrap();
         assert_eq!(hvm_set_ioreq_server_state(d(&env), id, true), 0);
-        // Select and send through ioreq_t pointers; the server handle round-trips.
+        // Select and send in one call through an ioreq_t pointer.
         let mut p = pio(0x104, 4, IOREQ_WRITE);
         p.data = 0x55;
-        let s = hvm_select_ioreq_server(d(&env), req_ptr(&mut p));
-        assert!(!s.is_null());
-        assert!(hvm_send_assist_req_to_ioreq_server(s, req_ptr(&mut p)));
+        assert_eq!(
+            hvm_ioreq_select_and_send(req_ptr(&mut p), HVM_IOREQ_ROUTE_RANGE),
+            X86EMUL_RETRY
+        );
         assert_eq!(p.state(), STATE_IOREQ_NONE);
         assert!(hvm_io_pending(env.vcpus[1].as_ptr().cast()));
         let mut port = 0u32;

@@ -6,42 +6,23 @@ use core::ffi::{c_int, c_uint, c_void};
 
 use super::domain as per_domain;
 use super::hypercall;
-#[cfg(not(feature = "xen"))]
 use super::hypercall::IoreqServerClaims;
-#[cfg(feature = "xen")]
-use super::hypercall::SlotClaims;
 use super::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
 use crate::errno::{to_c, Errno};
 use crate::ffi::domain;
-#[cfg(feature = "xen")]
-use crate::platform::DomainRef;
 use crate::platform::{Active, Domains, GuestHandle};
 
-/// `IOREQ_READ` / `IOREQ_WRITE` (public/hvm/ioreq.h): the `dir` of a port-I/O handler.
-const IOREQ_READ: c_int = 1;
-const IOREQ_WRITE: c_int = 0;
-/// `X86EMUL_OKAY` / `X86EMUL_UNHANDLEABLE`: what a port-I/O handler returns.
-const X86EMUL_OKAY: c_int = 0;
-const X86EMUL_UNHANDLEABLE: c_int = 1;
+use crate::ioreq::abi::{IOREQ_READ, IOREQ_WRITE, X86EMUL_OKAY, X86EMUL_UNHANDLEABLE};
 
-/// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10).
-/// In the hypervisor those are Xen's own DMOP servers, which carry the guest's I/O there (X5).
-#[cfg(feature = "xen")]
-type Claims = DmopServerClaims;
-/// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10).
-#[cfg(not(feature = "xen"))]
+/// `HVMOP_pci_hotplug`'s number: 26, the first free HVMOP of Xen 4.17 (its 23, the series' next
+/// free one, is `HVMOP_set_evtchn_upcall_vector`: H7). The one definition: `do_hvm_op` dispatches
+/// it (xen-patches' `xen/rust-ioreq.h`, checked against this header by every `make xen`) and the
+/// handler hands it to XSM.
+pub const HVMOP_PCI_HOTPLUG: u32 = 26;
+
+/// The slot-ownership check the hypercall applies: the caller's ioreq servers' PCI ranges (H10),
+/// in the registry that carries the guest's I/O (in Xen too: FIDELITY X5).
 type Claims = IoreqServerClaims<Active>;
-
-/// H10 against Xen 4.17's ioreq servers (`common/ioreq.c`), asked through the glue.
-#[cfg(feature = "xen")]
-struct DmopServerClaims;
-
-#[cfg(feature = "xen")]
-impl SlotClaims for DmopServerClaims {
-    fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
-        Active::dm_claims_pci_sbdf(d, emulator, sbdf)
-    }
-}
 
 /// Creates `d`'s controller (from `hvm_domain_initialise`, before the handlers are registered).
 /// 0, -EINVAL for NULL, -EEXIST if it has one, -ENOMEM.
@@ -75,9 +56,10 @@ unsafe fn port_action(dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) ->
     if val.is_null() {
         return X86EMUL_UNHANDLEABLE;
     }
-    let write = match dir {
-        IOREQ_WRITE => true,
-        IOREQ_READ => false,
+    // `dir` is an int: only exactly IOREQ_WRITE or IOREQ_READ is a direction.
+    let write = match u8::try_from(dir) {
+        Ok(IOREQ_WRITE) => true,
+        Ok(IOREQ_READ) => false,
         _ => return X86EMUL_UNHANDLEABLE,
     };
     let d = Active::current_domain();

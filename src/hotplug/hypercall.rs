@@ -12,13 +12,16 @@ use core::marker::PhantomData;
 use super::controller::check_slot;
 use super::domain::{has_controller, with_controller};
 use crate::errno::{Errno, XenResult};
+use crate::hvmop::{hvmop_call, CopyBack};
 use crate::ioreq::claims::pci_sbdf_claimed_by;
 use crate::ioreq::IoreqPlatform;
 use crate::platform::{DomainRef, GuestHandle, Platform};
 
-/// `HVMOP_pci_hotplug`: the next free HVMOP after the series' 17-22. Xen 4.17 has since given 23
-/// to `HVMOP_set_evtchn_upcall_vector` (H7).
-pub const HVMOP_PCI_HOTPLUG: u32 = 23;
+/// `HVMOP_pci_hotplug` as the series would have numbered it, the next free HVMOP after 17-22
+/// (H7). Xen 4.17 has since given 23 to `HVMOP_set_evtchn_upcall_vector`.
+pub const HVMOP_PCI_HOTPLUG_SERIES: u32 = 23;
+
+pub use super::ffi::HVMOP_PCI_HOTPLUG;
 
 /// `enable` values.
 pub const XEN_HVM_PCI_HOTPLUG_UNPLUG: u8 = 0;
@@ -73,10 +76,8 @@ impl xen_hvm_pci_hotplug {
     }
 }
 
-/// `HVMOP_PCI_SBDF(s, b, d, f)`.
-pub const fn pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
-    ((seg & 0xffff) << 16) | ((bus & 0xff) << 8) | ((dev & 0x1f) << 3) | (func & 7)
-}
+/// `HVMOP_PCI_SBDF(s, b, d, f)` (one definition, with the ioreq ABI).
+pub use crate::ioreq::abi::hvmop_pci_sbdf as pci_sbdf;
 
 /// Whether the calling emulator owns a slot: it should have claimed the slot's PCI config space
 /// (an `HVMOP_IO_RANGE_PCI` range) on one of its ioreq servers for `d` before it plugs or unplugs
@@ -114,24 +115,19 @@ impl<P: IoreqPlatform> SlotClaims for IoreqServerClaims<P> {
 /// controller, -EPERM if the caller has not claimed the slot, then the controller's own errors
 /// (plug: -EEXIST, -EBUSY; unplug: -ENOENT). A query copies the whole struct back (-EFAULT).
 pub fn hvmop_pci_hotplug<P: Platform, C: SlotClaims>(arg: GuestHandle) -> XenResult<()> {
-    let mut raw = [0u8; XEN_HVM_PCI_HOTPLUG_SIZE];
-    P::copy_from_guest(&mut raw, arg)?;
-    let op = xen_hvm_pci_hotplug::from_bytes(&raw);
-    let d = P::lock_remote_domain(op.domid)?;
-    let r = locked_op::<P, C>(d, op, arg);
-    P::unlock_domain(d);
-    r
+    hvmop_call::<P, XEN_HVM_PCI_HOTPLUG_SIZE>(arg, HVMOP_PCI_HOTPLUG, |d, b| {
+        let mut op = xen_hvm_pci_hotplug::from_bytes(b);
+        let c = slot_op::<P, C>(d, &mut op)?;
+        *b = op.to_bytes();
+        Ok(c)
+    })
 }
 
-fn locked_op<P: Platform, C: SlotClaims>(
+/// The op itself, on the locked HVM domain the caller has DM privilege over.
+fn slot_op<P: Platform, C: SlotClaims>(
     d: DomainRef,
-    mut op: xen_hvm_pci_hotplug,
-    arg: GuestHandle,
-) -> XenResult<()> {
-    if !P::is_hvm(d) {
-        return Err(Errno::EINVAL);
-    }
-    P::xsm_dm_priv(d, HVMOP_PCI_HOTPLUG)?;
+    op: &mut xen_hvm_pci_hotplug,
+) -> XenResult<CopyBack> {
     let slot = u32::from(op.slot);
     if op.enable > XEN_HVM_PCI_HOTPLUG_QUERY {
         return Err(Errno::EINVAL);
@@ -143,7 +139,7 @@ fn locked_op<P: Platform, C: SlotClaims>(
     if op.enable == XEN_HVM_PCI_HOTPLUG_QUERY {
         op.state =
             with_controller::<P, _>(d, |c| c.slot_state(slot)).ok_or(Errno::EOPNOTSUPP)??;
-        return P::copy_to_guest(arg, &op.to_bytes());
+        return Ok(CopyBack::Yes);
     }
     if !C::slot_claimed(d, P::current_domain(), pci_sbdf(0, 0, slot, 0)) {
         return Err(Errno::EPERM);
@@ -155,5 +151,6 @@ fn locked_op<P: Platform, C: SlotClaims>(
             c.unplug_request(slot)
         }
     })
-    .ok_or(Errno::EOPNOTSUPP)?
+    .ok_or(Errno::EOPNOTSUPP)??;
+    Ok(CopyBack::No)
 }

@@ -33,10 +33,19 @@ use crate::platform::guest_copy::bytes_at;
 
 // ---- ioreq_t ------------------------------------------------------------------------------------
 
-/// `IOREQ_READ`: the `dir` bit of a read (the emulator supplies the data).
+/// `IOREQ_READ`: the `dir` bit of a read (the emulator supplies the data). The one definition
+/// of the I/O direction (port handlers get it as an `int`).
 pub const IOREQ_READ: u8 = 1;
 /// `IOREQ_WRITE`.
 pub const IOREQ_WRITE: u8 = 0;
+
+/// `X86EMUL_OKAY`: an emulation step (a port handler, a send) completed; also
+/// `IOREQ_STATUS_HANDLED`.
+pub const X86EMUL_OKAY: i32 = 0;
+/// `X86EMUL_UNHANDLEABLE`: not handled here; also `IOREQ_STATUS_UNHANDLED`.
+pub const X86EMUL_UNHANDLEABLE: i32 = 1;
+/// `X86EMUL_RETRY`: retry once the emulator answered; also `IOREQ_STATUS_RETRY`.
+pub const X86EMUL_RETRY: i32 = 3;
 
 /// `STATE_IOREQ_NONE`: the slot is free.
 pub const STATE_IOREQ_NONE: u8 = 0;
@@ -511,6 +520,32 @@ impl HvmParam {
         b
     }
 }
+
+// ---- DMOPs (Xen 4.17's ioreq-server device-model ops, public/hvm/dm_op.h) ----------------------
+
+/// `XEN_DMOP_create_ioreq_server` .. `XEN_DMOP_destroy_ioreq_server`, and
+/// `XEN_DMOP_map_mem_type_to_ioreq_server`.
+pub const XEN_DMOP_CREATE_IOREQ_SERVER: u32 = 1;
+pub const XEN_DMOP_GET_IOREQ_SERVER_INFO: u32 = 2;
+pub const XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER: u32 = 3;
+pub const XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER: u32 = 4;
+pub const XEN_DMOP_SET_IOREQ_SERVER_STATE: u32 = 5;
+pub const XEN_DMOP_DESTROY_IOREQ_SERVER: u32 = 6;
+pub const XEN_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER: u32 = 15;
+/// get_info's `flags`: report no guest frames (the emulator maps the pages as a resource).
+pub const XEN_DMOP_NO_GFNS: u16 = 1;
+/// Bytes of each DMOP argument (the members of `struct xen_dm_op`'s union): create 6, get_info
+/// 24, ranges 24, set_state 4, destroy 4. Offsets as section 10.3 of the series description.
+pub const DMOP_CREATE_SIZE: usize = 6;
+pub const DMOP_GET_INFO_SIZE: usize = 24;
+pub const DMOP_RANGE_SIZE: usize = 24;
+pub const DMOP_SET_STATE_SIZE: usize = 4;
+pub const DMOP_DESTROY_SIZE: usize = 4;
+
+/// `HVM_IOREQSRV_BUFIOREQ_OFF` / `_LEGACY` / `_ATOMIC`.
+pub const HVM_IOREQSRV_BUFIOREQ_OFF: u8 = 0;
+pub const HVM_IOREQSRV_BUFIOREQ_LEGACY: u8 = 1;
+pub const HVM_IOREQSRV_BUFIOREQ_ATOMIC: u8 = 2;
 
 // ---- HVM params ---------------------------------------------------------------------------------
 

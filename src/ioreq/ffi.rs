@@ -16,17 +16,14 @@ use core::ptr::NonNull;
 use crate::errno::{to_c, Errno};
 pub use crate::ffi::{domain, vcpu};
 use crate::platform::domain::HvmDomains;
+use crate::platform::Domains;
 use crate::platform::{Active, DomainRef, VcpuRef};
 
-use super::abi::IoreqSlot;
-use super::{IoCompletion, ServerRef};
+use super::abi::{IoreqSlot, X86EMUL_OKAY, X86EMUL_RETRY, X86EMUL_UNHANDLEABLE};
+use super::{Authority, IoCompletion, Route, Routed, Sent};
 
 /// Xen's `struct ioreq` / `ioreq_t` (see `ioreq::abi::IoreqSlot` for the layout).
 pub struct ioreq {
-    _opaque: [u8; 0],
-}
-/// An ioreq server (opaque handle).
-pub struct hvm_ioreq_server {
     _opaque: [u8; 0],
 }
 
@@ -253,29 +250,6 @@ pub unsafe extern "C" fn hvm_io_pending(v: *mut vcpu) -> bool {
     vcp(v).is_some_and(|v| super::io_pending::<Active>(Active::vcpu_domain(v), v))
 }
 
-/// `hvm_select_ioreq_server`: NULL when no server takes `*p` (complete it as the null handler);
-/// `*p` may be rewritten into a PCI config request.
-///
-/// # Safety
-/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
-#[no_mangle]
-pub unsafe extern "C" fn hvm_select_ioreq_server(
-    d: *mut domain,
-    p: *mut ioreq,
-) -> *mut hvm_ioreq_server {
-    let Some(d) = dom(d) else {
-        return core::ptr::null_mut();
-    };
-    // SAFETY: `p` is NULL or the caller's ioreq_t.
-    let Some(mut req) = (unsafe { read_req(p) }) else {
-        return core::ptr::null_mut();
-    };
-    let sel = super::select_server::<Active>(d, &mut req);
-    // SAFETY: `p` was non-NULL (read_req succeeded) and is the caller's writable ioreq_t.
-    unsafe { write_req(p, &req) };
-    sel.map_or(core::ptr::null_mut(), |s| s.server.0.as_ptr().cast())
-}
-
 /// Runs `f` with the current vCPU, its domain and the request at `p`, then writes it back.
 fn with_current_req(
     p: *mut ioreq,
@@ -292,23 +266,6 @@ fn with_current_req(
     // SAFETY: `p` was non-NULL (read_req succeeded) and is the caller's writable ioreq_t.
     unsafe { write_req(p, &req) };
     r
-}
-
-/// `hvm_send_assist_req_to_ioreq_server` (current vCPU).
-///
-/// # Safety
-/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
-#[no_mangle]
-pub unsafe extern "C" fn hvm_send_assist_req_to_ioreq_server(
-    s: *mut hvm_ioreq_server,
-    p: *mut ioreq,
-) -> bool {
-    let Some(s) = NonNull::new(s.cast::<c_void>()) else {
-        return false;
-    };
-    with_current_req(p, |d, v, req| {
-        super::send_to_server::<Active>(d, v, ServerRef(s), req)
-    })
 }
 
 /// `hvm_send_assist_req` (current vCPU): select and send.
@@ -383,6 +340,16 @@ pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port
     }
 }
 
+/// Whether `v`'s request is still with an emulator (the condition its wait re-checks): after
+/// `HVM_IOREQ_WAIT`, wait on the port until this is false, then call `hvm_ioreq_complete` again.
+///
+/// # Safety
+/// `v` is NULL or a live vCPU.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_waiting(v: *mut vcpu) -> bool {
+    vcp(v).is_some_and(|v| super::waiting::<Active>(Active::vcpu_domain(v), v))
+}
+
 /// `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always
 /// returns `X86EMUL_UNHANDLEABLE`.
 ///
@@ -399,7 +366,7 @@ pub unsafe extern "C" fn hvm_access_cf8(dir: i32, port: u32, bytes: u32, val: *m
     let Ok(dir) = u8::try_from(dir) else {
         return super::X86EMUL_UNHANDLEABLE;
     };
-    let d = <Active as crate::platform::Domains>::current_domain();
+    let d = Active::current_domain();
     // SAFETY: non-NULL; the caller passes the access's value.
     let v = unsafe { val.read_unaligned() };
     super::access_cf8::<Active>(d, dir, bytes, v)
@@ -440,4 +407,166 @@ pub unsafe extern "C" fn hvm_ioreq_set_param(d: *mut domain, index: u32, value: 
         }
         Err(e) => e.to_neg(),
     }
+}
+
+// ---- Xen 4.17's entry points (xen-patches' adapter calls these; conversions only there) ----
+
+/// The caller of the current hypercall, as an emulator.
+fn caller() -> Authority {
+    Authority::Emulator(Active::domain_id(Active::current_domain()))
+}
+
+/// `ioreq_server_dm_op` for DMOPs 1-6 on the current domain's behalf: `arg` is the union of
+/// `struct xen_dm_op` (`len` bytes), read and (create, get_info) written in place; `*const_op`
+/// tells whether the op left it unchanged. 0, -errno, -EOPNOTSUPP for another op.
+///
+/// # Safety
+/// `d` is NULL or a live domain; `arg` is NULL or `len` writable bytes; `const_op` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_dm_op(
+    d: *mut domain,
+    op: u32,
+    arg: *mut u8,
+    len: usize,
+    const_op: *mut bool,
+) -> i32 {
+    let Some(d) = dom(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if arg.is_null() || const_op.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    // SAFETY: non-NULL and, by the caller's contract, `len` writable bytes nothing else uses now.
+    let buf = unsafe { core::slice::from_raw_parts_mut(arg, len) };
+    let Authority::Emulator(me) = caller() else {
+        return Errno::EPERM.to_neg();
+    };
+    let (rc, is_const) = super::dmop::dm_op::<Active>(d, me, op, buf);
+    // SAFETY: non-NULL; the caller passes a writable bool.
+    unsafe { const_op.write(is_const) };
+    to_c(rc)
+}
+
+/// `ioreq_server_get_frame`: frame `idx` (0 the ring, 1 the synchronous page) of server `id` of
+/// `d`, for the current domain (its emulator): `*page` is the `struct page_info *`. 0 or -errno.
+///
+/// # Safety
+/// `d` is NULL or a live domain; `page` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_get_frame(
+    d: *mut domain,
+    id: u16,
+    idx: u32,
+    page: *mut *mut c_void,
+) -> i32 {
+    let Some(d) = dom(d) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if page.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    match super::get_frame::<Active>(d, id, idx, caller()) {
+        Ok(p) => {
+            // SAFETY: non-NULL; the caller passes a writable pointer.
+            unsafe { page.write(p.as_ptr()) };
+            0
+        }
+        Err(e) => e.to_neg(),
+    }
+}
+
+/// `ioreq_server_map_mem_type` for the current domain (the server's emulator).
+///
+/// # Safety
+/// `d` is NULL or a live domain.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_map_mem_type(
+    d: *mut domain,
+    id: u16,
+    type_: u32,
+    flags: u32,
+) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::map_mem_type::<Active>(d, id, type_, flags, caller()))
+    })
+}
+
+/// `is_ioreq_server_page`: whether `page` (a `struct page_info *`) is a page of one of `d`'s
+/// servers.
+///
+/// # Safety
+/// `d` is NULL or a live domain; `page` is only compared.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_is_ioreq_server_page(d: *mut domain, page: *const c_void) -> bool {
+    match (dom(d), NonNull::new(page.cast_mut())) {
+        (Some(d), Some(p)) => super::is_server_page::<Active>(d, p),
+        _ => false,
+    }
+}
+
+/// [`hvm_ioreq_select_and_send`]'s routes: by range (synchronous), by range on the ring, to the
+/// `HVMMEM_ioreq_server` pages' server.
+pub const HVM_IOREQ_ROUTE_RANGE: u32 = 0;
+pub const HVM_IOREQ_ROUTE_RANGE_BUFFERED: u32 = 1;
+pub const HVM_IOREQ_ROUTE_MEM_TYPE: u32 = 2;
+/// [`hvm_ioreq_select_and_send`]: no server takes the request.
+pub const HVM_IOREQ_NO_SERVER: i32 = -1;
+/// [`hvm_ioreq_select_and_send`]: the domain is shutting down; suspend the vCPU's I/O and retry.
+pub const HVM_IOREQ_DEFERRED: i32 = -2;
+
+/// Selects the server for `*p` (by `route`) and sends it there, as the current vCPU, in one
+/// call: `HVM_IOREQ_NO_SERVER`, `HVM_IOREQ_DEFERRED`, or the `IOREQ_STATUS_*` of the send
+/// (RETRY: a synchronous request was posted; HANDLED: a buffered one; UNHANDLED: not posted).
+/// `*p` may be rewritten into a PCI config request.
+///
+/// # Safety
+/// `p` is NULL or a readable and writable `ioreq_t`.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_select_and_send(p: *mut ioreq, route: u32) -> i32 {
+    let route = match route {
+        HVM_IOREQ_ROUTE_RANGE => Route::ByRange,
+        HVM_IOREQ_ROUTE_RANGE_BUFFERED => Route::ByRangeBuffered,
+        HVM_IOREQ_ROUTE_MEM_TYPE => Route::MemType,
+        _ => return HVM_IOREQ_NO_SERVER,
+    };
+    let mut rc = HVM_IOREQ_NO_SERVER;
+    with_current_req(p, |d, v, req| {
+        rc = match super::select_and_send::<Active>(d, v, req, route) {
+            Routed::NoServer => HVM_IOREQ_NO_SERVER,
+            Routed::Sent(Sent::Deferred) => HVM_IOREQ_DEFERRED,
+            Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
+            Routed::Sent(Sent::Posted) if route == Route::ByRangeBuffered => X86EMUL_OKAY,
+            Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
+        };
+        true
+    });
+    rc
+}
+
+/// `ioreq_broadcast`: `*p` to every enabled server of the current domain (with `buffered`, on
+/// the rings of those that have one); how many did not take it.
+///
+/// # Safety
+/// `p` is NULL or a readable and writable `ioreq_t`.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_broadcast(p: *mut ioreq, buffered: bool) -> u32 {
+    let mut failed = 0;
+    with_current_req(p, |d, v, req| {
+        failed = super::broadcast::<Active>(d, v, req, buffered);
+        true
+    });
+    failed
+}
+
+/// HVMOP_set_param's pool params for `d` (32, 33; 5 and 6 as legacy frames): see
+/// `ops::pool_set_param`. 0 or -errno (then the param is not stored).
+///
+/// # Safety
+/// `d` is NULL or a live domain.
+#[no_mangle]
+pub unsafe extern "C" fn hvm_ioreq_pool_set_param(d: *mut domain, index: u32, value: u64) -> i32 {
+    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+        to_c(super::pool_set_param::<Active>(d, index, value))
+    })
 }

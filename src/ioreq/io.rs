@@ -21,12 +21,11 @@ use crate::ioreq::abi::{
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::server::{
-    read_slot, server_handle, slot_offset, slot_state, write_slot, DomainIoreq, Registry, Server,
+    read_slot, slot_offset, slot_state, write_slot, BufioreqHandling, DomainIoreq, Registry, Server,
 };
-use super::{IoCompletion, IoreqPlatform, Selected, ServerRef};
+use super::{IoCompletion, IoreqPlatform, Selected};
 
-/// `X86EMUL_UNHANDLEABLE`: what the 0xcf8 handler always answers.
-pub const X86EMUL_UNHANDLEABLE: i32 = 1;
+pub use crate::ioreq::abi::X86EMUL_UNHANDLEABLE;
 
 /// `hvm_access_cf8`: latches 4-byte writes of the PCI config address register; always lets the
 /// access continue to the emulators.
@@ -70,6 +69,7 @@ enum RangeKind {
 
 /// Series §5 on a locked registry; may rewrite `p` into a PCI config request.
 fn select_in<'a, P: IoreqPlatform>(
+    d: DomainRef,
     reg: &'a Registry<P>,
     cf8: u32,
     p: &mut IoreqSlot,
@@ -84,8 +84,14 @@ fn select_in<'a, P: IoreqPlatform>(
     let (type_, addr) =
         if p.type_ == IOREQ_TYPE_PIO && (p.addr & !3) == PCI_CFC_PORT && cf8 & 0x8000_0000 != 0 {
             let sbdf = u64::from((cf8 & 0x00ff_ff00) >> 8);
-            let reg_off =
-                u64::from((cf8 & 0x0f00_0000) >> 16) | u64::from(cf8 & 0xfc) | (p.addr & 3);
+            // CF8 bits 27:24 extend the register number where the platform says so (I107).
+            let ext = cf8 & 0x0f00_0000;
+            let ext = if ext != 0 && P::cf8_extended_registers(d) {
+                u64::from(ext >> 16)
+            } else {
+                0
+            };
+            let reg_off = ext | u64::from(cf8 & 0xfc) | (p.addr & 3);
             (IOREQ_TYPE_PCI_CONFIG, (sbdf << 32) | reg_off)
         } else {
             (p.type_, p.addr)
@@ -129,7 +135,6 @@ fn select_in<'a, P: IoreqPlatform>(
 
 fn selected<P: IoreqPlatform>(s: &Server<P>) -> Selected {
     Selected {
-        server: ServerRef(server_handle(s)),
         id: s.id,
         is_default: s.is_default,
     }
@@ -143,7 +148,7 @@ pub fn select_server<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> Optio
     let st = DomainIoreq::<P>::get(d)?;
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
-    select_in(&reg, cf8, p).map(selected)
+    select_in(d, &reg, cf8, p).map(selected)
 }
 
 /// Completes `p` as nobody's: a read returns all ones (in `size` bytes), a write is dropped.
@@ -159,22 +164,36 @@ pub fn complete_as_null(p: &mut IoreqSlot) {
     p.set_state(STATE_IORESP_READY);
 }
 
+/// What a send did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Sent {
+    /// Posted (in the vCPU's slot, or on the ring); a synchronous request now waits for the
+    /// emulator.
+    Posted,
+    /// Not posted: no page or ring to post it in, a vCPU the server does not know, a full or
+    /// unusable ring, or an emulator that broke the protocol (the domain was crashed).
+    NotPosted,
+    /// Not posted because the domain is shutting down (`vcpu_start_shutdown_deferral`): the
+    /// instruction is to be retried, with the vCPU's I/O suspended.
+    Deferred,
+}
+
 /// `hvm_send_assist_req_to_ioreq_server` on a locked registry.
 #[allow(
     clippy::arithmetic_side_effects,
     reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
 )]
-fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> bool {
+fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> Sent {
     if !P::vcpu_start_shutdown_deferral(v) {
-        return false;
+        return Sent::Deferred;
     }
     let Some(sv) = s.vcpu_entry(v) else {
-        return false;
+        return Sent::NotPosted;
     };
-    let Some(off) = slot_offset(sv.vcpu_id) else {
-        return false;
+    // A server enabled before its pages exist has nowhere to post (FIDELITY I113).
+    let (Some(off), Some(page)) = (slot_offset(sv.vcpu_id), s.ioreq_page()) else {
+        return Sent::NotPosted;
     };
-    let page = s.ioreq.map.page();
     let cur = read_slot(page, off);
     if cur.state() != STATE_IOREQ_NONE {
         P::printk(format_args!(
@@ -184,7 +203,7 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
             cur.state()
         ));
         P::domain_crash(s.target);
-        return false;
+        return Sent::NotPosted;
     }
     let port = sv.port;
     if cur.vp_eport != port {
@@ -195,96 +214,154 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
             cur.vp_eport
         ));
         P::domain_crash(s.target);
-        return false;
+        return Sent::NotPosted;
     }
     // The request goes in with state NONE; READY is stored last, after the fence, so that the
     // emulator never sees a READY slot with stale fields.
     proto.set_state(STATE_IOREQ_NONE);
     proto.vp_eport = port;
     write_slot(page, off, proto);
-    P::prepare_wait_on_xen_evtchn(port);
+    P::prepare_wait_on_xen_evtchn(v, port);
     fence(Ordering::Release);
     page.store_u8(
         off + IOREQ_OFF_FLAGS,
         (proto.flags & !FLAG_STATE_MASK) | STATE_IOREQ_READY,
     );
     P::notify_xen_evtchn(s.target, port);
-    true
+    Sent::Posted
 }
 
-fn find_by_ref<P: IoreqPlatform>(reg: &Registry<P>, s: ServerRef) -> Option<&Server<P>> {
-    reg.servers
-        .iter()
-        .map(|b| &**b)
-        .find(|x| server_handle(*x) == s.0)
-}
-
-/// `hvm_send_assist_req_to_ioreq_server`: posts `proto` in `v`'s slot of server `s` and signals
-/// the emulator. False (nothing sent) if the server is gone, the domain is shutting down, or the
-/// emulator corrupted the slot (state not NONE, or a port other than ours: the domain is crashed).
+/// `hvm_send_assist_req_to_ioreq_server`: posts `proto` in `v`'s slot of the server `to` (as
+/// selection named it) and signals the emulator. False (nothing sent) if the server is gone,
+/// the domain is shutting down, or the emulator corrupted the slot (state not NONE, or a port
+/// other than ours: the domain is crashed).
 pub fn send_to_server<P: IoreqPlatform>(
     d: DomainRef,
     v: VcpuRef,
-    s: ServerRef,
+    to: Selected,
     proto: &mut IoreqSlot,
 ) -> bool {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return false;
     };
     let reg = st.reg.read();
-    find_by_ref(&reg, s).is_some_and(|s| send_to(s, v, proto))
+    reg.servers
+        .iter()
+        .find(|s| s.id == to.id && s.is_default == to.is_default)
+        .is_some_and(|s| send_to(s, v, proto) == Sent::Posted)
 }
 
 /// `hvm_send_assist_req`: select, then send. False if no server takes it (see
 /// [`select_server`] for what the caller then does) or the send failed.
 pub fn send_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &mut IoreqSlot) -> bool {
+    select_and_send::<P>(d, v, p, Route::ByRange) == Routed::Sent(Sent::Posted)
+}
+
+/// How [`select_and_send`] finds the server.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Route {
+    /// By the request's port, MMIO or PCI config ranges (series section 5); synchronous.
+    ByRange,
+    /// By range, then queued on that server's ring (stdvga's buffered writes).
+    ByRangeBuffered,
+    /// To the server the guest's `HVMMEM_ioreq_server` pages are routed to; synchronous.
+    MemType,
+}
+
+/// What [`select_and_send`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Routed {
+    /// No server takes the request: the caller completes it as nobody's ([`complete_as_null`]).
+    NoServer,
+    /// A server was chosen; what the send did.
+    Sent(Sent),
+}
+
+/// Selects the server for `p` and sends it there, under one look at the registry: the guest's
+/// emulated I/O (`hvmemul_do_io`, stdvga). `p` may be rewritten into a PCI config request.
+pub fn select_and_send<P: IoreqPlatform>(
+    d: DomainRef,
+    v: VcpuRef,
+    p: &mut IoreqSlot,
+    route: Route,
+) -> Routed {
     let Some(st) = DomainIoreq::<P>::get(d) else {
-        return false;
+        return Routed::NoServer;
     };
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
-    match select_in(&reg, cf8, p) {
-        Some(s) => send_to(s, v, p),
-        None => false,
-    }
+    let server = match route {
+        Route::ByRange | Route::ByRangeBuffered => select_in(d, &reg, cf8, p),
+        Route::MemType => reg.mem_type_server.and_then(|(id, _)| reg.secondary(id)),
+    };
+    let Some(s) = server else {
+        return Routed::NoServer;
+    };
+    Routed::Sent(match route {
+        Route::ByRangeBuffered => send_buffered(s, p),
+        Route::ByRange | Route::MemType => send_to(s, v, p),
+    })
 }
 
 /// `hvm_broadcast_assist_req` (map-cache invalidation): sent to every *enabled* server (I7);
 /// results ignored.
 pub fn broadcast_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &IoreqSlot) {
+    let _ = broadcast::<P>(d, v, p, false);
+}
+
+/// `ioreq_broadcast`: `p` to every enabled server (with `buffered`, every enabled server with a
+/// ring, on its ring); returns how many did not take it.
+pub fn broadcast<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &IoreqSlot, buffered: bool) -> u32 {
     let Some(st) = DomainIoreq::<P>::get(d) else {
-        return;
+        return 0;
     };
     let reg = st.reg.read();
-    for s in reg.servers.iter().filter(|s| s.enabled) {
+    let mut failed = 0u32;
+    for s in reg
+        .servers
+        .iter()
+        .filter(|s| s.enabled && (!buffered || s.has_ring()))
+    {
         let mut q = *p;
-        let _ = send_to(s, v, &mut q);
+        let sent = if buffered {
+            send_buffered(s, &q)
+        } else {
+            send_to(s, v, &mut q)
+        };
+        if sent == Sent::NotPosted {
+            failed = failed.saturating_add(1);
+        }
     }
+    failed
 }
 
 /// `hvm_buffered_io_send`: queues a write on the selected server's ring. False means "not
-/// buffered" and the caller sends it synchronously: no server or no ring, an unsuitable request
-/// (address above 20 bits, data pointer, count != 1, size not 1/2/4/8), a full ring, or a ring whose
-/// pointers the emulator left inconsistent or straddling the 2^32 wrap (I8).
-#[allow(
-    clippy::arithmetic_side_effects,
-    reason = "`slots` is 1 or 2; the linear write pointer is below 2^33 in a u64; a slot index is \
-              below 511, so its byte offset stays inside the page"
-)]
+/// buffered" and the caller sends it synchronously (see [`send_buffered`]).
 pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bool {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return false;
     };
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
-    let Some(s) = select_in(&reg, cf8, p) else {
-        return false;
-    };
-    let Some(buf) = s.bufioreq.as_ref() else {
-        return false;
+    select_in(d, &reg, cf8, p).is_some_and(|s| send_buffered(s, p) == Sent::Posted)
+}
+
+/// Queues a write on `s`'s ring. Not posted: no ring, an unsuitable request (address above 20
+/// bits, data pointer, count != 1, size not 1/2/4/8), a full ring, or a ring whose pointers the
+/// emulator left inconsistent or straddling the 2^32 wrap (I8). With atomic handling the
+/// pointers are rebased afterwards, once the read pointer has gone round the ring.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "`slots` is 1 or 2; the linear write pointer is below 2^33 in a u64; a slot index is \
+              below 511, so its byte offset stays inside the page; rebasing subtracts n * 511 <= \
+              the read pointer"
+)]
+fn send_buffered<P: IoreqPlatform>(s: &Server<P>, p: &IoreqSlot) -> Sent {
+    let Some(buf) = s.bufioreq.as_ref().filter(|_| s.has_ring()) else {
+        return Sent::NotPosted;
     };
     if p.addr > BUF_IOREQ_MAX_ADDR || p.data_is_ptr() || p.count != 1 {
-        return false;
+        return Sent::NotPosted;
     }
     let size_code = match p.size {
         1 => 0u8,
@@ -293,7 +370,7 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
         8 => 3,
         other => {
             P::printk(format_args!("bad buffered I/O size {other}\n"));
-            return false;
+            return Sent::NotPosted;
         }
     };
     let slots: u32 = if size_code == 3 { 2 } else { 1 };
@@ -314,7 +391,7 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
     let wp = page.load_u32(BUFPAGE_OFF_WRITE_POINTER);
     let used = wp.wrapping_sub(rp);
     if used >= IOREQ_BUFFER_SLOT_NUM - (slots - 1) {
-        return false;
+        return Sent::NotPosted;
     }
     // 2^32 is not a multiple of 511: across the pointer wrap the slot index jumps, and entries on
     // both sides could share a slot. Only cross (or write past) it with the ring empty.
@@ -324,7 +401,7 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
         u64::from(wp) + (1u64 << 32)
     };
     if wp_linear + u64::from(slots) > (1u64 << 32) && rp != wp {
-        return false;
+        return Sent::NotPosted;
     }
     let idx = |ptr: u32| BUFPAGE_OFF_SLOTS + (ptr % IOREQ_BUFFER_SLOT_NUM) as usize * 8;
     page.store_u64(idx(wp), first.to_u64());
@@ -333,8 +410,24 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
     }
     fence(Ordering::Release);
     page.store_u32(BUFPAGE_OFF_WRITE_POINTER, wp.wrapping_add(slots));
+    if s.bufioreq_handling == BufioreqHandling::Atomic {
+        // Both pointers down by whole turns of the ring, in one exchange with the emulator's
+        // read pointer; bounded as Xen 4.17 bounds it.
+        let mut tries = slots - 1;
+        while tries < IOREQ_BUFFER_SLOT_NUM {
+            tries += 1;
+            let both = page.load_u64(BUFPAGE_OFF_READ_POINTER);
+            let (r, w) = (both as u32, (both >> 32) as u32);
+            if r < IOREQ_BUFFER_SLOT_NUM {
+                break;
+            }
+            let turns = (r / IOREQ_BUFFER_SLOT_NUM) * IOREQ_BUFFER_SLOT_NUM;
+            let new = u64::from(r - turns) | (u64::from(w.wrapping_sub(turns)) << 32);
+            let _ = page.compare_exchange_u64(BUFPAGE_OFF_READ_POINTER, both, new);
+        }
+    }
     P::notify_xen_evtchn(s.target, s.bufioreq_evtchn);
-    true
+    Sent::Posted
 }
 
 /// `hvm_io_pending`: does any server hold a request of `v` not yet completed?
@@ -346,9 +439,10 @@ pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
         return false;
     };
     let reg = st.reg.read();
-    reg.servers
-        .iter()
-        .any(|s| slot_state(s.ioreq.map.page(), off) != STATE_IOREQ_NONE)
+    reg.servers.iter().any(|s| {
+        s.ioreq_page()
+            .is_some_and(|page| slot_state(page, off) != STATE_IOREQ_NONE)
+    })
 }
 
 /// The completion half of `hvm_do_resume`, without blocking: every server's slot for `v` in list
@@ -370,7 +464,9 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
     let reg = st.reg.read();
     let mut done = None;
     for s in reg.servers.iter() {
-        let page = s.ioreq.map.page();
+        let Some(page) = s.ioreq_page() else {
+            continue;
+        };
         match slot_state(page, off) {
             STATE_IOREQ_NONE => {}
             STATE_IORESP_READY => {
@@ -402,4 +498,24 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
         Some(r) => IoCompletion::Completed(r),
         None => IoCompletion::Idle,
     }
+}
+
+/// Whether a request of `v` is still with an emulator (posted or being processed, not yet
+/// answered): the condition a vCPU waiting for its answer re-checks.
+pub fn waiting<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
+    let Some(st) = DomainIoreq::<P>::get(d) else {
+        return false;
+    };
+    let Some(off) = slot_offset(P::vcpu_id(v)) else {
+        return false;
+    };
+    let reg = st.reg.read();
+    reg.servers.iter().any(|s| {
+        s.ioreq_page().is_some_and(|page| {
+            matches!(
+                slot_state(page, off),
+                STATE_IOREQ_READY | STATE_IOREQ_INPROCESS
+            )
+        })
+    })
 }

@@ -23,7 +23,8 @@
 //! Guest side ([`io`], series §4.12 and §5):
 //! * [`access_cf8`]`(d, dir, bytes, val)` (always `X86EMUL_UNHANDLEABLE`)
 //! * [`select_server`]`(d, &mut IoreqSlot) -> Option<Selected>` (may rewrite to PCI_CONFIG)
-//! * [`send_to_server`]`(d, v, ServerRef, &mut IoreqSlot) -> bool`,
+//! * [`send_to_server`]`(d, v, Selected, &mut IoreqSlot) -> bool`,
+//!   [`select_and_send`]`(d, v, &mut IoreqSlot, Route) -> Routed` (one look at the registry),
 //!   [`send_assist_req`]`(d, v, &mut IoreqSlot) -> bool`, [`broadcast_assist_req`]`(d, v, &IoreqSlot)`
 //! * [`buffered_io_send`]`(d, &mut IoreqSlot) -> bool` (false: send it synchronously)
 //! * [`io_pending`]`(d, v)`, [`has_dm`]`(d)`, [`complete_io`]`(d, v) -> IoCompletion`,
@@ -41,6 +42,7 @@
 /// cbindgen:ignore
 pub mod abi;
 pub mod claims;
+pub mod dmop;
 pub mod ffi;
 /// cbindgen:ignore
 pub mod io;
@@ -52,20 +54,23 @@ mod ranges;
 mod server;
 
 use alloc::vec::Vec;
-use core::ffi::c_void;
-use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 pub use abi::IoreqSlot;
+pub use io::waiting;
 pub use io::{
-    access_cf8, broadcast_assist_req, buffered_io_send, complete_as_null, complete_io, io_pending,
-    select_server, send_assist_req, send_to_server, X86EMUL_UNHANDLEABLE,
+    access_cf8, broadcast, broadcast_assist_req, buffered_io_send, complete_as_null, complete_io,
+    io_pending, select_and_send, select_server, send_assist_req, send_to_server, Route, Routed,
+    Sent, X86EMUL_UNHANDLEABLE,
 };
 pub use ops::{
-    add_vcpu_all, create_server, destroy_all, destroy_server, domain_destroy, get_server_info,
-    has_dm, map_io_range, remove_vcpu_all, set_dm_domain, set_server_state, unmap_io_range,
+    add_vcpu_all, create, create_server, destroy, destroy_all, destroy_server, domain_destroy,
+    get_frame, get_server_info, has_dm, is_server_page, map_io_range, map_mem_type, map_range,
+    pool_set_param, remove_vcpu_all, server_info, set_dm_domain, set_server_state, set_state,
+    unmap_io_range, unmap_range, Authority, Pages, ServerFrames, FRAME_BUFIOREQ, FRAME_IOREQ,
 };
 pub use params::{get_param_hook, set_param_hook};
+pub use server::BufioreqHandling;
 
 use crate::platform::domain::HvmDomains;
 use crate::platform::{DomainRef, Platform};
@@ -82,15 +87,9 @@ pub struct ServerInfo {
     pub bufioreq: Option<(u64, u32)>,
 }
 
-/// A server as the I/O path hands it around: the C's `struct hvm_ioreq_server *`. Only compared,
-/// never dereferenced; stale handles simply match no server.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ServerRef(pub NonNull<c_void>);
-
-/// The result of selection.
+/// The result of selection: the server, by id (the default server has one too).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Selected {
-    pub server: ServerRef,
     pub id: u16,
     pub is_default: bool,
 }
@@ -115,8 +114,10 @@ pub struct ServerSnapshot {
     pub is_default: bool,
     pub emulator: u16,
     pub enabled: bool,
+    /// The synchronous page's guest frame; `u64::MAX` when it has none (not mapped yet, or an
+    /// allocated page).
     pub ioreq_gmfn: u64,
-    /// `(gmfn, port)` of the ring.
+    /// `(gmfn, port)` of the ring, when the server has one (gmfn as `ioreq_gmfn`).
     pub bufioreq: Option<(u64, u32)>,
     /// `(vcpu_id, port)`, newest first.
     pub vcpu_ports: Vec<(u32, u32)>,
@@ -150,8 +151,11 @@ pub fn snapshot<P: IoreqPlatform>(d: DomainRef) -> DomainSnapshot {
                 is_default: s.is_default,
                 emulator: s.domid,
                 enabled: s.enabled,
-                ioreq_gmfn: s.ioreq.gmfn,
-                bufioreq: s.bufioreq.as_ref().map(|b| (b.gmfn, s.bufioreq_evtchn)),
+                ioreq_gmfn: s.ioreq.as_ref().and_then(|p| p.gfn()).unwrap_or(u64::MAX),
+                bufioreq: s.has_ring().then(|| {
+                    let gfn = s.bufioreq.as_ref().and_then(|p| p.gfn());
+                    (gfn.unwrap_or(u64::MAX), s.bufioreq_evtchn)
+                }),
                 vcpu_ports: s.vcpus.iter().map(|sv| (sv.vcpu_id, sv.port)).collect(),
                 ranges: match &s.ranges {
                     Some(r) => r.each_ref().map(|set| set.ranges()),

@@ -12,8 +12,7 @@ use crate::ioreq::abi::{
 };
 use crate::platform::DomainRef;
 
-use super::ops::{create_server, set_dm_domain};
-use super::server::DomainIoreq;
+use super::ops::{create_server, pool_set_param, set_dm_domain};
 use super::IoreqPlatform;
 
 /// Before Xen reads param `index` of `d` for the caller: reading 5/6/26 creates the default
@@ -51,21 +50,14 @@ pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) ->
             if P::current_domain() == d {
                 return Err(Errno::EPERM);
             }
-            let st = DomainIoreq::<P>::get_or_init(d)?;
-            st.reg.write().pool.base = value;
+            pool_set_param::<P>(d, index, value)?;
             Ok(value)
         }
         HVM_PARAM_NR_IOREQ_SERVER_PAGES => {
             if P::current_domain() == d {
                 return Err(Errno::EPERM);
             }
-            if value == 0 || value > 64 {
-                return Err(Errno::EINVAL);
-            }
-            let st = DomainIoreq::<P>::get_or_init(d)?;
-            // The low `value` bits; value is 1..=64 (checked above), so the shift is 0..=63.
-            let bits = u64::MAX >> 64u64.saturating_sub(value);
-            st.reg.write().pool.mask |= bits;
+            pool_set_param::<P>(d, index, value)?;
             Ok(value)
         }
         HVM_PARAM_DM_DOMAIN => {

@@ -6,8 +6,6 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::ffi::c_void;
-use core::ptr::NonNull;
 use core::sync::atomic::AtomicU32;
 
 use crate::errno::{Errno, XenResult};
@@ -16,7 +14,7 @@ use crate::ioreq::abi::{
     HVM_PARAM_IOREQ_PFN, IOREQ_OFF_ADDR, IOREQ_OFF_COUNT, IOREQ_OFF_DATA, IOREQ_OFF_FLAGS,
     IOREQ_OFF_PAD0, IOREQ_OFF_SIZE, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
 };
-use crate::platform::domain::{DomainSlot, SlotState};
+use crate::platform::domain::{DomainSlot, RegistryKind, SlotState};
 use crate::platform::memory::{GuestPageMapping, SharedPage};
 use crate::platform::sync::RwLock;
 use crate::platform::{DomainRef, VcpuRef};
@@ -24,10 +22,64 @@ use crate::platform::{DomainRef, VcpuRef};
 use super::ranges::{IoRanges, RANGE_TYPE_NAMES};
 use super::IoreqPlatform;
 
-/// A server's mapped page and the guest frame it came from (`struct hvm_ioreq_page`).
+/// Where a server's page came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PageOrigin {
+    /// A guest frame (the pool's, or a param's for the default server), mapped into Xen; it
+    /// leaves the guest's P2M while the server is enabled.
+    Gfn(u64),
+    /// A page allocated for the server (`XENMEM_acquire_resource`), in no guest frame.
+    Frame,
+}
+
+/// A server's mapped page (`struct hvm_ioreq_page` / 4.17's `struct ioreq_page`).
 pub(crate) struct IoreqPage<P: IoreqPlatform> {
-    pub(crate) gmfn: u64,
+    pub(crate) origin: PageOrigin,
     pub(crate) map: GuestPageMapping<P>,
+}
+
+impl<P: IoreqPlatform> IoreqPage<P> {
+    /// The guest frame, for a page that has one.
+    pub(crate) fn gfn(&self) -> Option<u64> {
+        match self.origin {
+            PageOrigin::Gfn(g) => Some(g),
+            PageOrigin::Frame => None,
+        }
+    }
+}
+
+/// How a server handles buffered requests (`HVM_IOREQSRV_BUFIOREQ_*`; the series' boolean
+/// `handle_bufioreq` is `Off` or `Legacy`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BufioreqHandling {
+    /// No ring: every request is synchronous.
+    Off,
+    /// A ring whose pointers only ever grow.
+    Legacy,
+    /// A ring whose pointers Xen rebases (by multiples of the ring size, with one atomic 64-bit
+    /// exchange) once the emulator's read pointer has gone round it.
+    Atomic,
+}
+
+impl BufioreqHandling {
+    /// The DMOP's `handle_bufioreq` (0, 1, 2); anything else is -EINVAL.
+    pub fn from_dmop(v: u8) -> XenResult<Self> {
+        match v {
+            0 => Ok(Self::Off),
+            1 => Ok(Self::Legacy),
+            2 => Ok(Self::Atomic),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The series' boolean.
+    pub fn from_series(handle_bufioreq: bool) -> Self {
+        if handle_bufioreq {
+            Self::Legacy
+        } else {
+            Self::Off
+        }
+    }
 }
 
 /// A vCPU served by a server (`struct hvm_ioreq_vcpu`).
@@ -40,14 +92,18 @@ pub(crate) struct ServerVcpu {
     pub(crate) port: u32,
 }
 
-/// `struct hvm_ioreq_server`. Owned by the registry, boxed so its address (the C handle) is stable.
+/// `struct hvm_ioreq_server`. Owned by the registry, boxed so that its address is stable.
 pub(crate) struct Server<P: IoreqPlatform> {
     pub(crate) target: DomainRef,
     pub(crate) id: u16,
     pub(crate) is_default: bool,
     /// The emulating domain.
     pub(crate) domid: u16,
-    pub(crate) ioreq: IoreqPage<P>,
+    pub(crate) bufioreq_handling: BufioreqHandling,
+    /// The synchronous page; None until mapped or allocated (at creation for the series'
+    /// HVMOP, on first get_info or acquire_resource for a DMOP server).
+    pub(crate) ioreq: Option<IoreqPage<P>>,
+    /// The ring's page, likewise (only ever present with a ring).
     pub(crate) bufioreq: Option<IoreqPage<P>>,
     /// Newest first, like the C's head-inserted list.
     pub(crate) vcpus: Vec<ServerVcpu>,
@@ -111,26 +167,57 @@ pub(crate) fn slot_state(page: SharedPage<'_>, off: usize) -> u8 {
     page.load_u8(off.saturating_add(IOREQ_OFF_FLAGS)) & FLAG_STATE_MASK
 }
 
-/// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`): bit i set <=> `base + i` free.
-#[derive(Default)]
+/// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`, Xen 4.17's
+/// `ioreq_gfn.{base,mask,legacy_mask}`): bit i of `mask` set <=> `base + i` free.
 pub(crate) struct GmfnPool {
+    /// The registry's kind: whether the legacy frames are used.
+    pub(crate) kind: RegistryKind,
     pub(crate) base: u64,
     pub(crate) mask: u64,
+    /// Xen 4.17's legacy frames (bits 5 and 6: the frames in HVM params 5 and 6), tried when
+    /// `mask` is exhausted; only a [`RegistryKind::Xen417`] registry uses them.
+    pub(crate) legacy_mask: u64,
 }
 
+/// The params whose frames are Xen 4.17's legacy pool frames.
+const LEGACY_PARAMS: [u32; 2] = [HVM_PARAM_IOREQ_PFN, HVM_PARAM_BUFIOREQ_PFN];
+
 impl GmfnPool {
-    /// Lowest free frame first; -ENOMEM when none is left.
-    fn alloc(&mut self) -> XenResult<u64> {
-        if self.mask == 0 {
-            return Err(Errno::ENOMEM);
+    /// Lowest free frame first; then, for a 4.17 registry, a legacy frame; -ENOMEM when none is
+    /// left.
+    pub(crate) fn alloc<P: IoreqPlatform>(&mut self, target: DomainRef) -> XenResult<u64> {
+        if self.mask != 0 {
+            let i = self.mask.trailing_zeros();
+            self.mask &= !(1u64 << i);
+            return Ok(self.base.wrapping_add(u64::from(i)));
         }
-        let i = self.mask.trailing_zeros();
-        self.mask &= !(1u64 << i);
-        Ok(self.base.wrapping_add(u64::from(i)))
+        if self.kind == RegistryKind::Xen417 {
+            // 4.17 hands out a legacy frame whose bit was clear, and clears a set bit on the way
+            // without handing its frame out (`hvm_alloc_legacy_ioreq_gfn`, kept as it is).
+            for i in LEGACY_PARAMS {
+                let bit = 1u64 << i;
+                let was_set = self.legacy_mask & bit != 0;
+                self.legacy_mask &= !bit;
+                if !was_set {
+                    return Ok(P::hvm_param(target, i));
+                }
+            }
+        }
+        Err(Errno::ENOMEM)
     }
 
-    /// Returns a frame to the pool (B1: the 2014 C cleared the bit instead, leaking the frame).
-    fn free(&mut self, gmfn: u64) {
+    /// Returns a frame to the pool (B1: the 2014 C cleared the bit instead, leaking the frame);
+    /// a legacy frame (one of params 5 and 6, 4.17 registries only) to the legacy mask.
+    pub(crate) fn free<P: IoreqPlatform>(&mut self, target: DomainRef, gmfn: u64) {
+        if self.kind == RegistryKind::Xen417 {
+            if let Some(i) = LEGACY_PARAMS
+                .into_iter()
+                .find(|&i| P::hvm_param(target, i) == gmfn)
+            {
+                self.legacy_mask |= 1u64 << i;
+                return;
+            }
+        }
         let i = gmfn.wrapping_sub(self.base);
         if i < 64 {
             self.mask |= 1u64 << i;
@@ -140,12 +227,19 @@ impl GmfnPool {
 
 /// The per-domain registry, behind the domain's ioreq lock.
 pub(crate) struct Registry<P: IoreqPlatform> {
-    /// Newest first.
+    pub(crate) kind: RegistryKind,
+    /// In iteration order: newest first (series), highest id first (4.17).
     pub(crate) servers: Vec<Box<Server<P>>>,
-    /// The last id handed out.
+    /// The last id handed out (series).
     pub(crate) id_counter: u16,
     pub(crate) pool: GmfnPool,
+    /// The server `HVMMEM_ioreq_server` pages are routed to, and the accesses it takes
+    /// (`XEN_DMOP_IOREQ_MEM_ACCESS_*`).
+    pub(crate) mem_type_server: Option<(u16, u32)>,
 }
+
+/// Xen 4.17's `MAX_NR_IOREQ_SERVERS`.
+pub(crate) const MAX_NR_IOREQ_SERVERS: u16 = 8;
 
 /// What a domain has of ioreq servers (`d->arch.hvm_domain.ioreq_server` and friends).
 pub(crate) struct DomainIoreq<P: IoreqPlatform> {
@@ -163,9 +257,16 @@ impl<P: IoreqPlatform> DomainIoreq<P> {
         SlotState::<Self>::get_or_init::<P>(d, DomainSlot::Ioreq, || {
             Ok(Self {
                 reg: RwLock::new(Registry {
+                    kind: P::ioreq_registry_kind(),
                     servers: Vec::new(),
                     id_counter: 0,
-                    pool: GmfnPool::default(),
+                    pool: GmfnPool {
+                        kind: P::ioreq_registry_kind(),
+                        base: 0,
+                        mask: 0,
+                        legacy_mask: 0,
+                    },
+                    mem_type_server: None,
                 })?,
                 pci_cf8: AtomicU32::new(0),
             })
@@ -205,8 +306,14 @@ impl<P: IoreqPlatform> Registry<P> {
             .map(|b| &mut **b)
     }
 
-    /// Pre-incrementing 16-bit counter that skips ids still in use (`next_ioservid`).
+    /// The id of a new server: the series' pre-incrementing 16-bit counter that skips ids still
+    /// in use (`next_ioservid`), or 4.17's lowest free slot (-ENOSPC with eight servers).
     pub(crate) fn next_id(&mut self) -> XenResult<u16> {
+        if self.kind == RegistryKind::Xen417 {
+            return (0..MAX_NR_IOREQ_SERVERS)
+                .find(|id| !self.servers.iter().any(|s| s.id == *id))
+                .ok_or(Errno::ENOSPC);
+        }
         let mut id = self.id_counter;
         // Bounded so that a registry holding every id cannot spin forever.
         for _ in 0..=u16::MAX as u32 {
@@ -218,21 +325,30 @@ impl<P: IoreqPlatform> Registry<P> {
         }
         Err(Errno::ENOSPC)
     }
-}
 
-/// The C handle of a server: its address, compared but never dereferenced by C-facing code.
-pub fn server_handle<P: IoreqPlatform>(s: &Server<P>) -> NonNull<c_void> {
-    NonNull::from(s).cast()
+    /// Links a new server in (space reserved by the caller): at the head (series), or before the
+    /// first server with a lower id (4.17).
+    pub(crate) fn insert(&mut self, s: Box<Server<P>>) {
+        let at = match self.kind {
+            RegistryKind::Series => 0,
+            RegistryKind::Xen417 => self
+                .servers
+                .iter()
+                .position(|x| x.id < s.id)
+                .unwrap_or(self.servers.len()),
+        };
+        self.servers.insert(at, s);
+    }
 }
 
 impl<P: IoreqPlatform> Server<P> {
-    /// `hvm_ioreq_server_init`: rangesets, pages, then every existing vCPU; unwinds on failure.
+    /// `hvm_ioreq_server_init` without the pages: rangesets, then every existing vCPU; unwinds
+    /// on failure.
     pub(crate) fn new(
         target: DomainRef,
-        pool: &mut GmfnPool,
         domid: u16,
         is_default: bool,
-        handle_bufioreq: bool,
+        bufioreq_handling: BufioreqHandling,
         id: u16,
     ) -> XenResult<Box<Self>> {
         let ranges = if is_default {
@@ -244,47 +360,24 @@ impl<P: IoreqPlatform> Server<P> {
                 IoRanges::new(target, id, RANGE_TYPE_NAMES[2])?,
             ])
         };
-        let (ioreq, bufioreq) = Self::map_pages(target, pool, is_default, handle_bufioreq)?;
-        let gmfns = (ioreq.gmfn, bufioreq.as_ref().map(|b| b.gmfn));
-        let give_back = |pool: &mut GmfnPool| {
-            if !is_default {
-                pool.free(gmfns.0);
-                if let Some(b) = gmfns.1 {
-                    pool.free(b);
-                }
-            }
-        };
-        let buf_lock = match RwLock::new(()) {
-            Ok(l) => l,
-            Err(e) => {
-                give_back(pool);
-                return Err(e);
-            }
-        };
-        let s = crate::platform::fallible::try_box(Server {
+        let mut s = crate::platform::fallible::try_box(Server {
             target,
             id,
             is_default,
             domid,
-            ioreq,
-            bufioreq,
+            bufioreq_handling,
+            ioreq: None,
+            bufioreq: None,
             vcpus: Vec::new(),
             bufioreq_evtchn: 0,
             ranges,
             enabled: false,
-            buf_lock,
-        });
-        let mut s = match s {
-            Ok(s) => s,
-            Err(e) => {
-                give_back(pool);
-                return Err(e);
-            }
-        };
+            buf_lock: RwLock::new(())?,
+        })?;
         for vid in 0..P::max_vcpus(target) {
             if let Some(v) = P::domain_vcpu(target, vid) {
                 if let Err(e) = s.add_vcpu(v) {
-                    s.deinit(pool);
+                    s.remove_all_vcpus();
                     return Err(e);
                 }
             }
@@ -292,98 +385,134 @@ impl<P: IoreqPlatform> Server<P> {
         Ok(s)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn map_pages(
-        target: DomainRef,
-        pool: &mut GmfnPool,
-        is_default: bool,
-        handle_bufioreq: bool,
-    ) -> XenResult<(IoreqPage<P>, Option<IoreqPage<P>>)> {
-        let (ioreq_gmfn, buf_gmfn) = if is_default {
-            (
-                P::hvm_param(target, HVM_PARAM_IOREQ_PFN),
-                handle_bufioreq.then(|| P::hvm_param(target, HVM_PARAM_BUFIOREQ_PFN)),
-            )
-        } else {
-            let a = pool.alloc()?;
-            let b = if handle_bufioreq {
-                match pool.alloc() {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        pool.free(a);
-                        return Err(e);
-                    }
-                }
-            } else {
-                None
-            };
-            (a, b)
-        };
-        let give_back = |pool: &mut GmfnPool| {
-            if !is_default {
-                pool.free(ioreq_gmfn);
-                if let Some(b) = buf_gmfn {
-                    pool.free(b);
-                }
-            }
-        };
-        let ioreq = match Self::map_one(target, ioreq_gmfn) {
-            Ok(p) => p,
-            Err(e) => {
-                give_back(pool);
-                return Err(e);
-            }
-        };
-        let bufioreq = match buf_gmfn.map(|g| Self::map_one(target, g)).transpose() {
-            Ok(b) => b,
-            Err(e) => {
-                drop(ioreq);
-                give_back(pool);
-                return Err(e);
-            }
-        };
-        Ok((ioreq, bufioreq))
+    /// Whether the server has a buffered ring.
+    pub(crate) fn has_ring(&self) -> bool {
+        self.bufioreq_handling != BufioreqHandling::Off
     }
 
-    /// `hvm_map_ioreq_page`: a dying domain gets no new mapping (-EINVAL).
-    fn map_one(target: DomainRef, gmfn: u64) -> XenResult<IoreqPage<P>> {
-        let map = GuestPageMapping::<P>::map(target, gmfn)?;
-        if P::is_dying(target) {
+    /// The synchronous page, if mapped.
+    pub(crate) fn ioreq_page(&self) -> Option<SharedPage<'_>> {
+        self.ioreq.as_ref().map(|p| p.map.page())
+    }
+
+    /// Maps guest frames as the server's pages (`hvm_ioreq_server_map_pages`; 4.17's
+    /// `arch_ioreq_server_map_pages`, which get_info runs): secondary servers take them from the
+    /// pool (lowest first, the synchronous page first), the default server from params 5 and 6.
+    /// Pages already mapped from frames are kept; pages allocated by `alloc_frames` make it
+    /// -EPERM. A failure leaves no synchronous page.
+    pub(crate) fn map_gfn_pages(&mut self, pool: &mut GmfnPool) -> XenResult<()> {
+        let mut rc = self.map_gfn_page(pool, false);
+        if rc.is_ok() && self.has_ring() {
+            rc = self.map_gfn_page(pool, true);
+        }
+        if rc.is_err() {
+            self.unmap_gfn_page(pool, false);
+        }
+        rc
+    }
+
+    fn map_gfn_page(&mut self, pool: &mut GmfnPool, buf: bool) -> XenResult<()> {
+        let slot = if buf { &self.bufioreq } else { &self.ioreq };
+        if let Some(p) = slot {
+            return match p.origin {
+                PageOrigin::Gfn(_) => Ok(()),
+                PageOrigin::Frame => Err(Errno::EPERM),
+            };
+        }
+        if P::is_dying(self.target) {
             return Err(Errno::EINVAL);
         }
-        Ok(IoreqPage { gmfn, map })
-    }
-
-    fn release_gmfns(
-        pool: &mut GmfnPool,
-        is_default: bool,
-        ioreq: &IoreqPage<P>,
-        bufioreq: Option<&IoreqPage<P>>,
-    ) {
-        if !is_default {
-            if let Some(b) = bufioreq {
-                pool.free(b.gmfn);
+        let gfn = if self.is_default {
+            let param = if buf {
+                HVM_PARAM_BUFIOREQ_PFN
+            } else {
+                HVM_PARAM_IOREQ_PFN
+            };
+            P::hvm_param(self.target, param)
+        } else {
+            pool.alloc::<P>(self.target)?
+        };
+        match GuestPageMapping::<P>::map(self.target, gfn) {
+            Ok(map) => {
+                let page = Some(IoreqPage {
+                    origin: PageOrigin::Gfn(gfn),
+                    map,
+                });
+                if buf {
+                    self.bufioreq = page;
+                } else {
+                    self.ioreq = page;
+                }
+                Ok(())
             }
-            pool.free(ioreq.gmfn);
+            Err(e) => {
+                if !self.is_default {
+                    pool.free::<P>(self.target, gfn);
+                }
+                Err(e)
+            }
         }
     }
 
-    /// `hvm_ioreq_server_deinit`: vCPUs (event channels), pages (and their pool frames),
+    /// Unmaps a page mapped from a guest frame and returns the frame to the pool; a page
+    /// allocated as a frame stays.
+    fn unmap_gfn_page(&mut self, pool: &mut GmfnPool, buf: bool) {
+        let slot = if buf {
+            &mut self.bufioreq
+        } else {
+            &mut self.ioreq
+        };
+        if let Some(gfn) = slot.as_ref().and_then(IoreqPage::gfn) {
+            *slot = None;
+            if !self.is_default {
+                pool.free::<P>(self.target, gfn);
+            }
+        }
+    }
+
+    /// Allocates the server's pages as frames of their own (`ioreq_server_alloc_pages`, for
+    /// `XENMEM_acquire_resource`): pages already allocated are kept, pages mapped from guest
+    /// frames make it -EPERM. A failure frees what this call allocated.
+    pub(crate) fn alloc_frames(&mut self) -> XenResult<()> {
+        let had_ioreq = self.ioreq.is_some();
+        let mut rc = Self::alloc_frame(self.target, &mut self.ioreq);
+        if rc.is_ok() && self.has_ring() {
+            rc = Self::alloc_frame(self.target, &mut self.bufioreq);
+        }
+        if rc.is_err() && !had_ioreq {
+            self.ioreq = None;
+        }
+        rc
+    }
+
+    fn alloc_frame(target: DomainRef, slot: &mut Option<IoreqPage<P>>) -> XenResult<()> {
+        if let Some(p) = slot {
+            return match p.origin {
+                PageOrigin::Frame => Ok(()),
+                PageOrigin::Gfn(_) => Err(Errno::EPERM),
+            };
+        }
+        *slot = Some(IoreqPage {
+            origin: PageOrigin::Frame,
+            map: GuestPageMapping::<P>::alloc(target)?,
+        });
+        Ok(())
+    }
+
+    /// `hvm_ioreq_server_deinit`: vCPUs (event channels), pages (their pool frames back),
     /// rangesets. Consumes the server.
     pub(crate) fn deinit(mut self: Box<Self>, pool: &mut GmfnPool) {
         self.remove_all_vcpus();
-        Self::release_gmfns(pool, self.is_default, &self.ioreq, self.bufioreq.as_ref());
-        // Dropping unmaps the pages and frees the rangesets.
+        self.unmap_gfn_page(pool, true);
+        self.unmap_gfn_page(pool, false);
+        // Dropping frees allocated pages and the rangesets.
         drop(self);
     }
 
     /// Writes our record of `sv`'s port into its slot (`hvm_update_ioreq_evtchn`).
     fn update_evtchn(&self, sv: &ServerVcpu) {
-        if let Some(off) = slot_offset(sv.vcpu_id) {
-            self.ioreq
-                .map
-                .page()
-                .store_u32(off.saturating_add(IOREQ_OFF_VP_EPORT), sv.port);
+        if let (Some(off), Some(page)) = (slot_offset(sv.vcpu_id), self.ioreq_page()) {
+            page.store_u32(off.saturating_add(IOREQ_OFF_VP_EPORT), sv.port);
         }
     }
 
@@ -392,7 +521,7 @@ impl<P: IoreqPlatform> Server<P> {
         self.vcpus.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         let vcpu_id = P::vcpu_id(v);
         let port = P::alloc_unbound_xen_evtchn(self.target, vcpu_id, self.domid)?;
-        if vcpu_id == 0 && self.bufioreq.is_some() {
+        if vcpu_id == 0 && self.has_ring() {
             match P::alloc_unbound_xen_evtchn(self.target, vcpu_id, self.domid) {
                 Ok(b) => {
                     self.bufioreq_evtchn = b;
@@ -419,7 +548,7 @@ impl<P: IoreqPlatform> Server<P> {
     }
 
     fn release_vcpu(&mut self, sv: ServerVcpu) {
-        if sv.vcpu_id == 0 && self.bufioreq.is_some() {
+        if sv.vcpu_id == 0 && self.has_ring() {
             P::free_xen_evtchn(self.target, self.bufioreq_evtchn);
         }
         P::free_xen_evtchn(self.target, sv.port);
@@ -433,7 +562,7 @@ impl<P: IoreqPlatform> Server<P> {
         }
     }
 
-    fn remove_all_vcpus(&mut self) {
+    pub(crate) fn remove_all_vcpus(&mut self) {
         while let Some(sv) = (!self.vcpus.is_empty()).then(|| self.vcpus.remove(0)) {
             self.release_vcpu(sv);
         }
@@ -446,9 +575,8 @@ impl<P: IoreqPlatform> Server<P> {
             return;
         }
         if !self.is_default {
-            Self::remove_from_p2m(self.target, &self.ioreq);
-            if let Some(b) = &self.bufioreq {
-                Self::remove_from_p2m(self.target, b);
+            for p in [&self.ioreq, &self.bufioreq].into_iter().flatten() {
+                Self::remove_from_p2m(self.target, p);
             }
         }
         self.enabled = true;
@@ -463,27 +591,34 @@ impl<P: IoreqPlatform> Server<P> {
             return;
         }
         if !self.is_default {
-            if let Some(b) = &self.bufioreq {
-                Self::add_to_p2m(self.target, b);
+            for p in [&self.bufioreq, &self.ioreq].into_iter().flatten() {
+                Self::add_to_p2m(self.target, p);
             }
-            Self::add_to_p2m(self.target, &self.ioreq);
         }
         self.enabled = false;
     }
 
-    /// `hvm_remove_ioreq_gmfn`: the result is ignored, as in the C.
+    /// `hvm_remove_ioreq_gmfn`: the result is ignored, as in the C. Allocated pages are in no
+    /// P2M and stay as they are.
     fn remove_from_p2m(d: DomainRef, page: &IoreqPage<P>) {
+        let Some(gfn) = page.gfn() else {
+            return;
+        };
         if let Some(raw) = page.map.raw() {
-            let _ = P::physmap_remove_page(d, page.gmfn, raw);
+            let _ = P::physmap_remove_page(d, gfn, raw);
         }
         page.map.page().clear();
     }
 
-    /// `hvm_add_ioreq_gmfn`: the result is ignored, as in the C.
+    /// `hvm_add_ioreq_gmfn`: the result is ignored, as in the C. Allocated pages stay as they
+    /// are.
     fn add_to_p2m(d: DomainRef, page: &IoreqPage<P>) {
+        let Some(gfn) = page.gfn() else {
+            return;
+        };
         page.map.page().clear();
         if let Some(raw) = page.map.raw() {
-            let _ = P::physmap_add_page(d, page.gmfn, raw);
+            let _ = P::physmap_add_page(d, gfn, raw);
         }
     }
 
@@ -504,7 +639,7 @@ impl<P: IoreqPlatform> Server<P> {
     pub(crate) fn set_dm_domain(&mut self, domid: u16) -> XenResult<()> {
         let mut rc = Ok(());
         if self.domid != domid {
-            let has_buf = self.bufioreq.is_some();
+            let has_buf = self.has_ring();
             for i in 0..self.vcpus.len() {
                 let Some(mut sv) = self.vcpus.get(i).copied() else {
                     break;

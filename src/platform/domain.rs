@@ -131,6 +131,38 @@ pub trait HvmDomains {
     /// `vcpu_start_shutdown_deferral(v)`: false if the domain is shutting down (the request must
     /// then not be sent).
     fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool;
+
+    /// Wakes `v` if it is blocked in Xen waiting for an emulator's event (the wake-up the
+    /// emulator's notification would give), so that it re-checks its requests.
+    fn vcpu_unblock(v: VcpuRef);
+
+    /// Whether a PCI config-data access of `d` takes the extended register bits 27:24 of its
+    /// 0xcf8 latch (Xen 4.17: only for an AMD family 10h-16h guest on a host whose NB_CFG
+    /// enables it; the 2014 series: always, FIDELITY I107).
+    fn cf8_extended_registers(d: DomainRef) -> bool;
+
+    /// Which ioreq-server registry the platform's domains get (FIDELITY I100, I101, I114).
+    fn ioreq_registry_kind() -> RegistryKind;
+
+    /// `p2m_set_ioreq_server(d, flags, <server id>)`: the P2M's record of the server its
+    /// `p2m_ioreq_server` pages go to. `flags` 0 clears it if server `id` has it (-EINVAL
+    /// otherwise); other flags set it if nobody has it and no such page is left (-EBUSY).
+    fn p2m_set_ioreq_server(d: DomainRef, flags: u32, id: u16) -> XenResult<()>;
+
+    /// After the type was unrouted: the P2M's remaining `p2m_ioreq_server` pages become
+    /// ordinary RAM again.
+    fn p2m_ioreq_server_unmapped(d: DomainRef);
+}
+
+/// The two registries of ioreq servers: their id allocation and iteration order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RegistryKind {
+    /// The 2014 series: a 16-bit id counter, no limit, newest server first.
+    Series,
+    /// Xen 4.17 (`common/ioreq.c`): ids are the lowest free of eight slots (-ENOSPC when all
+    /// are taken), highest id first; the gfn pool may fall back to the legacy frames of HVM
+    /// params 5 and 6.
+    Xen417,
 }
 
 /// Typed access to a [`DomainSlot`] word holding a `Box<T>`: the component that owns the slot

@@ -4,7 +4,7 @@
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
-use super::domain::DomainRef;
+use super::domain::{DomainRef, VcpuRef};
 use crate::errno::XenResult;
 
 pub trait EventChannels {
@@ -19,7 +19,8 @@ pub trait EventChannels {
     /// `notify_via_xen_event_channel(d, port)`.
     fn notify_xen_evtchn(d: DomainRef, port: u32);
 
-    /// `prepare_wait_on_xen_event_channel(port)`: marks the current vCPU as about to block in Xen
-    /// (it is descheduled on return to guest until the emulator signals); a full barrier.
-    fn prepare_wait_on_xen_evtchn(port: u32);
+    /// `prepare_wait_on_xen_event_channel(port)`: marks `v` (the current vCPU, whose request was
+    /// just posted) as about to block in Xen (it is descheduled on return to guest until the
+    /// emulator signals); a full barrier. A `v` that is not running blocks once it runs.
+    fn prepare_wait_on_xen_evtchn(v: VcpuRef, port: u32);
 }

@@ -42,13 +42,27 @@ pub trait GuestMemory {
     /// `guest_physmap_remove_page(d, gmfn, page_to_mfn(page), 0)`.
     fn physmap_remove_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()>;
 
-    /// `guest_physmap_add_page(d, gmfn, page_to_mfn(page), 0)`.
+    /// `guest_physmap_add_page(d, gmfn, page_to_mfn(page), 0)`, the frame marked dirty for
+    /// log-dirty tracking on success.
     fn physmap_add_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()>;
+
+    /// A fresh zeroed page owned by `d` that no guest frame maps, with a writable type reference
+    /// and a global mapping (`alloc_domheap_page(d, MEMF_no_refcount)`, `get_page_and_type`,
+    /// `__map_domain_page_global`): the pages an emulator maps through
+    /// `XENMEM_acquire_resource`. -ENOMEM; -ENODATA when the type reference cannot be taken
+    /// (the calling domain is crashed then: nobody else can know the page).
+    fn alloc_server_page(d: DomainRef) -> XenResult<RawGuestPage>;
+
+    /// Releases a page of [`GuestMemory::alloc_server_page`]: unmaps it and drops the allocation
+    /// and type references (the page is freed once foreign mappings of it are gone).
+    fn free_server_page(page: RawGuestPage);
 }
 
-/// An owned mapping of one guest page; unmapped on drop.
+/// An owned mapping of one page: a guest frame ([`GuestPageMapping::map`]) or a page allocated
+/// for the purpose ([`GuestPageMapping::alloc`]); unmapped (and freed) on drop.
 pub struct GuestPageMapping<M: GuestMemory> {
     raw: Option<RawGuestPage>,
+    allocated: bool,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -63,6 +77,16 @@ impl<M: GuestMemory> GuestPageMapping<M> {
     pub fn map(d: DomainRef, gmfn: u64) -> XenResult<Self> {
         Ok(Self {
             raw: Some(M::map_guest_page(d, gmfn)?),
+            allocated: false,
+            _m: PhantomData,
+        })
+    }
+
+    /// Allocates a page of `d` (see [`GuestMemory::alloc_server_page`]).
+    pub fn alloc(d: DomainRef) -> XenResult<Self> {
+        Ok(Self {
+            raw: Some(M::alloc_server_page(d)?),
+            allocated: true,
             _m: PhantomData,
         })
     }
@@ -84,7 +108,11 @@ impl<M: GuestMemory> GuestPageMapping<M> {
 impl<M: GuestMemory> Drop for GuestPageMapping<M> {
     fn drop(&mut self) {
         if let Some(r) = self.raw.take() {
-            M::unmap_guest_page(r);
+            if self.allocated {
+                M::free_server_page(r);
+            } else {
+                M::unmap_guest_page(r);
+            }
         }
     }
 }
@@ -135,6 +163,18 @@ impl SharedPage<'_> {
     shared_access!(load_u16, store_u16, u16, AtomicU16);
     shared_access!(load_u32, store_u32, u32, AtomicU32);
     shared_access!(load_u64, store_u64, u64, AtomicU64);
+
+    /// Atomically replaces the 8 bytes at `off` by `new` if they hold `old`; false otherwise (or
+    /// for an offset outside the page or misaligned).
+    pub fn compare_exchange_u64(&self, off: usize, old: u64, new: u64) -> bool {
+        match self.at::<AtomicU64>(off) {
+            // SAFETY: as for the loads: inside the page, aligned, alive for 'a.
+            Some(p) => unsafe { AtomicU64::from_ptr(p) }
+                .compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok(),
+            None => false,
+        }
+    }
 
     /// `clear_page`: zeroes the page.
     pub fn clear(&self) {

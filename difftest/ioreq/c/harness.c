@@ -396,6 +396,31 @@ int xenc_h_destroy(uint16_t domid, uint16_t id)
     return xenc_h_dm_op(domid, &op, sizeof(op));
 }
 
+/*
+ * XENMEM_acquire_resource's use of an ioreq server: frame idx of server id of domid, as the
+ * current vcpu's domain (the emulator). 4.17 only (4.14 answers -EOPNOTSUPP here).
+ */
+int xenc_h_get_frame(uint16_t domid, uint16_t id, unsigned int idx, uint64_t *mfn)
+{
+#ifdef XENC_XEN414
+    (void)domid; (void)id; (void)idx; (void)mfn;
+    return -EOPNOTSUPP;
+#else
+    struct domain *d = xenc_h_domain_lookup(domid);
+    mfn_t m;
+    int rc;
+
+    if ( !d )
+        return -ESRCH;
+    if ( !XD(d)->hvm )
+        return -EINVAL;
+    rc = ioreq_server_get_frame(d, id, idx, &m);
+    if ( rc == 0 )
+        *mfn = mfn_x(m);
+    return rc;
+#endif
+}
+
 /* ---- the I/O path ------------------------------------------------------------------------- */
 
 static xenc_server_t *server(struct domain *d, uint16_t id)

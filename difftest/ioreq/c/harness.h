@@ -150,6 +150,9 @@ int xenc_h_unmap_range(uint16_t domid, uint16_t id, uint32_t type, uint64_t star
 int xenc_h_set_state(uint16_t domid, uint16_t id, uint8_t enabled);
 int xenc_h_destroy(uint16_t domid, uint16_t id);
 
+/* ioreq_server_get_frame (XENMEM_acquire_resource) as the current vcpu's domain; 4.17 only. */
+int xenc_h_get_frame(uint16_t domid, uint16_t id, unsigned int idx, uint64_t *mfn);
+
 /* ---- the I/O path (as the current vcpu of d) ---------------------------------------------- */
 
 /* A port access through the portio handlers registered by the ioreq code (0xcf8). Returns the

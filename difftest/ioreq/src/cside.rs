@@ -97,6 +97,19 @@ impl CSide {
         (rc, b)
     }
 
+    /// A whole `struct xen_dm_op` (`buf`) through `dm_op()` as `caller` on `target`; the union is
+    /// copied back as dm.c does.
+    pub fn dm_op_as(&self, caller: u16, target: u16, buf: &mut [u8]) -> i32 {
+        self.dom(caller).make_current(0);
+        ffi::dm_op(target, buf)
+    }
+
+    /// `ioreq_server_get_frame` as `caller`.
+    pub fn get_frame_as(&self, caller: u16, target: u16, id: u16, idx: u32) -> Result<u64, i32> {
+        self.dom(caller).make_current(0);
+        ffi::get_frame(target, id, idx)
+    }
+
     pub fn domain_refs(&self, id: u16) -> i64 {
         self.dom(id).stats().refs
     }

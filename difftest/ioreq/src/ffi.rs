@@ -182,6 +182,7 @@ harness_api! {
     fn unmap_range(domid: u16, id: u16, ty: u32, start: u64, end: u64) -> c_int;
     fn set_state(domid: u16, id: u16, enabled: u8) -> c_int;
     fn destroy(domid: u16, id: u16) -> c_int;
+    fn get_frame(domid: u16, id: u16, idx: c_uint, mfn: *mut u64) -> c_int;
     fn portio(d: *mut CDomainRaw, dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) -> c_int;
     fn select(d: *mut CDomainRaw, p: *mut RawIoreq) -> c_int;
     fn send(d: *mut CDomainRaw, id: u16, p: *mut RawIoreq, buffered: bool) -> c_int;
@@ -484,6 +485,19 @@ impl CDomain {
 pub fn dm_op(domid: u16, buf: &mut [u8]) -> i32 {
     // SAFETY: `buf` is valid for writes of its length, which is passed.
     unsafe { (api().dm_op)(domid, buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+/// `ioreq_server_get_frame` of the 4.17 build, as the current vcpu's domain: 0 (and the frame) or
+/// -errno.
+pub fn get_frame(domid: u16, id: u16, idx: u32) -> Result<u64, i32> {
+    let mut mfn = 0u64;
+    // SAFETY: `mfn` is a valid exclusive u64.
+    let rc = unsafe { (api().get_frame)(domid, id, idx, &mut mfn) };
+    if rc == 0 {
+        Ok(mfn)
+    } else {
+        Err(rc)
+    }
 }
 
 pub fn create(domid: u16, handle_bufioreq: u8, id: &mut u16) -> i32 {

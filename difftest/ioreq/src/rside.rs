@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use xen_ioreq_rs::ioreq::abi::*;
-use xen_ioreq_rs::ioreq::{self, IoCompletion, IoreqSlot, ServerRef};
+use xen_ioreq_rs::ioreq::{self, IoCompletion, IoreqSlot, Selected};
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::memory::{self, EmulatorPage};
@@ -25,7 +25,7 @@ pub struct RustSide {
     /// The emulator's mappings: (server id, ring?) -> page.
     emu: BTreeMap<(u16, bool), EmulatorPage>,
     /// Servers handed out by the last selections, for sends.
-    selected: BTreeMap<u16, ServerRef>,
+    selected: BTreeMap<u16, Selected>,
     /// The request as the guest made it, before selection rewrote it (buffered sends select
     /// again themselves).
     last_request: Option<IoreqSlot>,
@@ -66,6 +66,106 @@ impl RustSide {
             selected: BTreeMap::new(),
             last_request: None,
         }
+    }
+
+    /// The world with a Xen 4.17 registry for the guest (`RegistryKind::Xen417`) and the CF8
+    /// extension as the C's CPU has it: the registry Xen's `CONFIG_RUST_IOREQ_SERVER` build uses.
+    pub fn new_xen417(world: World, cf8_extended: bool) -> Self {
+        use xen_ioreq_rs::platform::domain::RegistryKind;
+        use xen_ioreq_rs::platform::host::domain::set_registry_kind;
+        set_registry_kind(RegistryKind::Xen417);
+        let r = Self::new(world);
+        set_registry_kind(RegistryKind::Series);
+        HostDomain::with(r.guest, |h| h.cf8_extended = cf8_extended);
+        r
+    }
+
+    /// A whole `struct xen_dm_op` (`buf`: op, pad, the union at 8) as `caller` on `target`:
+    /// `dm_op()`'s prologue as the C harness renders it (lookup, self, HVM, XSM, size and pad),
+    /// then the Rust DMOP face (`ioreq::dmop::dm_op`, what `ioreq_server_dm_op` calls in Xen).
+    pub fn dm_op_as(&self, caller: u16, target: u16, buf: &mut [u8]) -> i32 {
+        use xen_ioreq_rs::platform::Domains;
+        self.as_caller(caller);
+        let Some(d) = HostDomain::lookup(target) else {
+            return -3;
+        };
+        if target == caller {
+            return -1;
+        }
+        if !H::is_hvm(d) {
+            return -22;
+        }
+        if let Err(e) = H::xsm_dm_priv(d, 0) {
+            return e.to_neg();
+        }
+        let op = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));
+        let size = match op {
+            XEN_DMOP_CREATE_IOREQ_SERVER => DMOP_CREATE_SIZE,
+            XEN_DMOP_GET_IOREQ_SERVER_INFO => DMOP_GET_INFO_SIZE,
+            XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER | XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER => {
+                DMOP_RANGE_SIZE
+            }
+            XEN_DMOP_SET_IOREQ_SERVER_STATE => DMOP_SET_STATE_SIZE,
+            XEN_DMOP_DESTROY_IOREQ_SERVER => DMOP_DESTROY_SIZE,
+            _ => return -95,
+        };
+        if buf.len() < 8 + size {
+            return -14;
+        }
+        if buf[4..8] != [0; 4] {
+            return -22;
+        }
+        let (rc, _const_op) =
+            ioreq::dmop::dm_op::<H>(d, H::domain_id(H::current_domain()), op, &mut buf[8..]);
+        rc.map_or_else(|e| e.to_neg(), |()| 0)
+    }
+
+    /// `ioreq::get_frame` as `caller` (its emulator authority), with the emulator's mapping of
+    /// the frame kept so that it can answer through it.
+    pub fn get_frame_as(&mut self, caller: u16, target: u16, id: u16, idx: u32) -> Result<(), i32> {
+        self.as_caller(caller);
+        let Some(d) = HostDomain::lookup(target) else {
+            return Err(-3);
+        };
+        let p = ioreq::get_frame::<H>(d, id, idx, ioreq::Authority::Emulator(caller))
+            .map_err(|e| e.to_neg())?;
+        if target == self.world.guest {
+            if let Some(page) = memory::emulator_map_frame(p) {
+                self.emu.insert((id, idx == ioreq::FRAME_BUFIOREQ), page);
+            }
+        }
+        Ok(())
+    }
+
+    /// The emulator maps server `id`'s pages from guest frames (after a get_info that reported
+    /// them), keeping any mapping it has.
+    pub fn emulator_map_gfns(&mut self, id: u16, ioreq_gfn: u64, buf_gfn: Option<u64>) {
+        for (buf, gfn) in [(false, Some(ioreq_gfn)), (true, buf_gfn)] {
+            if let Some(g) = gfn {
+                if let std::collections::btree_map::Entry::Vacant(e) = self.emu.entry((id, buf)) {
+                    if let Some(p) = EmulatorPage::map_any(self.guest, g) {
+                        e.insert(p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets the emulator's mappings of server `id` (destroyed).
+    pub fn emulator_unmap(&mut self, id: u16) {
+        self.drop_emulator_views(id);
+    }
+
+    /// `select_and_send` as vcpu `vcpu` of the guest.
+    pub fn select_and_send(
+        &mut self,
+        vcpu: u32,
+        p: &mut IoreqSlot,
+        route: ioreq::Route,
+    ) -> ioreq::Routed {
+        let v = self.vcpu(vcpu);
+        HostDomain::set_current_vcpu(Some(v));
+        ioreq::select_and_send::<H>(self.guest, v, p, route)
     }
 
     /// Destroys the guest (as the domain's teardown does) and the other domains.
@@ -280,7 +380,7 @@ impl Side for RustSide {
         HostDomain::set_current_vcpu(Some(self.vcpu(vcpu)));
         self.last_request = Some(*p);
         let s = ioreq::select_server::<H>(self.guest, p)?;
-        self.selected.insert(s.id, s.server);
+        self.selected.insert(s.id, s);
         Some(s.id)
     }
 

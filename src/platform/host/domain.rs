@@ -10,7 +10,7 @@ use std::vec::Vec;
 use super::HostPlatform;
 use crate::errno::{Errno, XenResult};
 use crate::platform::domain::{
-    DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef, NR_DOMAIN_SLOTS,
+    DomainRef, DomainSlot, Domains, HvmDomains, RegistryKind, VcpuRef, NR_DOMAIN_SLOTS,
 };
 
 /// What the host platform knows of a domain. Its address is the `DomainRef`.
@@ -34,6 +34,15 @@ pub struct HostDomain {
     pub crashes: u32,
     /// Shutting down: `vcpu_start_shutdown_deferral` refuses.
     pub shutting_down: bool,
+    /// `vcpu_unblock` calls on its vCPUs.
+    pub vcpu_unblocks: u32,
+    /// The P2M's ioreq-server record: (server id, flags).
+    pub p2m_ioreq_server: Option<(u16, u32)>,
+    /// `p2m_ioreq_server_unmapped` calls.
+    pub p2m_ioreq_resets: u32,
+    /// Whether config-data accesses take CF8's extended register bits (default: yes, as the
+    /// series; Xen 4.17 only for some AMD guests).
+    pub cf8_extended: bool,
 }
 
 /// A vCPU of a [`HostDomain`]; its address is the `VcpuRef`.
@@ -50,6 +59,13 @@ std::thread_local! {
     static CURRENT: Cell<Option<DomainRef>> = const { Cell::new(None) };
     static RCU_LOCKS: Cell<i64> = const { Cell::new(0) };
     static CURRENT_VCPU: Cell<Option<VcpuRef>> = const { Cell::new(None) };
+    static REGISTRY_KIND: Cell<RegistryKind> = const { Cell::new(RegistryKind::Series) };
+}
+
+/// Which registry the ioreq state created from now on (on this thread) gets; the default is the
+/// series'.
+pub fn set_registry_kind(k: RegistryKind) {
+    REGISTRY_KIND.with(|c| c.set(k));
 }
 
 fn host(d: DomainRef) -> NonNull<HostDomain> {
@@ -82,6 +98,10 @@ impl HostDomain {
             params: [0; HOST_NR_PARAMS],
             crashes: 0,
             shutting_down: false,
+            vcpu_unblocks: 0,
+            p2m_ioreq_server: None,
+            p2m_ioreq_resets: 0,
+            cf8_extended: true,
         });
         let p = NonNull::from(Box::leak(b));
         DOMAINS.with(|l| l.borrow_mut().push(p));
@@ -270,5 +290,37 @@ impl HvmDomains for HostPlatform {
     fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool {
         let (d, _) = host_vcpu(v);
         HostDomain::with(d, |h| !h.shutting_down)
+    }
+
+    fn vcpu_unblock(v: VcpuRef) {
+        let (d, _) = host_vcpu(v);
+        HostDomain::with(d, |h| h.vcpu_unblocks += 1);
+    }
+
+    fn cf8_extended_registers(d: DomainRef) -> bool {
+        HostDomain::with(d, |h| h.cf8_extended)
+    }
+
+    fn ioreq_registry_kind() -> RegistryKind {
+        REGISTRY_KIND.with(|c| c.get())
+    }
+
+    fn p2m_set_ioreq_server(d: DomainRef, flags: u32, id: u16) -> XenResult<()> {
+        HostDomain::with(d, |h| match (flags, h.p2m_ioreq_server) {
+            (0, Some((cur, _))) if cur == id => {
+                h.p2m_ioreq_server = None;
+                Ok(())
+            }
+            (0, _) => Err(Errno::EINVAL),
+            (_, Some(_)) => Err(Errno::EBUSY),
+            (f, None) => {
+                h.p2m_ioreq_server = Some((id, f));
+                Ok(())
+            }
+        })
+    }
+
+    fn p2m_ioreq_server_unmapped(d: DomainRef) {
+        HostDomain::with(d, |h| h.p2m_ioreq_resets += 1);
     }
 }

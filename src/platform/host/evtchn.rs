@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use super::HostPlatform;
 use crate::errno::{Errno, XenResult};
-use crate::platform::domain::{DomainRef, Domains};
+use crate::platform::domain::{DomainRef, Domains, VcpuRef};
 use crate::platform::EventChannels;
 
 /// A live channel as tests see it.
@@ -125,7 +125,7 @@ impl EventChannels for HostPlatform {
         });
     }
 
-    fn prepare_wait_on_xen_evtchn(_port: u32) {
+    fn prepare_wait_on_xen_evtchn(_v: VcpuRef, _port: u32) {
         WAITS.with(|w| w.set(w.get() + 1));
     }
 }

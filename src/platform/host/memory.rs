@@ -37,6 +37,28 @@ std::thread_local! {
     static MAPPED: Cell<i64> = const { Cell::new(0) };
     static FAIL_MAP: Cell<Option<Errno>> = const { Cell::new(None) };
     static FAIL_PHYSMAP: Cell<Option<Errno>> = const { Cell::new(None) };
+    static FAIL_ALLOC: Cell<Option<Errno>> = const { Cell::new(None) };
+    static ALLOCATED: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Makes the next `alloc_server_page` fail with `e`.
+pub fn fail_next_alloc(e: Option<Errno>) {
+    FAIL_ALLOC.with(|f| f.set(e));
+}
+
+/// Pages of `alloc_server_page` not yet freed, on this thread.
+pub fn allocated_server_pages() -> i64 {
+    ALLOCATED.with(|a| a.get())
+}
+
+/// An emulator's mapping of a page it got through `XENMEM_acquire_resource` (the page handle
+/// `get_frame` reported): holds a reference, so the page outlives the server, as a foreign
+/// mapping does in Xen.
+pub fn emulator_map_frame(page: NonNull<c_void>) -> Option<EmulatorPage> {
+    let id = handle_id(page);
+    page_va(id)?;
+    get_ref(id);
+    Some(EmulatorPage(id))
 }
 
 fn key(d: DomainRef) -> usize {
@@ -295,5 +317,26 @@ impl GuestMemory for HostPlatform {
         }
         p2m_set(d, gmfn, Some(handle_id(page.page)));
         Ok(())
+    }
+
+    fn alloc_server_page(_d: DomainRef) -> XenResult<RawGuestPage> {
+        if let Some(e) = FAIL_ALLOC.with(|f| f.take()) {
+            return Err(e);
+        }
+        let id = new_page();
+        get_ref(id);
+        let va = page_va(id).ok_or(Errno::ENOMEM)?;
+        MAPPED.with(|m| m.set(m.get() + 1));
+        ALLOCATED.with(|a| a.set(a.get() + 1));
+        Ok(RawGuestPage {
+            page: page_handle(id),
+            va,
+        })
+    }
+
+    fn free_server_page(page: RawGuestPage) {
+        MAPPED.with(|m| m.set(m.get() - 1));
+        ALLOCATED.with(|a| a.set(a.get() - 1));
+        put_ref(handle_id(page.page));
     }
 }

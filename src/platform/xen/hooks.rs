@@ -48,11 +48,17 @@ extern "C" {
     pub fn xen_rust_unmap_guest_page(page: *mut c_void, va: *mut c_void);
     pub fn xen_rust_physmap_remove_page(d: *mut c_void, gmfn: u64, page: *mut c_void) -> i32;
     pub fn xen_rust_physmap_add_page(d: *mut c_void, gmfn: u64, page: *mut c_void) -> i32;
+    pub fn xen_rust_alloc_server_page(
+        d: *mut c_void,
+        page: *mut *mut c_void,
+        va: *mut *mut c_void,
+    ) -> i32;
+    pub fn xen_rust_free_server_page(page: *mut c_void, va: *mut c_void);
 
     pub fn xen_rust_alloc_unbound_xen_evtchn(d: *mut c_void, vcpu_id: u32, remote: u16) -> i32;
     pub fn xen_rust_free_xen_evtchn(d: *mut c_void, port: u32);
     pub fn xen_rust_notify_xen_evtchn(d: *mut c_void, port: u32);
-    pub fn xen_rust_prepare_wait_on_xen_evtchn(port: u32);
+    pub fn xen_rust_prepare_wait_on_xen_evtchn(v: *mut c_void, port: u32);
 
     pub fn xen_rust_max_vcpus(d: *mut c_void) -> u32;
     pub fn xen_rust_domain_vcpu(d: *mut c_void, id: u32) -> *mut c_void;
@@ -63,10 +69,8 @@ extern "C" {
     pub fn xen_rust_hvm_param_set(d: *mut c_void, index: u32, value: u64);
     pub fn xen_rust_domain_crash(d: *mut c_void);
     pub fn xen_rust_vcpu_start_shutdown_deferral(v: *mut c_void) -> bool;
-}
-
-// PCI hotplug: whether one of Xen's own (DMOP) ioreq servers for `d`, created by `emulator`, has
-// `sbdf` in its PCI range set.
-extern "C" {
-    pub fn xen_rust_dm_claims_pci_sbdf(d: *mut c_void, emulator: *mut c_void, sbdf: u32) -> bool;
+    pub fn xen_rust_vcpu_unblock(v: *mut c_void);
+    pub fn xen_rust_cf8_extended_registers(d: *mut c_void) -> bool;
+    pub fn xen_rust_p2m_set_ioreq_server(d: *mut c_void, flags: u32, id: u16) -> i32;
+    pub fn xen_rust_p2m_ioreq_server_unmapped(d: *mut c_void);
 }

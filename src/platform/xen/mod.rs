@@ -12,7 +12,7 @@ use core::ffi::c_void;
 use core::fmt::{self, Write};
 use core::ptr::NonNull;
 
-use super::domain::{DomainRef, DomainSlot, Domains, HvmDomains, VcpuRef};
+use super::domain::{DomainRef, DomainSlot, Domains, HvmDomains, RegistryKind, VcpuRef};
 use super::guest_copy::{GuestCopy, GuestHandle};
 use super::memory::RawGuestPage;
 use super::sync::{Locks, RawRwLock};
@@ -23,16 +23,6 @@ use crate::errno::{Errno, XenResult};
 pub struct XenPlatform;
 
 impl Platform for XenPlatform {}
-
-impl XenPlatform {
-    /// Whether one of Xen's own ioreq servers for `d` (the DMOP servers of Xen 4.17's
-    /// `common/ioreq.c`, which serve the guest's I/O in this build) was created by `emulator` and
-    /// has `sbdf` in its PCI range set (FIDELITY.md X5).
-    pub fn dm_claims_pci_sbdf(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
-        // SAFETY: both are live domains; the glue takes the servers' lock for the walk.
-        unsafe { hooks::xen_rust_dm_claims_pci_sbdf(d.as_ptr(), emulator.as_ptr(), sbdf) }
-    }
-}
 
 /// Formats into a small stack buffer and hands full chunks to Xen's printk: Xen stacks are small.
 struct PrintkWriter {
@@ -229,6 +219,23 @@ impl GuestMemory for XenPlatform {
         let rc = unsafe { hooks::xen_rust_physmap_add_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
         Errno::from_ret(rc).map(|_| ())
     }
+
+    fn alloc_server_page(d: DomainRef) -> XenResult<RawGuestPage> {
+        let mut page: *mut c_void = core::ptr::null_mut();
+        let mut va: *mut c_void = core::ptr::null_mut();
+        // SAFETY: `d` is a live domain; `page` and `va` are valid places for the outputs.
+        let rc = unsafe { hooks::xen_rust_alloc_server_page(d.as_ptr(), &mut page, &mut va) };
+        Errno::from_ret(rc)?;
+        match (NonNull::new(page), NonNull::new(va.cast::<u8>())) {
+            (Some(page), Some(va)) => Ok(RawGuestPage { page, va }),
+            _ => Err(Errno::ENOMEM),
+        }
+    }
+
+    fn free_server_page(page: RawGuestPage) {
+        // SAFETY: `page` came from xen_rust_alloc_server_page and is released exactly once.
+        unsafe { hooks::xen_rust_free_server_page(page.page.as_ptr(), page.va.as_ptr().cast()) }
+    }
 }
 
 impl EventChannels for XenPlatform {
@@ -249,9 +256,9 @@ impl EventChannels for XenPlatform {
         unsafe { hooks::xen_rust_notify_xen_evtchn(d.as_ptr(), port) }
     }
 
-    fn prepare_wait_on_xen_evtchn(port: u32) {
-        // SAFETY: called on a guest vCPU's path, as the macro it wraps requires.
-        unsafe { hooks::xen_rust_prepare_wait_on_xen_evtchn(port) }
+    fn prepare_wait_on_xen_evtchn(v: VcpuRef, port: u32) {
+        // SAFETY: `v` is a live vCPU: the current one on the I/O path, or one that is not running.
+        unsafe { hooks::xen_rust_prepare_wait_on_xen_evtchn(v.as_ptr(), port) }
     }
 }
 
@@ -300,6 +307,31 @@ impl HvmDomains for XenPlatform {
     fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool {
         // SAFETY: `v` is a live vcpu (the current one on the I/O path).
         unsafe { hooks::xen_rust_vcpu_start_shutdown_deferral(v.as_ptr()) }
+    }
+
+    fn vcpu_unblock(v: VcpuRef) {
+        // SAFETY: `v` is a live vcpu.
+        unsafe { hooks::xen_rust_vcpu_unblock(v.as_ptr()) }
+    }
+
+    fn cf8_extended_registers(d: DomainRef) -> bool {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_cf8_extended_registers(d.as_ptr()) }
+    }
+
+    fn ioreq_registry_kind() -> RegistryKind {
+        RegistryKind::Xen417
+    }
+
+    fn p2m_set_ioreq_server(d: DomainRef, flags: u32, id: u16) -> XenResult<()> {
+        // SAFETY: `d` is a live domain.
+        let rc = unsafe { hooks::xen_rust_p2m_set_ioreq_server(d.as_ptr(), flags, id) };
+        Errno::from_ret(rc).map(|_| ())
+    }
+
+    fn p2m_ioreq_server_unmapped(d: DomainRef) {
+        // SAFETY: `d` is a live domain.
+        unsafe { hooks::xen_rust_p2m_ioreq_server_unmapped(d.as_ptr()) }
     }
 }
 

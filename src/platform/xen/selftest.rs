@@ -198,7 +198,10 @@ fn domains(t: &mut Tally, d: DomainRef) {
     );
     check!(t, !XenPlatform::is_hvm(d) && !XenPlatform::is_dying(d));
     // DOMID_XEN has no ioreq servers: nobody claims a slot of it.
-    check!(t, !XenPlatform::dm_claims_pci_sbdf(d, d, 1 << 3));
+    check!(
+        t,
+        !crate::ioreq::claims::pci_sbdf_claimed_by::<XenPlatform>(d, DOMID_XEN, 1 << 3)
+    );
     check!(t, XenPlatform::lock_remote_domain(0) == Err(Errno::ESRCH));
     let s0 = XenPlatform::domain_slot(d, DomainSlot::Rangesets).as_ptr() as usize;
     let s1 = XenPlatform::domain_slot(d, DomainSlot::Ioreq).as_ptr() as usize;
@@ -346,4 +349,46 @@ pub extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
         t.checks, t.failed
     ));
     c_int::try_from(t.failed).unwrap_or(c_int::MAX)
+}
+
+/// For debug key 'j' (xen-patches' rust-glue.c): whether the registry of `d` has a server of
+/// `emulator` claiming `sbdf`, as the PCI hotplug controller asks before a plug (H10, X5).
+#[no_mangle]
+pub extern "C" fn xen_ioreq_rs_selftest_claimed(d: *mut c_void, emulator: u16, sbdf: u32) -> bool {
+    DomainRef::from_ptr(d).is_some_and(|d| {
+        crate::ioreq::claims::pci_sbdf_claimed_by::<XenPlatform>(d, emulator, sbdf)
+    })
+}
+
+/// For debug key 'j': `*p` selected and sent as a request of `v` (a vCPU of `d` that is not
+/// running) through the live registry, in one step, as `hvm_ioreq_select_and_send` does for the
+/// current vCPU. Returns what that returns.
+///
+/// # Safety
+/// `d` and `v` are NULL or live, `v` a vCPU of `d`; `p` is NULL or a writable `ioreq_t`.
+#[no_mangle]
+pub unsafe extern "C" fn xen_ioreq_rs_selftest_send(
+    d: *mut c_void,
+    v: *mut c_void,
+    p: *mut crate::ioreq::abi::IoreqSlot,
+) -> c_int {
+    use crate::ioreq::abi::{X86EMUL_RETRY, X86EMUL_UNHANDLEABLE};
+    use crate::ioreq::{select_and_send, Route, Routed, Sent};
+    let (Some(d), Some(v)) = (
+        DomainRef::from_ptr(d),
+        crate::platform::VcpuRef::from_ptr(v),
+    ) else {
+        return Errno::EINVAL.to_neg();
+    };
+    if p.is_null() {
+        return Errno::EINVAL.to_neg();
+    }
+    // SAFETY: non-NULL; the caller passes a writable ioreq_t nothing else uses now.
+    let req = unsafe { &mut *p };
+    match select_and_send::<XenPlatform>(d, v, req, Route::ByRange) {
+        Routed::NoServer => crate::ioreq::ffi::HVM_IOREQ_NO_SERVER,
+        Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
+        Routed::Sent(Sent::Deferred) => crate::ioreq::ffi::HVM_IOREQ_DEFERRED,
+        Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
+    }
 }
