@@ -96,8 +96,8 @@ fn main() {
 
 /// The Rust exports the benchmark driver (`c/bench.c`) calls: left unresolved in the C objects.
 const BENCH_RUST_EXPORTS: &[&str] = &[
-    "hvm_select_ioreq_server",
-    "hvm_send_assist_req_to_ioreq_server",
+    "hvm_ioreq_select_and_send",
+    "bench_rust_select",
     "hvm_ioreq_complete",
 ];
 

@@ -5,8 +5,10 @@
  *     benchmark as a release Xen builds them (XENC_BENCH_RELEASE: ASSERT off; atomic ticket
  *     spinlocks and qrwlock fast paths as Xen's, see emul.h), with this file, fakes.c and
  *     harness.c; build.rs renames every global of these objects `xenb_<name>`;
- *   - the Rust crate's exports (hvm_select_ioreq_server, hvm_send_assist_req_to_ioreq_server,
- *     hvm_ioreq_complete), which stay unresolved here and bind to the crate.
+ *   - the Rust crate's exports as Xen's I/O path calls them (hvm_ioreq_select_and_send: select
+ *     and send in one call; hvm_ioreq_complete), which stay unresolved here and bind to the
+ *     crate, and for selection alone bench_rust_select (src/ffi.rs: the core's selection, as
+ *     hvm_ioreq_select_and_send calls it; the crate exports no select-only function).
  * Both loops are the same code; only the called functions differ. The emulator's answer is the
  * same two stores on both sides (data, then state IORESP_READY in the shared slot).
  *
@@ -25,10 +27,10 @@
 #endif
 
 /* The Rust exports (include/xen_ioreq_rs.h; its struct domain / vcpu are the host platform's). */
-struct hvm_ioreq_server;
-struct hvm_ioreq_server *hvm_select_ioreq_server(void *d, ioreq_t *p);
-bool hvm_send_assist_req_to_ioreq_server(struct hvm_ioreq_server *s, ioreq_t *p);
+int hvm_ioreq_select_and_send(ioreq_t *p, uint32_t route);
 int hvm_ioreq_complete(void *v, ioreq_t *resp, uint32_t *port);
+bool bench_rust_select(void *d, ioreq_t *p);
+#define HVM_IOREQ_ROUTE_RANGE 0
 #define HVM_IOREQ_COMPLETED 1
 
 /* One benchmark world of one side, as benches/ioreq.rs fills it in. */
@@ -71,7 +73,7 @@ static __attribute__((noinline)) uint64_t select_rust(const struct bench_io *w, 
     {
         ioreq_t q = w->req;
 
-        sum += hvm_select_ioreq_server(w->d, &q) != NULL;
+        sum += bench_rust_select(w->d, &q);
         sum += q.addr + q.type;
     }
     return sum;
@@ -107,11 +109,9 @@ static __attribute__((noinline)) uint64_t round_trip_rust(const struct bench_io 
     for ( i = 0; i < iters; i++ )
     {
         ioreq_t q = w->req, resp;
-        struct hvm_ioreq_server *s = hvm_select_ioreq_server(w->d, &q);
 
-        if ( !s )
-            continue;
-        sum += hvm_send_assist_req_to_ioreq_server(s, &q);
+        /* The current vCPU (the host platform's) is the guest's vcpu 0, w->v. */
+        sum += hvm_ioreq_select_and_send(&q, HVM_IOREQ_ROUTE_RANGE) == IOREQ_STATUS_RETRY;
         emulator_respond(w->slot);
         sum += hvm_ioreq_complete(w->v, &resp, NULL) == HVM_IOREQ_COMPLETED;
         sum += w->slot->state == STATE_IOREQ_NONE;

@@ -623,6 +623,9 @@ pub fn layout_probe(ver: &str) -> Option<std::vec::Vec<(std::string::String, u64
 /// implementations timed through their C entry points from one C loop.
 pub mod bench {
     use super::*;
+    use xen_ioreq_rs::ioreq::IoreqSlot;
+    use xen_ioreq_rs::platform::host::HostPlatform;
+    use xen_ioreq_rs::platform::DomainRef;
 
     /// One side's world as the driver sees it (`struct bench_io`).
     #[repr(C)]
@@ -680,6 +683,23 @@ pub mod bench {
     pub fn c_cf8(guest: NonNull<c_void>, cf8: u32) {
         // SAFETY: a guest from c_world.
         unsafe { xenb_bench_c_cf8(guest.as_ptr(), cf8) }
+    }
+
+    /// The Rust side's selection alone, an out-of-line C entry point for the driver's selection
+    /// loop: the crate exports no select-only function (Xen's I/O path selects and sends in one
+    /// call, `hvm_ioreq_select_and_send`, which the round trip times), so this calls the core's
+    /// selection as that export does.
+    ///
+    /// # Safety
+    /// `d` is a live host domain; `p` a readable and writable `ioreq_t`.
+    #[no_mangle]
+    pub unsafe extern "C" fn bench_rust_select(d: *mut c_void, p: *mut IoreqSlot) -> bool {
+        let Some(d) = DomainRef::from_ptr(d) else {
+            return false;
+        };
+        // SAFETY: the caller's contract for `p`.
+        let p = unsafe { &mut *p };
+        xen_ioreq_rs::ioreq::select_server::<HostPlatform>(d, p).is_some()
     }
 
     /// Destroys a world from [`c_world`].
