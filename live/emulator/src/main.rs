@@ -152,7 +152,7 @@ fn run_main(privcmd: &mut Privcmd, evtchn: &Evtchn, args: &Args, log: &mut Trans
                 eprintln!("{l}");
             }
             if !all_ok {
-                eprintln!("emulator: FAIL hvmop: not every HVMOP 17-22 returned 0");
+                eprintln!("emulator: FAIL hvmop: an HVMOP did not give what 4.17's rules say");
             }
             hvmop_ok = all_ok;
         }
