@@ -2,7 +2,9 @@
 //! `XEN_ELFNOTE_PHYS32_ENTRY` note, in 32-bit flat protected mode with paging off and `ebx` =
 //! the physical address of `hvm_start_info`. We clear .bss, identity-map the first 4 GiB with
 //! 2 MiB pages (RAM, the console page and the MMIO window at 0xe0000000 all live there), enable
-//! SSE, enter long mode and call `guest_main(start_info)` on our own stack.
+//! SSE, enter long mode and call `guest_main(start_info)` on our own stack, with the FPU, MXCSR
+//! and RFLAGS in known states (the PVH ABI fixes only a few control bits; anything else is
+//! whatever the loader left). `guest_main` installs the IDT (traps.rs) first thing.
 
 core::arch::global_asm!(
     r#"
@@ -82,10 +84,11 @@ pvh_start32:
     rdmsr
     or $0x100, %eax
     wrmsr
-    /* CR0: paging, protection, monitor coprocessor; no x87 emulation */
+    /* CR0: paging, protection, monitor coprocessor, native x87 errors (NE); clear EM (x87 and SSE
+       instructions would raise #UD) and TS (the first one would raise #NM): Rust uses SSE. */
     mov %cr0, %eax
-    and $0xfffffffb, %eax
-    or $0x80000003, %eax
+    and $0xfffffff3, %eax
+    or $0x80000023, %eax
     mov %eax, %cr0
     lgdt boot_gdt_desc
     ljmp $0x08, $2f
@@ -100,6 +103,16 @@ pvh_start32:
     mov %eax, %fs
     mov %eax, %gs
     mov $boot_stack_top, %rsp
+    /* RFLAGS = 2 (the reserved bit only): DF clear as the ABI wants, AC/TF/NT/IF clear. */
+    pushq $2
+    popfq
+    /* x87 and SSE control to their defaults: fninit (all x87 exceptions masked) and MXCSR
+       0x1f80 (all SIMD exceptions masked, round to nearest), whatever the loader left. */
+    fninit
+    pushq $0x1f80
+    ldmxcsr (%rsp)
+    /* The ABI's 16-byte alignment at the call (boot_stack_top is aligned; made sure here). */
+    and $-16, %rsp
     mov %esi, %edi
     call guest_main
 3:

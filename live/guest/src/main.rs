@@ -3,6 +3,8 @@
 //! prints one transcript line per access and a verdict, times port round trips to the emulator
 //! with the TSC, then takes part in the emulator's hostile pass.
 //!
+//! An exception prints one `xen-ioreq-guest: FAIL exception ...` line (traps.rs) and stops.
+//!
 //! Console: the PV console ring when running on Xen (xenconsoled hands it to `xl console`);
 //! port 0xe9 otherwise (QEMU's debugcon when QEMU boots the ELF directly, for a quick look).
 #![no_std]
@@ -13,6 +15,7 @@
 mod boot;
 mod hw;
 mod mem;
+mod traps;
 mod xen;
 
 /// The crate's own `#[repr(C)]` ioreq/HVMOP ABI (src/ioreq/abi.rs), compiled in directly: the
@@ -76,11 +79,75 @@ impl Console {
     /// Also to port 0xe9 (Xen's own console on a debug build): a marker for diagnosis only.
     fn mark(&self, s: &str) {
         if self.xen.is_some() {
-            s.bytes()
-                .for_each(|c| hw::port_out(DEBUGCON_PORT, 1, u32::from(c)));
-            hw::port_out(DEBUGCON_PORT, 1, u32::from(b'\n'));
+            debugcon_line(s.as_bytes());
         }
     }
+}
+
+/// One line to port 0xe9: QEMU's debugcon, or on Xen its log of the guest's `(dN)` lines.
+fn debugcon_line(s: &[u8]) {
+    s.iter()
+        .for_each(|c| hw::port_out(DEBUGCON_PORT, 1, u32::from(*c)));
+    hw::port_out(DEBUGCON_PORT, 1, u32::from(b'\n'));
+}
+
+/// The end of a fatal report (traps.rs): the line on the console (on Xen, first on port 0xe9,
+/// which needs no working console ring), then a FAIL exit when QEMU runs the guest directly, or
+/// a stopped vCPU on Xen.
+fn report_fatal(line: &mut Line) -> ! {
+    let con = Console {
+        xen: xen::Xen::found(),
+    };
+    if con.xen.is_some() {
+        debugcon_line(line.buf.get(..line.len).unwrap_or(&[]));
+    }
+    line.send(&con);
+    if con.xen.is_none() {
+        hw::port_out(QEMU_EXIT_PORT, 4, 1);
+    }
+    hw::halt_forever();
+}
+
+/// `hvm_start_info` (xen/include/public/arch-x86/hvm/start_info.h): `magic` at 0,
+/// `cmdline_paddr` at 24.
+const START_INFO_MAGIC: u32 = 0x336e_c578;
+const START_INFO_CMDLINE: u32 = 24;
+
+/// The value of `key=` on the PVH command line (QEMU's `-append`, a domain's `cmdline`), copied
+/// into `buf`; empty when there is none.
+fn cmdline_value<'a>(start_info: u32, key: &[u8], buf: &'a mut [u8; 256]) -> &'a [u8] {
+    if start_info == 0 {
+        return &[];
+    }
+    // SAFETY: the loader passes the physical address of its start_info in ebx; all of the
+    // first 4 GiB is identity-mapped (boot.rs), so a 32-bit address is readable.
+    let magic = unsafe { core::ptr::read_volatile(start_info as usize as *const u32) };
+    if magic != START_INFO_MAGIC {
+        return &[];
+    }
+    // SAFETY: as above; the field is 8-byte aligned in the structure.
+    let cmdline = unsafe {
+        core::ptr::read_volatile((start_info as usize + START_INFO_CMDLINE as usize) as *const u64)
+    };
+    if cmdline == 0 || cmdline >= (1 << 32) - buf.len() as u64 {
+        return &[];
+    }
+    let mut len = 0;
+    for (i, slot) in buf.iter_mut().enumerate() {
+        // SAFETY: below 4 GiB (checked above), identity-mapped; the string ends at its NUL,
+        // and at most 256 bytes are read.
+        let b = unsafe { core::ptr::read_volatile((cmdline as usize + i) as *const u8) };
+        if b == 0 {
+            break;
+        }
+        *slot = b;
+        len += 1;
+    }
+    let words = buf.get(..len).unwrap_or(&[]);
+    words
+        .split(|&b| b == b' ')
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix(b"="))
+        .unwrap_or(&[])
 }
 
 /// One output line, built in place and sent whole.
@@ -356,10 +423,13 @@ fn median(samples: &mut [u64]) -> u64 {
 }
 
 #[no_mangle]
-extern "C" fn guest_main(_start_info: u32) -> ! {
+extern "C" fn guest_main(start_info: u32) -> ! {
+    traps::install();
     let con = Console {
         xen: xen::Xen::detect(),
     };
+    let mut arg = [0u8; 256];
+    traps::provoke(cmdline_value(start_info, b"fault-test", &mut arg));
     con.mark("xen-ioreq-guest: script starts");
     let mut line = Line::new();
     let Some(mut machine) = Machine::new() else {
@@ -371,7 +441,9 @@ extern "C" fn guest_main(_start_info: u32) -> ! {
     let mut out = [0u64; MAX_REP];
     let mut accesses = 0usize;
     let mut mismatches = 0usize;
+    traps::set_phase(traps::PHASE_SCRIPT);
     for (i, op) in Script::new().enumerate() {
+        traps::set_access(i + 1);
         let seen = perform(&op);
         let want = machine.run(&op, &mut out);
         let _ = write!(line, "io {:04} {op}", i + 1);
@@ -382,6 +454,7 @@ extern "C" fn guest_main(_start_info: u32) -> ! {
         accesses += 1;
     }
 
+    traps::set_phase(traps::PHASE_RTT);
     // Round trips: one 4-byte read of B's ping register each, timed with the TSC.
     // SAFETY: the only reference to the samples, in this one-vCPU guest.
     let samples = unsafe { &mut *SAMPLES.0.get() };
@@ -419,6 +492,7 @@ extern "C" fn guest_main(_start_info: u32) -> ! {
         hw::halt_forever();
     };
 
+    traps::set_phase(traps::PHASE_HOSTILE);
     // The hostile pass: wait until its server claims the handshake port (until then nobody does
     // and reads return all-ones), then read its data port; the last read is left pending by the
     // emulator, which destroys its server meanwhile.
@@ -451,7 +525,14 @@ extern "C" fn guest_main(_start_info: u32) -> ! {
     hw::halt_forever();
 }
 
+/// A panic (e.g. an overflow check) is reported like an exception, with where it happened.
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    hw::halt_forever();
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    traps::enter_fatal();
+    let mut line = Line::new();
+    let _ = write!(line, "xen-ioreq-guest: FAIL panic");
+    if let Some(at) = info.location() {
+        let _ = write!(line, " at {}:{}", at.file(), at.line());
+    }
+    report_fatal(&mut line)
 }

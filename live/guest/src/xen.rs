@@ -3,7 +3,7 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::{HvmParam, DOMID_SELF, HVMOP_GET_PARAM};
 use crate::hw;
@@ -30,6 +30,10 @@ unsafe impl Sync for Page {}
 
 /// Xen fills this page with one 32-byte call stub per hypercall.
 static HYPERCALL_PAGE: Page = Page(UnsafeCell::new([0; 4096]));
+
+/// The console `detect` found (ring 0: none yet), for the exception handler.
+static FOUND_RING: AtomicU64 = AtomicU64::new(0);
+static FOUND_PORT: AtomicU32 = AtomicU32::new(0);
 
 /// Xen as this guest found it.
 pub struct Xen {
@@ -72,9 +76,21 @@ impl Xen {
         unsafe { hw::wrmsr(msr, HYPERCALL_PAGE.0.get() as u64) };
         let pfn = get_param(HVM_PARAM_CONSOLE_PFN)?;
         let port = get_param(HVM_PARAM_CONSOLE_EVTCHN)?;
-        (pfn != 0).then_some(Self {
+        let found = (pfn != 0).then_some(Self {
             console_ring: pfn.wrapping_mul(4096),
             console_port: u32::try_from(port).ok()?,
+        })?;
+        FOUND_PORT.store(found.console_port, Ordering::Relaxed);
+        FOUND_RING.store(found.console_ring, Ordering::Release);
+        Some(found)
+    }
+
+    /// What an earlier `detect` found, if it found Xen and its console.
+    pub fn found() -> Option<Self> {
+        let ring = FOUND_RING.load(Ordering::Acquire);
+        (ring != 0).then(|| Self {
+            console_ring: ring,
+            console_port: FOUND_PORT.load(Ordering::Relaxed),
         })
     }
 
