@@ -249,11 +249,22 @@ pub fn timed_port_in(port: u16) -> (u64, u32) {
     (t1.wrapping_sub(t0), v)
 }
 
-/// Stops the CPU for good.
+/// Stops the CPU for good (on Xen a halt with interrupts off takes the vCPU down, and with the
+/// last one the domain: its `on_poweroff` action follows).
 pub fn halt_forever() -> ! {
     loop {
         // SAFETY: hlt with interrupts off just parks the vCPU.
         unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
+
+/// Waits forever with the vCPU alive: halts with interrupts enabled. Nothing is set up to
+/// interrupt the guest (no event-channel callback, no timer), so the vCPU just stays blocked;
+/// an unexpected interrupt reaches the IDT's catch-all, which reports it.
+pub fn idle_forever() -> ! {
+    loop {
+        // SAFETY: sti; hlt only blocks the vCPU until an interrupt, which traps.rs handles.
+        unsafe { asm!("sti", "hlt", options(nomem, nostack)) };
     }
 }
 

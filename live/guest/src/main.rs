@@ -522,7 +522,9 @@ extern "C" fn guest_main(start_info: u32) -> ! {
         };
         line.send(&con);
     }
-    hw::halt_forever();
+    // Stay alive for run-live's checks and `xl destroy`, whichever way the pending read ended
+    // (a halt with interrupts off would power the domain off).
+    hw::idle_forever();
 }
 
 /// A panic (e.g. an overflow check) is reported like an exception, with where it happened.
