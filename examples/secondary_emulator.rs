@@ -195,8 +195,12 @@ impl Machine {
     /// Destroys everything (domain destruction as Xen runs it).
     fn teardown(self) {
         unsafe { hvm_pci_hotplug_deinit(self.guest.as_ptr().cast()) };
-        ioreq::domain_destroy::<HostPlatform>(self.guest);
-        xen_ioreq_rs::rangeset::domain::domain_destroy::<HostPlatform>(self.guest);
+        // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+        // and nothing else runs on it.
+        unsafe {
+            ioreq::domain_destroy::<HostPlatform>(self.guest);
+            xen_ioreq_rs::rangeset::domain::domain_destroy::<HostPlatform>(self.guest);
+        }
         for v in self.vcpus {
             HostDomain::remove_vcpu(v);
         }

@@ -714,8 +714,8 @@ struct OnlySlot3;
 
 impl SlotClaims for OnlySlot3 {
     fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
-        HostDomain::with(d, |h| h.id) == 1
-            && HostDomain::with(emulator, |h| h.id) == 0
+        HostDomain::with(d, |h| h.id()) == 1
+            && HostDomain::with(emulator, |h| h.id()) == 0
             && sbdf == pci_sbdf(0, 0, 3, 0)
     }
 }

@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(before, after);
         }
         if rc == 0 && !is_query {
-            let caller_id = HostDomain::with(caller, |h| h.id);
+            let caller_id = HostDomain::with(caller, |h| h.id());
             let sbdf = pci_sbdf(0, 0, u32::from(arg[2]), 0);
             assert!(pci_sbdf_claimed_by::<HostPlatform>(g, caller_id, sbdf));
         }

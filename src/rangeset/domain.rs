@@ -41,10 +41,10 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use super::core::{RangeSet, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
-use crate::platform::domain::SlotState;
+use crate::platform::domain::{RangesetsKey, SlotState, SlotValue};
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::{ReadGuard, RwLock, WriteGuard};
-use crate::platform::{DomainRef, DomainSlot, Platform};
+use crate::platform::{DomainRef, Platform};
 
 /// One rangeset: Xen's `struct rangeset`.
 pub struct Rangeset<P: Platform> {
@@ -87,7 +87,7 @@ impl<P: Platform> Drop for Writing<'_, P> {
 
 /// A domain's sets (Xen's `d->rangesets` and `d->rangesets_lock`), oldest first, kept in the
 /// domain's [`DomainSlot::Rangesets`] word.
-struct DomainRangesets<P: Platform> {
+pub(crate) struct DomainRangesets<P: Platform> {
     sets: RwLock<P::RwLock, Vec<NonNull<Rangeset<P>>>>,
 }
 
@@ -97,18 +97,22 @@ unsafe impl<P: Platform> Send for DomainRangesets<P> {}
 // SAFETY: as for Send.
 unsafe impl<P: Platform> Sync for DomainRangesets<P> {}
 
-type ListSlot<P> = SlotState<DomainRangesets<P>>;
+impl<P: Platform> SlotValue<P> for RangesetsKey {
+    type Value = DomainRangesets<P>;
+}
+
+type ListSlot = SlotState<RangesetsKey>;
 
 /// The domain's list, if `domain_initialise` made one. It lives until `domain_destroy`, which
 /// does not race with the users of the domain's sets (see the module comment).
 fn domain_list<P: Platform>(d: DomainRef) -> Option<&'static DomainRangesets<P>> {
-    ListSlot::<P>::get::<P>(d, DomainSlot::Rangesets)
+    ListSlot::get::<P>(d)
 }
 
 /// `rangeset_domain_initialise`: gives `d` its (empty) list. Idempotent. -ENOMEM if the list or its
 /// lock cannot be allocated; sets for `d` then cannot be created (Xen's version cannot fail).
 pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
-    ListSlot::<P>::get_or_init::<P>(d, DomainSlot::Rangesets, || {
+    ListSlot::get_or_init::<P>(d, || {
         Ok(DomainRangesets {
             sets: RwLock::new(Vec::new())?,
         })
@@ -118,10 +122,16 @@ pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
 
 /// `rangeset_domain_destroy`: detaches every set still attached to `d`, frees those owned by C
 /// and then the list. Idempotent; a no-op for a domain never initialised.
-pub fn domain_destroy<P: Platform>(d: DomainRef) {
-    // SAFETY: domain_destroy does not race with creating, destroying or printing `d`'s sets (the
-    // module's contract, Xen's too), the only users of the list reference.
-    let Some(list) = (unsafe { ListSlot::<P>::take::<P>(d, DomainSlot::Rangesets) }) else {
+///
+/// # Safety
+/// The module's contract (Xen's too): no set of `d` may be created, destroyed (a
+/// [`RangesetBox`] dropped) or printed with `domain_printk` concurrently with this call, and
+/// every pointer C holds to a set of `d` it owns (`rangeset_new`) is dangling afterwards. The
+/// list's references are `'static` only by this contract.
+pub unsafe fn domain_destroy<P: Platform>(d: DomainRef) {
+    // SAFETY: the caller's contract: nothing creates, destroys or prints `d`'s sets concurrently,
+    // and those are the only users of the list reference.
+    let Some(list) = (unsafe { ListSlot::take::<P>(d) }) else {
         return;
     };
     let sets = list.sets.into_inner();
@@ -271,7 +281,10 @@ impl<P: Platform> Rangeset<P> {
 
     /// The domain this set is attached to, if any.
     pub fn domain(&self) -> Option<DomainRef> {
-        DomainRef::from_ptr(self.domain.load(Ordering::Acquire))
+        // SAFETY: the word is NULL or the address of the `DomainRef` the set was attached to in
+        // `RangesetBox::new`, a live domain until `domain_destroy` clears the word (whose contract
+        // orders it before the domain goes away and excludes concurrent users of the list).
+        unsafe { DomainRef::from_ptr(self.domain.load(Ordering::Acquire)) }
     }
 }
 
@@ -514,8 +527,12 @@ mod tests {
             .unwrap()
             .into_raw();
         assert!(!raw.is_null());
-        domain_destroy::<H>(d);
-        domain_destroy::<H>(d);
+        // SAFETY: one thread; no set of `d` is being created, dropped or printed, and `raw` is
+        // not used after it is freed here.
+        unsafe {
+            domain_destroy::<H>(d);
+            domain_destroy::<H>(d);
+        }
         assert_eq!(port.domain(), None);
         assert!(port.contains_range(0x13, 0x1f));
         assert_eq!(

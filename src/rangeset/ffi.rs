@@ -44,8 +44,11 @@ unsafe fn set<'a>(r: *const rangeset) -> Option<&'a Set> {
     unsafe { r.cast::<Set>().as_ref() }
 }
 
-fn dom(d: *mut domain) -> Option<DomainRef> {
-    DomainRef::from_ptr(d.cast())
+/// # Safety
+/// `d` is NULL or a live domain ([`domain::handle`]).
+unsafe fn dom(d: *mut domain) -> Option<DomainRef> {
+    // SAFETY: the caller's contract.
+    unsafe { domain::handle(d) }
 }
 
 /// Calls a C report callback, or fails with -EINVAL where Xen would jump to NULL.
@@ -64,7 +67,8 @@ fn call_report(cb: ReportCb, s: u64, e: u64, ctxt: *mut c_void) -> c_int {
 /// `d` must be NULL or a live domain.
 #[no_mangle]
 pub unsafe extern "C" fn rangeset_domain_initialise(d: *mut domain) {
-    if let Some(d) = dom(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
         let _ = domain_initialise::<Active>(d);
     }
 }
@@ -72,11 +76,14 @@ pub unsafe extern "C" fn rangeset_domain_initialise(d: *mut domain) {
 /// `rangeset_domain_destroy`: frees every set still attached to `d`. Idempotent.
 ///
 /// # Safety
-/// `d` must be NULL or a live domain; its sets must not be used afterwards.
+/// `d` must be NULL or a live domain; none of its sets may be created, destroyed or printed
+/// concurrently, and its sets must not be used afterwards ([`domain_destroy`]).
 #[no_mangle]
 pub unsafe extern "C" fn rangeset_domain_destroy(d: *mut domain) {
-    if let Some(d) = dom(d) {
-        domain_destroy::<Active>(d);
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
+        // SAFETY: the function's contract is domain_destroy's.
+        unsafe { domain_destroy::<Active>(d) };
     }
 }
 
@@ -112,7 +119,8 @@ pub unsafe extern "C" fn rangeset_new(
         }
         Some(buf.get(..len).unwrap_or(&buf))
     };
-    match RangesetBox::<Active>::new(dom(d), name, flags) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    match RangesetBox::<Active>::new(unsafe { dom(d) }, name, flags) {
         Ok(b) => b.into_raw().cast(),
         Err(_) => core::ptr::null_mut(),
     }
@@ -348,7 +356,8 @@ pub unsafe extern "C" fn rangeset_swap(a: *mut rangeset, b: *mut rangeset) {
 /// `d` must be NULL or a live domain.
 #[no_mangle]
 pub unsafe extern "C" fn rangeset_domain_printk(d: *mut domain) {
-    if let Some(d) = dom(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
         domain_printk::<Active>(d);
     }
 }
