@@ -186,7 +186,7 @@ impl Model {
         if self.0.iter().any(|&(a, _)| a > s && a <= e) {
             return false;
         }
-        match self.0.iter().filter(|&&(a, _)| a <= s).last() {
+        match self.0.iter().rfind(|&&(a, _)| a <= s) {
             None => true,
             Some(&(_, b)) => u128::from(b) + 1 < u128::from(s),
         }
