@@ -15,10 +15,8 @@ use xen_ioreq_rs::platform::host::alloc::{fail_allocations_after, CountingAlloca
 use xen_ioreq_rs::platform::host::console::take_console;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::HostPlatform as H;
-use xen_ioreq_rs::rangeset::core::{RangeSet, RangesetFlags};
-use xen_ioreq_rs::rangeset::domain::{
-    domain_destroy, domain_initialise, domain_printk, RangesetBox,
-};
+use xen_ioreq_rs::rangeset::core::{RangeList, RangesetFlags};
+use xen_ioreq_rs::rangeset::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset};
 use xen_ioreq_rs::Errno;
 
 #[global_allocator]
@@ -135,7 +133,7 @@ impl Model {
         }
         Model(out)
     }
-    fn of(r: &RangeSet) -> Model {
+    fn of(r: &RangeList) -> Model {
         Model::normalise(r.ranges().iter().map(|x| (x.s, x.e)).collect())
     }
     fn add(&mut self, s: u64, e: u64) {
@@ -198,7 +196,7 @@ impl Model {
 
 /// One fuzzed set plus what the checks know about it.
 struct Slot {
-    set: RangesetBox<H>,
+    set: Rangeset<H>,
     model: Model,
     /// `budget + number of ranges`, constant between limit/swap.
     conserved: i64,
@@ -213,7 +211,7 @@ impl Slot {
         } else {
             RangesetFlags::empty()
         };
-        let set = RangesetBox::<H>::new(d, name, flags).expect("host allocation");
+        let set = Rangeset::<H>::new(d, name, flags).expect("host allocation");
         Slot {
             set,
             model: Model::default(),

@@ -13,7 +13,7 @@
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 use super::core::{RangesetFlags, NAME_MAX};
-use super::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset, RangesetBox};
+use super::domain::{domain_destroy, domain_initialise, domain_printk, LockedRangeset, Rangeset};
 use crate::errno::{to_c, Errno};
 pub use crate::ffi::domain;
 use crate::ffi::AbiBool;
@@ -28,7 +28,7 @@ pub struct rangeset {
 // `unsigned long` is u64 (LP64: x86-64 Xen), so values pass between C and the core unconverted.
 const _: () = assert!(core::mem::size_of::<c_ulong>() == core::mem::size_of::<u64>());
 
-type Set = Rangeset<Active>;
+type Set = LockedRangeset<Active>;
 
 /// `int (*)(unsigned long s, unsigned long e, void *ctxt)` of `rangeset_report_ranges` (spelled
 /// out in the signatures so that the header shows the C type, as Xen's does).
@@ -39,8 +39,8 @@ type ReportCb = Option<unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void) -> c_
 /// # Safety
 /// `r` must be NULL or a live pointer from `rangeset_new`.
 unsafe fn set<'a>(r: *const rangeset) -> Option<&'a Set> {
-    // SAFETY: by the caller's contract, a non-NULL `r` is a live Rangeset<Active> (rangeset_new
-    // returns RangesetBox::into_raw, cast to the opaque type).
+    // SAFETY: by the caller's contract, a non-NULL `r` is a live LockedRangeset<Active>
+    // (rangeset_new returns Rangeset::into_raw, cast to the opaque type).
     unsafe { r.cast::<Set>().as_ref() }
 }
 
@@ -120,7 +120,7 @@ pub unsafe extern "C" fn rangeset_new(
         Some(buf.get(..len).unwrap_or(&buf))
     };
     // SAFETY: the function's contract: `d` is NULL or a live domain.
-    match RangesetBox::<Active>::new(unsafe { dom(d) }, name, flags) {
+    match Rangeset::<Active>::new(unsafe { dom(d) }, name, flags) {
         Ok(b) => b.into_raw().cast(),
         Err(_) => core::ptr::null_mut(),
     }
@@ -135,7 +135,7 @@ pub unsafe extern "C" fn rangeset_destroy(r: *mut rangeset) {
     if !r.is_null() {
         // SAFETY: a live pointer from rangeset_new (into_raw) is owned by the caller, who gives it
         // up here.
-        drop(unsafe { RangesetBox::from_raw(r.cast::<Set>()) });
+        drop(unsafe { Rangeset::from_raw(r.cast::<Set>()) });
     }
 }
 
