@@ -157,6 +157,7 @@ impl Machine {
         }
         // hvm_domain_initialise creates the PCI hotplug controller.
         ensure!(
+            // SAFETY: a live host domain.
             unsafe { hvm_pci_hotplug_init(guest.as_ptr().cast()) } == 0,
             "hotplug controller init"
         );
@@ -194,9 +195,14 @@ impl Machine {
 
     /// Destroys everything (domain destruction as Xen runs it).
     fn teardown(self) {
+        // SAFETY: a live host domain; nothing else uses its controller (one thread).
         unsafe { hvm_pci_hotplug_deinit(self.guest.as_ptr().cast()) };
-        ioreq::domain_destroy::<HostPlatform>(self.guest);
-        xen_ioreq_rs::rangeset::domain::domain_destroy::<HostPlatform>(self.guest);
+        // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+        // and nothing else runs on it.
+        unsafe {
+            ioreq::domain_destroy::<HostPlatform>(self.guest);
+            xen_ioreq_rs::rangeset::domain::domain_destroy::<HostPlatform>(self.guest);
+        }
         for v in self.vcpus {
             HostDomain::remove_vcpu(v);
         }
@@ -595,8 +601,8 @@ fn guest_forwarded(
     }
     p = sel;
     ensure!(rc == X86EMUL_RETRY, "request not posted ({rc})");
-    // SAFETY: `v` is a live vCPU of the host platform.
     ensure!(
+        // SAFETY: a live vCPU of the host platform.
         unsafe { hvm_io_pending(v.as_ptr().cast()) },
         "a posted request must be pending"
     );
@@ -622,8 +628,8 @@ fn guest_forwarded(
         resp.addr == p.addr && resp.type_ == p.type_ && resp.state() == STATE_IOREQ_NONE,
         "response does not match the request: {resp:?} vs {p:?}"
     );
-    // SAFETY: as above.
     ensure!(
+        // SAFETY: a live vCPU of the host platform.
         !unsafe { hvm_io_pending(v.as_ptr().cast()) },
         "slot not freed"
     );
@@ -1013,8 +1019,8 @@ fn emulator_life(m: &Machine) -> Step<Emulator> {
     // SAFETY: `w` is a live ioreq_t; the vCPU is current.
     let queued = unsafe { hvm_buffered_io_send((&mut w as *mut IoreqSlot).cast()) };
     ensure!(queued == 1, "buffered write not queued");
-    // SAFETY: live vCPU.
     ensure!(
+        // SAFETY: a live vCPU of the host platform.
         !unsafe { hvm_io_pending(m.vcpus[0].as_ptr().cast()) },
         "a buffered write leaves no synchronous request"
     );

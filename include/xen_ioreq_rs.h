@@ -97,7 +97,8 @@ int hvm_pci_hotplug_init(struct domain *d);
  * Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
  *
  * # Safety
- * `d` is NULL or a live `struct domain` on which no hotplug call is in progress.
+ * `d` is NULL or a live `struct domain` on which no hotplug call or port access is in progress
+ * or can start, and whose SCI line is still usable ([`per_domain::deinit`]).
  */
 void hvm_pci_hotplug_deinit(struct domain *d);
 
@@ -257,7 +258,8 @@ void hvm_destroy_all_ioreq_servers(struct domain *d);
  * part of `struct domain`).
  *
  * # Safety
- * Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+ * `d` is NULL or a live domain that nothing reaches any more: no vCPU, hypercall, DMOP or
+ * emulator path of it runs or can start ([`super::domain_destroy`]).
  */
 void hvm_ioreq_domain_destroy(struct domain *d);
 
@@ -434,7 +436,8 @@ void rangeset_domain_initialise(struct domain *d);
  * `rangeset_domain_destroy`: frees every set still attached to `d`. Idempotent.
  *
  * # Safety
- * `d` must be NULL or a live domain; its sets must not be used afterwards.
+ * `d` must be NULL or a live domain; none of its sets may be created, destroyed or printed
+ * concurrently, and its sets must not be used afterwards ([`domain_destroy`]).
  */
 void rangeset_domain_destroy(struct domain *d);
 

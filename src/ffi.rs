@@ -17,15 +17,24 @@ pub struct vcpu {
 
 impl domain {
     /// The platform's handle for a C `struct domain *`; NULL gives `None`.
-    pub fn handle(d: *mut domain) -> Option<DomainRef> {
-        DomainRef::from_ptr(d.cast())
+    ///
+    /// # Safety
+    /// `d` is NULL or a live domain for as long as the handle is used
+    /// ([`DomainRef::from_ptr`]).
+    pub unsafe fn handle(d: *mut domain) -> Option<DomainRef> {
+        // SAFETY: the caller's contract is from_ptr's.
+        unsafe { DomainRef::from_ptr(d.cast()) }
     }
 }
 
 impl vcpu {
     /// The platform's handle for a C `struct vcpu *`; NULL gives `None`.
-    pub fn handle(v: *mut vcpu) -> Option<VcpuRef> {
-        VcpuRef::from_ptr(v.cast())
+    ///
+    /// # Safety
+    /// `v` is NULL or a live vCPU for as long as the handle is used ([`VcpuRef::from_ptr`]).
+    pub unsafe fn handle(v: *mut vcpu) -> Option<VcpuRef> {
+        // SAFETY: the caller's contract is from_ptr's.
+        unsafe { VcpuRef::from_ptr(v.cast()) }
     }
 }
 

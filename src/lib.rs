@@ -7,8 +7,6 @@
 //! supplied by the C glue in `xen-patches/`; the `host` feature implements it on std with resource
 //! counters, for tests, fuzzing, benchmarks and the demo.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)

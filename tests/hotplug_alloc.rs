@@ -40,6 +40,7 @@ fn init_out_of_memory_and_no_leaks() {
 
     let base = live_allocations();
     fail_allocations_after(Some(0));
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, ENOMEM);
     fail_allocations_after(None);
     assert_eq!(live_allocations(), base);
@@ -49,6 +50,7 @@ fn init_out_of_memory_and_no_leaks() {
     assert_eq!(unsafe { hvm_pci_hotplug_io(1, PCIHP_BASE, 4, &mut v) }, 0);
     assert_eq!(v, !0, "no controller after a failed init");
 
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     assert_eq!(live_allocations(), base + 1, "one allocation per domain");
 
@@ -88,6 +90,7 @@ fn init_out_of_memory_and_no_leaks() {
     io(0, PCIHP_BASE + 8, 4, 1 << 5);
     assert_eq!(req(5, 2), 0);
     assert_eq!(
+        // SAFETY: a live host domain.
         unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), 2) },
         0
     );
@@ -103,6 +106,7 @@ fn init_out_of_memory_and_no_leaks() {
     fail_allocations_after(None);
     assert_eq!(live_allocations(), base + 1);
 
+    // SAFETY: a live host domain; nothing else uses its controller (one thread).
     unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     assert_eq!(live_allocations(), base);
     take_guest_buffer(buf);

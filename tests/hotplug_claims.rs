@@ -47,6 +47,7 @@ impl Env {
         HostDomain::with(stub, |h| h.dm_target = Some(1));
         let guest = HostDomain::create(1);
         sci_forget(guest);
+        // SAFETY: a live host domain.
         assert_eq!(unsafe { hvm_pci_hotplug_init(guest.as_ptr().cast()) }, 0);
         ioreq_ready(guest, dom0);
         Env { guest, dom0, stub }
@@ -84,6 +85,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // SAFETY: a live host domain; nothing else uses its controller (one thread).
         unsafe { hvm_pci_hotplug_deinit(self.guest.as_ptr().cast()) };
         ioreq_release(self.guest);
         for d in [self.guest, self.stub, self.dom0] {

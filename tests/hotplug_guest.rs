@@ -62,6 +62,7 @@ impl Env {
         });
         let guest = HostDomain::create(1);
         sci_forget(guest);
+        // SAFETY: a live host domain.
         assert_eq!(unsafe { hvm_pci_hotplug_init(guest.as_ptr().cast()) }, 0);
         // The device model owns every slot: an ioreq server of its claims them all (H10).
         ioreq_ready(guest, dm);
@@ -225,6 +226,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // SAFETY: a live host domain; nothing else uses its controller (one thread).
         unsafe { hvm_pci_hotplug_deinit(self.guest.as_ptr().cast()) };
         assert!(!sci_line(self.guest).source(SciSource::Gpe0));
         ioreq_release(self.guest);
@@ -355,6 +357,7 @@ fn gpe_block_every_width_and_offset() {
     assert_eq!(e.inb(GPE_EN), 0xef);
     assert_eq!(e.inb(GPE_EN + 1), 0x12);
     // Status: set bits 1, 2 and 9 through events, then clear them with every width.
+    // SAFETY: a live host domain.
     let raise = |b| assert_eq!(unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), b) }, 0);
     raise(1);
     raise(2);
@@ -482,6 +485,7 @@ fn sci_is_shared_with_pm1a_and_cpu_hotplug() {
     Host::sci_set_level(e.guest, SciSource::Pm1a, false);
     assert!(!e.sci());
     // CPU hotplug (GPE 2) shares the block: both methods run for one SCI.
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 2) }, 0);
     assert_eq!(e.unplug(3), 0);
     assert!(e.sci());
@@ -490,10 +494,12 @@ fn sci_is_shared_with_pm1a_and_cpu_hotplug() {
     assert!(notes.contains(&(3, EJECT_REQUEST)));
     assert!(!e.sci());
     assert_eq!(
+        // SAFETY: a live host domain.
         unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 16) },
         EINVAL
     );
     assert_eq!(
+        // SAFETY: NULL is allowed (and refused).
         unsafe { hvm_pci_hotplug_gpe_raise(std::ptr::null_mut(), 2) },
         EINVAL
     );
@@ -507,6 +513,7 @@ fn sci_counts_all_sixteen_gpes() {
     // QEMU 2.x would not raise the SCI for GPE 9 (it looks at status byte 0 only); H2.
     let e = Env::new();
     e.out(GPE_EN + 1, 1, 0x02);
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 9) }, 0);
     assert!(e.sci());
     e.out(GPE_STS + 1, 1, 0x02);
@@ -529,20 +536,22 @@ fn save_restore_round_trip() {
     // A second guest restores the record: same registers, same SCI.
     let g2 = HostDomain::create(2);
     sci_forget(g2);
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(g2.as_ptr().cast()) }, 0);
-    // SAFETY: `rec` is readable.
     assert_eq!(
+        // SAFETY: a live host domain; `rec` is readable for its length.
         unsafe { hvm_pci_hotplug_load(g2.as_ptr().cast(), rec.as_ptr(), rec.len()) },
         0
     );
     assert!(sci_line(g2).level());
     let mut back = [0u8; HVM_PCI_HOTPLUG_RECORD_SIZE];
-    // SAFETY: `back` is writable.
     assert_eq!(
+        // SAFETY: a live host domain; `back` is writable for its length.
         unsafe { hvm_pci_hotplug_save(g2.as_ptr().cast(), back.as_mut_ptr(), back.len()) },
         32
     );
     assert_eq!(back, rec);
+    // SAFETY: a live host domain; nothing else uses its controller (one thread).
     unsafe { hvm_pci_hotplug_deinit(g2.as_ptr().cast()) };
     assert!(!sci_line(g2).level());
     HostDomain::destroy(g2);
@@ -668,11 +677,14 @@ fn hypercall_error_codes() {
 #[test]
 fn init_deinit_and_null_pointers() {
     let e = Env::new();
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(e.ptr().cast()) }, EEXIST);
     assert_eq!(
+        // SAFETY: NULL is allowed (and refused).
         unsafe { hvm_pci_hotplug_init(std::ptr::null_mut()) },
         EINVAL
     );
+    // SAFETY: NULL is allowed (and refused).
     unsafe { hvm_pci_hotplug_deinit(std::ptr::null_mut()) };
     HostDomain::set_current(e.guest);
     // SAFETY: NULL and a live u32 are what the handlers accept.
@@ -685,6 +697,7 @@ fn init_deinit_and_null_pointers() {
     e.ospm_enable_gpes();
     assert_eq!(e.plug(2), 0);
     assert!(e.sci());
+    // SAFETY: a live host domain; nothing else uses its controller (one thread).
     unsafe { hvm_pci_hotplug_deinit(e.ptr().cast()) };
     assert!(!e.sci());
     // Without a controller the ports read all ones and ignore writes.
@@ -699,10 +712,12 @@ fn init_deinit_and_null_pointers() {
         assert_eq!(hvm_gpe_io(IOREQ_WRITE, GPE_STS, 1, &mut v), 0);
     }
     assert_eq!(
+        // SAFETY: a live host domain.
         unsafe { hvm_pci_hotplug_gpe_raise(e.ptr().cast(), 2) },
         EOPNOTSUPP
     );
     assert_eq!(
+        // SAFETY: a live host domain.
         unsafe { hvm_pci_hotplug_init(e.ptr().cast()) },
         0,
         "Env's drop deinits it again"
@@ -714,8 +729,8 @@ struct OnlySlot3;
 
 impl SlotClaims for OnlySlot3 {
     fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
-        HostDomain::with(d, |h| h.id) == 1
-            && HostDomain::with(emulator, |h| h.id) == 0
+        HostDomain::with(d, |h| h.id()) == 1
+            && HostDomain::with(emulator, |h| h.id()) == 0
             && sbdf == pci_sbdf(0, 0, 3, 0)
     }
 }

@@ -144,6 +144,7 @@ fn controller_matches_qemu21_except_listed_entries() {
     HostDomain::with(dm, |h| h.is_privileged = true);
     let g = HostDomain::create(1);
     sci_forget(g);
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     // The device model owns every slot (H10).
     ioreq_ready(g, dm);
@@ -275,6 +276,7 @@ fn controller_matches_qemu21_except_listed_entries() {
             _ => {
                 let bit = if rng.below(2) == 0 { 2 } else { rng.below(16) };
                 assert_eq!(
+                    // SAFETY: a live host domain.
                     unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), bit) },
                     0
                 );
@@ -307,6 +309,7 @@ fn controller_matches_qemu21_except_listed_entries() {
         }
     }
     take_guest_buffer(buf);
+    // SAFETY: a live host domain; nothing else uses its controller (one thread).
     unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     ioreq_release(g);
     HostDomain::destroy(g);

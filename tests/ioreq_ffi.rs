@@ -29,7 +29,7 @@ fn req_ptr(p: &mut IoreqSlot) -> *mut xen_ioreq_rs::ioreq::ffi::ioreq {
 #[test]
 fn null_pointers_are_refused() {
     let env = setup(1);
-    // SAFETY (whole block): every pointer is NULL or valid, as the exports require.
+    // SAFETY: every pointer is NULL or valid, as the exports require.
     unsafe {
         let mut id = 0u16;
         assert_eq!(
@@ -93,7 +93,7 @@ fn null_pointers_are_refused() {
 fn c_abi_round_trip() {
     let env = setup(2);
     HostDomain::set_current_vcpu(Some(env.vcpus[1]));
-    // SAFETY (whole block): every pointer is valid for the access the export makes.
+    // SAFETY: every pointer is valid for the access the export makes.
     unsafe {
         // The default server through the param hook; a NULL id is fine.
         assert_eq!(hvm_ioreq_get_param(d(&env), HVM_PARAM_IOREQ_PFN), 0);

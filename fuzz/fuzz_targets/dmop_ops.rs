@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
         };
         assert!(ALLOWED.contains(&rc), "op {op}: rc {rc}");
         if rc != 0 && op & 0x80 == 0 && op % 8 != 2 {
-            assert_eq!(ioreq::snapshot::<H>(env.d).servers, before, "a failing op changed state");
+            assert_eq!(
+                ioreq::snapshot::<H>(env.d).servers,
+                before,
+                "a failing op changed state"
+            );
         }
     }
     HostDomain::set_current(env.dm);

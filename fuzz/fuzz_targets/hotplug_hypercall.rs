@@ -12,10 +12,10 @@ mod hotplug_common;
 use hotplug_common::{claim, ioreq_ready, ioreq_release};
 
 use libfuzzer_sys::fuzz_target;
-use xen_ioreq_rs::hotplug::hypercall::pci_sbdf;
-use xen_ioreq_rs::ioreq::claims::pci_sbdf_claimed_by;
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
+use xen_ioreq_rs::hotplug::hypercall::pci_sbdf;
+use xen_ioreq_rs::ioreq::claims::pci_sbdf_claimed_by;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::irq::sci_forget;
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
     });
     let g = HostDomain::create(1);
     sci_forget(g);
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     let bare = HostDomain::create(2);
     let pv = HostDomain::create(3);
@@ -82,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(before, after);
         }
         if rc == 0 && !is_query {
-            let caller_id = HostDomain::with(caller, |h| h.id);
+            let caller_id = HostDomain::with(caller, |h| h.id());
             let sbdf = pci_sbdf(0, 0, u32::from(arg[2]), 0);
             assert!(pci_sbdf_claimed_by::<HostPlatform>(g, caller_id, sbdf));
         }
@@ -95,6 +96,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     take_guest_buffer(buf);
+    // SAFETY: a live host domain; nothing else uses its controller (one thread).
     unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     ioreq_release(g);
     for d in callers {

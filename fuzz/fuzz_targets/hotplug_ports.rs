@@ -25,7 +25,7 @@ use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::irq::{sci_forget, sci_line};
 use xen_ioreq_rs::platform::host::HostPlatform;
 use xen_ioreq_rs::platform::irq::SciSource;
-use xen_ioreq_rs::platform::{GuestCopy, IsaIrq};
+use xen_ioreq_rs::platform::{DomainRef, GuestCopy, IsaIrq};
 
 #[derive(Arbitrary, Debug)]
 enum Step {
@@ -66,16 +66,20 @@ fn check(d: xen_ioreq_rs::platform::DomainRef, pm1a: bool) {
     assert!(c.is_consistent(), "{c:?}");
 }
 
-fn save(d: *mut c_void) -> [u8; 32] {
+fn save(d: DomainRef) -> [u8; 32] {
     let mut b = [0u8; 32];
-    // SAFETY: `b` is writable for 32 bytes.
-    assert_eq!(unsafe { hvm_pci_hotplug_save(d.cast(), b.as_mut_ptr(), 32) }, 32);
+    assert_eq!(
+        // SAFETY: a host-platform domain (the host resolves it in its registry); `b` is
+        // writable for 32 bytes.
+        unsafe { hvm_pci_hotplug_save(d.as_ptr().cast(), b.as_mut_ptr(), 32) },
+        32
+    );
     b
 }
 
-fn load(d: *mut c_void, b: &[u8]) -> i32 {
-    // SAFETY: `b` is readable for its length.
-    unsafe { hvm_pci_hotplug_load(d.cast(), b.as_ptr(), b.len()) }
+fn load(d: DomainRef, b: &[u8]) -> i32 {
+    // SAFETY: a host-platform domain (as in `save`); `b` is readable for its length.
+    unsafe { hvm_pci_hotplug_load(d.as_ptr().cast(), b.as_ptr(), b.len()) }
 }
 
 fuzz_target!(|steps: Vec<Step>| {
@@ -83,6 +87,7 @@ fuzz_target!(|steps: Vec<Step>| {
     HostDomain::with(dm, |h| h.is_privileged = true);
     let g = HostDomain::create(1);
     sci_forget(g);
+    // SAFETY: a live host domain.
     assert_eq!(unsafe { hvm_pci_hotplug_init(g.as_ptr().cast()) }, 0);
     // The device model owns every slot (FIDELITY H10).
     ioreq_ready(g, dm);
@@ -93,7 +98,7 @@ fuzz_target!(|steps: Vec<Step>| {
 
     for step in steps.iter().take(256) {
         let before = snapshot::<HostPlatform>(g).expect("controller");
-        let rec_before = save(g.as_ptr());
+        let rec_before = save(g);
         let mut may_eject = 0u32;
         match *step {
             Step::Io {
@@ -142,7 +147,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 let valid = (1..32).contains(&s) && enable <= 2;
                 assert_eq!(rc == -22, !valid, "rc {rc}");
                 if rc != 0 || enable == 2 {
-                    assert_eq!(save(g.as_ptr()), rec_before, "rc {rc} changed state");
+                    assert_eq!(save(g), rec_before, "rc {rc} changed state");
                 }
                 if valid && enable == 1 {
                     assert_eq!(rc == 0, before.present() & (1 << s) == 0);
@@ -156,6 +161,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 }
             }
             Step::GpeRaise(bit) => {
+                // SAFETY: a live host domain.
                 let rc = unsafe { hvm_pci_hotplug_gpe_raise(g.as_ptr().cast(), u32::from(bit)) };
                 assert_eq!(rc == 0, bit < 16);
             }
@@ -164,22 +170,22 @@ fuzz_target!(|steps: Vec<Step>| {
                 HostPlatform::sci_set_level(g, SciSource::Pm1a, level);
             }
             Step::Load(ref bytes) => {
-                if load(g.as_ptr(), bytes) != 0 {
-                    assert_eq!(save(g.as_ptr()), rec_before);
+                if load(g, bytes) != 0 {
+                    assert_eq!(save(g), rec_before);
                 }
             }
             Step::SaveMutateLoad { at, xor } => {
                 let mut b = rec_before;
                 b[usize::from(at % 32)] ^= xor;
-                if load(g.as_ptr(), &b) != 0 {
-                    assert_eq!(save(g.as_ptr()), rec_before);
+                if load(g, &b) != 0 {
+                    assert_eq!(save(g), rec_before);
                 } else {
-                    assert_eq!(save(g.as_ptr()), b);
+                    assert_eq!(save(g), b);
                 }
             }
             Step::RoundTrip => {
-                assert_eq!(load(g.as_ptr(), &rec_before), 0);
-                assert_eq!(save(g.as_ptr()), rec_before);
+                assert_eq!(load(g, &rec_before), 0);
+                assert_eq!(save(g), rec_before);
             }
         }
         let after = snapshot::<HostPlatform>(g).expect("controller");
@@ -191,6 +197,7 @@ fuzz_target!(|steps: Vec<Step>| {
     }
 
     take_guest_buffer(buf);
+    // SAFETY: a live host domain; nothing else uses its controller (one thread).
     unsafe { hvm_pci_hotplug_deinit(g.as_ptr().cast()) };
     assert!(!sci_line(g).source(SciSource::Gpe0));
     sci_forget(g);

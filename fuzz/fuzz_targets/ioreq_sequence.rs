@@ -241,13 +241,12 @@ fuzz_target!(|ops: Vec<Op>| {
                             }
                         }
                     }
-                    loop {
-                        match ioreq::complete_io::<H>(env.d, v) {
-                            IoCompletion::Completed(_) | IoCompletion::Idle => break,
-                            IoCompletion::Wait { .. } => break,
-                            IoCompletion::Crashed => {
-                                panic!("well-behaved emulator crashed the domain")
-                            }
+                    match ioreq::complete_io::<H>(env.d, v) {
+                        IoCompletion::Completed(_)
+                        | IoCompletion::Idle
+                        | IoCompletion::Wait { .. } => {}
+                        IoCompletion::Crashed => {
+                            panic!("well-behaved emulator crashed the domain")
                         }
                     }
                 }

@@ -15,10 +15,8 @@ use xen_ioreq_rs::platform::host::alloc::{fail_allocations_after, CountingAlloca
 use xen_ioreq_rs::platform::host::console::take_console;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::HostPlatform as H;
-use xen_ioreq_rs::rangeset::core::{RangeSet, RangesetFlags};
-use xen_ioreq_rs::rangeset::domain::{
-    domain_destroy, domain_initialise, domain_printk, RangesetBox,
-};
+use xen_ioreq_rs::rangeset::core::{RangeList, RangesetFlags};
+use xen_ioreq_rs::rangeset::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset};
 use xen_ioreq_rs::Errno;
 
 #[global_allocator]
@@ -135,7 +133,7 @@ impl Model {
         }
         Model(out)
     }
-    fn of(r: &RangeSet) -> Model {
+    fn of(r: &RangeList) -> Model {
         Model::normalise(r.ranges().iter().map(|x| (x.s, x.e)).collect())
     }
     fn add(&mut self, s: u64, e: u64) {
@@ -186,7 +184,7 @@ impl Model {
         if self.0.iter().any(|&(a, _)| a > s && a <= e) {
             return false;
         }
-        match self.0.iter().filter(|&&(a, _)| a <= s).last() {
+        match self.0.iter().rfind(|&&(a, _)| a <= s) {
             None => true,
             Some(&(_, b)) => u128::from(b) + 1 < u128::from(s),
         }
@@ -198,7 +196,7 @@ impl Model {
 
 /// One fuzzed set plus what the checks know about it.
 struct Slot {
-    set: RangesetBox<H>,
+    set: Rangeset<H>,
     model: Model,
     /// `budget + number of ranges`, constant between limit/swap.
     conserved: i64,
@@ -213,7 +211,7 @@ impl Slot {
         } else {
             RangesetFlags::empty()
         };
-        let set = RangesetBox::<H>::new(d, name, flags).expect("host allocation");
+        let set = Rangeset::<H>::new(d, name, flags).expect("host allocation");
         Slot {
             set,
             model: Model::default(),
@@ -558,7 +556,9 @@ fn run(ops: Vec<Op>) {
             sl.check();
         }
     }
-    domain_destroy::<H>(d);
+    // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+    // and nothing else runs on it.
+    unsafe { domain_destroy::<H>(d) };
     drop(slots);
     HostDomain::destroy(d);
 }

@@ -13,19 +13,23 @@
 
 use super::controller::HotplugController;
 use crate::errno::{Errno, XenResult};
-use crate::platform::domain::SlotState;
+use crate::platform::domain::{HotplugKey, SlotState, SlotValue};
 use crate::platform::irq::SciSource;
 use crate::platform::sync::RwLock;
-use crate::platform::{DomainRef, DomainSlot, Locks, Platform};
+use crate::platform::{DomainRef, Locks, Platform};
 
 /// The controller behind its lock, as the domain slot points to it.
 pub type SharedController<P> = RwLock<<P as Locks>::RwLock, HotplugController>;
 
-type ControllerSlot<P> = SlotState<SharedController<P>>;
+impl<P: Platform> SlotValue<P> for HotplugKey {
+    type Value = SharedController<P>;
+}
+
+type ControllerSlot = SlotState<HotplugKey>;
 
 /// `d`'s controller; it stays valid until `deinit` (see the module's lifetime contract).
 fn shared<P: Platform>(d: DomainRef) -> Option<&'static SharedController<P>> {
-    ControllerSlot::<P>::get::<P>(d, DomainSlot::Hotplug)
+    ControllerSlot::get::<P>(d)
 }
 
 /// Gives `d` a controller in its reset state (nothing plugged, all GPEs clear): -EEXIST if it has
@@ -36,17 +40,20 @@ pub fn init<P: Platform>(d: DomainRef) -> XenResult<()> {
     if shared::<P>(d).is_some() {
         return Err(Errno::EEXIST);
     }
-    ControllerSlot::<P>::get_or_init::<P>(d, DomainSlot::Hotplug, || {
-        RwLock::new(HotplugController::new())
-    })
-    .map(|_| ())
+    ControllerSlot::get_or_init::<P>(d, || RwLock::new(HotplugController::new())).map(|_| ())
 }
 
 /// Frees `d`'s controller, if any, and lowers its SCI source.
-pub fn deinit<P: Platform>(d: DomainRef) {
-    // SAFETY: deinit runs after the RCU grace period of domain destruction (the module's lifetime
-    // contract): no vCPU or hypercall can hold or take a reference to the controller.
-    let Some(b) = (unsafe { ControllerSlot::<P>::take::<P>(d, DomainSlot::Hotplug) }) else {
+///
+/// # Safety
+/// The module's lifetime contract: no vCPU port access, hypercall or other user of `d`'s
+/// controller may be running or start during or after this call (Xen: `hvm_domain_destroy`,
+/// after the RCU grace period), and `d`'s SCI line must still be usable. The controller's
+/// references are `'static` only by this contract.
+pub unsafe fn deinit<P: Platform>(d: DomainRef) {
+    // SAFETY: the caller's contract: no vCPU or hypercall can hold or take a reference to the
+    // controller.
+    let Some(b) = (unsafe { ControllerSlot::take::<P>(d) }) else {
         return;
     };
     if b.read().sci_level() {

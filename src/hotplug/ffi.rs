@@ -31,7 +31,8 @@ type Claims = IoreqServerClaims<Active>;
 /// `d` is NULL or a live `struct domain`.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_pci_hotplug_init(d: *mut domain) -> c_int {
-    match domain::handle(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    match unsafe { domain::handle(d) } {
         Some(d) => to_c(per_domain::init::<Active>(d)),
         None => Errno::EINVAL.to_neg(),
     }
@@ -40,11 +41,14 @@ pub unsafe extern "C" fn hvm_pci_hotplug_init(d: *mut domain) -> c_int {
 /// Frees `d`'s controller (from `hvm_domain_destroy`); NULL or no controller: nothing.
 ///
 /// # Safety
-/// `d` is NULL or a live `struct domain` on which no hotplug call is in progress.
+/// `d` is NULL or a live `struct domain` on which no hotplug call or port access is in progress
+/// or can start, and whose SCI line is still usable ([`per_domain::deinit`]).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_pci_hotplug_deinit(d: *mut domain) {
-    if let Some(d) = domain::handle(d) {
-        per_domain::deinit::<Active>(d);
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { domain::handle(d) } {
+        // SAFETY: the function's contract is deinit's.
+        unsafe { per_domain::deinit::<Active>(d) };
     }
 }
 
@@ -121,7 +125,8 @@ pub extern "C" fn hvmop_pci_hotplug(arg: *mut c_void) -> c_int {
 /// `d` is NULL or a live `struct domain`.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut domain, bit: c_uint) -> c_int {
-    match domain::handle(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    match unsafe { domain::handle(d) } {
         Some(d) => to_c(per_domain::gpe_raise::<Active>(d, bit)),
         None => Errno::EINVAL.to_neg(),
     }
@@ -134,7 +139,8 @@ pub unsafe extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut domain, bit: c_uint) 
 /// `d` is NULL or a live `struct domain`; `buf` is NULL or valid for writing `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut domain, buf: *mut u8, len: usize) -> c_int {
-    let Some(d) = domain::handle(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { domain::handle(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     if buf.is_null() {
@@ -161,7 +167,8 @@ pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut domain, buf: *mut u8, len:
 /// `d` is NULL or a live `struct domain`; `buf` is NULL or valid for reading `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_pci_hotplug_load(d: *mut domain, buf: *const u8, len: usize) -> c_int {
-    let Some(d) = domain::handle(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { domain::handle(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     if buf.is_null() {

@@ -27,12 +27,18 @@ pub struct ioreq {
     _opaque: [u8; 0],
 }
 
-fn dom(d: *mut domain) -> Option<DomainRef> {
-    domain::handle(d)
+/// # Safety
+/// `d` is NULL or a live domain ([`domain::handle`]).
+unsafe fn dom(d: *mut domain) -> Option<DomainRef> {
+    // SAFETY: the caller's contract.
+    unsafe { domain::handle(d) }
 }
 
-fn vcp(v: *mut vcpu) -> Option<VcpuRef> {
-    vcpu::handle(v)
+/// # Safety
+/// `v` is NULL or a live vCPU ([`vcpu::handle`]).
+unsafe fn vcp(v: *mut vcpu) -> Option<VcpuRef> {
+    // SAFETY: the caller's contract.
+    unsafe { vcpu::handle(v) }
 }
 
 /// Reads the request at `p`.
@@ -69,7 +75,8 @@ pub unsafe extern "C" fn hvm_create_ioreq_server(
     handle_bufioreq: bool,
     id: *mut u16,
 ) -> i32 {
-    let Some(d) = dom(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { dom(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     match super::create_server::<Active>(d, domid, is_default, handle_bufioreq) {
@@ -90,7 +97,8 @@ pub unsafe extern "C" fn hvm_create_ioreq_server(
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_destroy_ioreq_server(d: *mut domain, id: u16) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::destroy_server::<Active>(d, id))
     })
 }
@@ -108,7 +116,8 @@ pub unsafe extern "C" fn hvm_get_ioreq_server_info(
     bufioreq_pfn: *mut u64,
     bufioreq_port: *mut u32,
 ) -> i32 {
-    let Some(d) = dom(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { dom(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     if ioreq_pfn.is_null() || bufioreq_pfn.is_null() || bufioreq_port.is_null() {
@@ -142,7 +151,8 @@ pub unsafe extern "C" fn hvm_map_io_range_to_ioreq_server(
     start: u64,
     end: u64,
 ) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::map_io_range::<Active>(d, id, type_, start, end))
     })
 }
@@ -159,7 +169,8 @@ pub unsafe extern "C" fn hvm_unmap_io_range_from_ioreq_server(
     start: u64,
     end: u64,
 ) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::unmap_io_range::<Active>(d, id, type_, start, end))
     })
 }
@@ -170,7 +181,8 @@ pub unsafe extern "C" fn hvm_unmap_io_range_from_ioreq_server(
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_set_ioreq_server_state(d: *mut domain, id: u16, enabled: bool) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::set_server_state::<Active>(d, id, enabled))
     })
 }
@@ -181,7 +193,8 @@ pub unsafe extern "C" fn hvm_set_ioreq_server_state(d: *mut domain, id: u16, ena
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_all_ioreq_servers_add_vcpu(d: *mut domain, v: *mut vcpu) -> i32 {
-    match (dom(d), vcp(v)) {
+    // SAFETY: the function's contract: `d` and `v` are NULL or live.
+    match (unsafe { dom(d) }, unsafe { vcp(v) }) {
         (Some(d), Some(v)) => to_c(super::add_vcpu_all::<Active>(d, v)),
         _ => Errno::EINVAL.to_neg(),
     }
@@ -193,7 +206,8 @@ pub unsafe extern "C" fn hvm_all_ioreq_servers_add_vcpu(d: *mut domain, v: *mut 
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_all_ioreq_servers_remove_vcpu(d: *mut domain, v: *mut vcpu) {
-    if let (Some(d), Some(v)) = (dom(d), vcp(v)) {
+    // SAFETY: the function's contract: `d` and `v` are NULL or live.
+    if let (Some(d), Some(v)) = (unsafe { dom(d) }, unsafe { vcp(v) }) {
         super::remove_vcpu_all::<Active>(d, v);
     }
 }
@@ -204,7 +218,8 @@ pub unsafe extern "C" fn hvm_all_ioreq_servers_remove_vcpu(d: *mut domain, v: *m
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_destroy_all_ioreq_servers(d: *mut domain) {
-    if let Some(d) = dom(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
         super::destroy_all::<Active>(d);
     }
 }
@@ -213,11 +228,14 @@ pub unsafe extern "C" fn hvm_destroy_all_ioreq_servers(d: *mut domain) {
 /// part of `struct domain`).
 ///
 /// # Safety
-/// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
+/// `d` is NULL or a live domain that nothing reaches any more: no vCPU, hypercall, DMOP or
+/// emulator path of it runs or can start ([`super::domain_destroy`]).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_ioreq_domain_destroy(d: *mut domain) {
-    if let Some(d) = dom(d) {
-        super::domain_destroy::<Active>(d);
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
+        // SAFETY: the function's contract is domain_destroy's.
+        unsafe { super::domain_destroy::<Active>(d) };
     }
 }
 
@@ -227,7 +245,8 @@ pub unsafe extern "C" fn hvm_ioreq_domain_destroy(d: *mut domain) {
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_set_dm_domain(d: *mut domain, domid: u16) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::set_dm_domain::<Active>(d, domid))
     })
 }
@@ -238,7 +257,8 @@ pub unsafe extern "C" fn hvm_set_dm_domain(d: *mut domain, domid: u16) -> i32 {
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_has_dm(d: *mut domain) -> bool {
-    dom(d).is_some_and(super::has_dm::<Active>)
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.is_some_and(super::has_dm::<Active>)
 }
 
 /// `hvm_io_pending`.
@@ -247,7 +267,8 @@ pub unsafe extern "C" fn hvm_has_dm(d: *mut domain) -> bool {
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_io_pending(v: *mut vcpu) -> bool {
-    vcp(v).is_some_and(|v| super::io_pending::<Active>(Active::vcpu_domain(v), v))
+    // SAFETY: the function's contract: `v` is NULL or a live vCPU.
+    unsafe { vcp(v) }.is_some_and(|v| super::io_pending::<Active>(Active::vcpu_domain(v), v))
 }
 
 /// Runs `f` with the current vCPU, its domain and the request at `p`, then writes it back.
@@ -317,7 +338,8 @@ pub const HVM_IOREQ_CRASHED: i32 = -1;
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port: *mut u32) -> i32 {
-    let Some(v) = vcp(v) else {
+    // SAFETY: the function's contract: `v` is NULL or a live vCPU.
+    let Some(v) = (unsafe { vcp(v) }) else {
         return Errno::EINVAL.to_neg();
     };
     match super::complete_io::<Active>(Active::vcpu_domain(v), v) {
@@ -347,7 +369,8 @@ pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port
 /// `v` is NULL or a live vCPU.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_ioreq_waiting(v: *mut vcpu) -> bool {
-    vcp(v).is_some_and(|v| super::waiting::<Active>(Active::vcpu_domain(v), v))
+    // SAFETY: the function's contract: `v` is NULL or a live vCPU.
+    unsafe { vcp(v) }.is_some_and(|v| super::waiting::<Active>(Active::vcpu_domain(v), v))
 }
 
 /// `hvm_access_cf8`, the 0xcf8 port handler of the current domain: latches 4-byte writes, always
@@ -379,7 +402,8 @@ pub unsafe extern "C" fn hvm_access_cf8(dir: i32, port: u32, bytes: u32, val: *m
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_ioreq_get_param(d: *mut domain, index: u32) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::get_param_hook::<Active>(d, index))
     })
 }
@@ -391,7 +415,8 @@ pub unsafe extern "C" fn hvm_ioreq_get_param(d: *mut domain, index: u32) -> i32 
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_ioreq_set_param(d: *mut domain, index: u32, value: *mut u64) -> i32 {
-    let Some(d) = dom(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { dom(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     if value.is_null() {
@@ -431,7 +456,8 @@ pub unsafe extern "C" fn hvm_ioreq_dm_op(
     len: usize,
     const_op: *mut bool,
 ) -> i32 {
-    let Some(d) = dom(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { dom(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     if arg.is_null() || const_op.is_null() {
@@ -460,7 +486,8 @@ pub unsafe extern "C" fn hvm_ioreq_get_frame(
     idx: u32,
     page: *mut *mut c_void,
 ) -> i32 {
-    let Some(d) = dom(d) else {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    let Some(d) = (unsafe { dom(d) }) else {
         return Errno::EINVAL.to_neg();
     };
     if page.is_null() {
@@ -487,7 +514,8 @@ pub unsafe extern "C" fn hvm_ioreq_map_mem_type(
     type_: u32,
     flags: u32,
 ) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::map_mem_type::<Active>(d, id, type_, flags, caller()))
     })
 }
@@ -499,7 +527,8 @@ pub unsafe extern "C" fn hvm_ioreq_map_mem_type(
 /// `d` is NULL or a live domain; `page` is only compared.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_is_ioreq_server_page(d: *mut domain, page: *const c_void) -> bool {
-    match (dom(d), NonNull::new(page.cast_mut())) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    match (unsafe { dom(d) }, NonNull::new(page.cast_mut())) {
         (Some(d), Some(p)) => super::is_server_page::<Active>(d, p),
         _ => false,
     }
@@ -566,7 +595,8 @@ pub unsafe extern "C" fn hvm_ioreq_broadcast(p: *mut ioreq, buffered: bool) -> u
 /// `d` is NULL or a live domain.
 #[no_mangle]
 pub unsafe extern "C" fn hvm_ioreq_pool_set_param(d: *mut domain, index: u32, value: u64) -> i32 {
-    dom(d).map_or(Errno::EINVAL.to_neg(), |d| {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
         to_c(super::pool_set_param::<Active>(d, index, value))
     })
 }

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::NR_IO_RANGE_TYPES;
-use crate::platform::domain::{DomainSlot, SlotState};
+use crate::platform::domain::{IoreqKey, SlotState};
 use crate::platform::{DomainRef, VcpuRef};
 
 use core::ffi::c_void;
@@ -253,7 +253,7 @@ pub fn get_frame<P: IoreqPlatform>(
     };
     page.as_ref()
         .and_then(|p| p.map.raw())
-        .map(|r| r.page)
+        .map(|r| r.page())
         .ok_or(Errno::ENOENT)
 }
 
@@ -264,7 +264,7 @@ pub fn is_server_page<P: IoreqPlatform>(d: DomainRef, page: NonNull<c_void>) -> 
             [&s.ioreq, &s.bufioreq]
                 .into_iter()
                 .flatten()
-                .any(|p| p.map.raw().is_some_and(|r| r.page == page))
+                .any(|p| p.map.raw().is_some_and(|r| r.page() == page))
         })
     })
 }
@@ -460,11 +460,16 @@ pub fn destroy_all<P: IoreqPlatform>(d: DomainRef) {
 
 /// Frees the per-domain state (from `hvm_domain_destroy`, when nothing can reach the domain any
 /// more); destroys any server left first.
-pub fn domain_destroy<P: IoreqPlatform>(d: DomainRef) {
+///
+/// # Safety
+/// Nothing may use `d`'s ioreq state during or after this call: no vCPU I/O, hypercall, DMOP or
+/// emulator path of `d` may be running or start (Xen: `hvm_domain_destroy`, after the domain's
+/// RCU grace period). The state's references are `'static` only by this contract.
+pub unsafe fn domain_destroy<P: IoreqPlatform>(d: DomainRef) {
     destroy_all::<P>(d);
-    // SAFETY: this runs from `hvm_domain_destroy`, when no vCPU, hypercall or emulator can reach
-    // the domain any more, so no reference to its ioreq state is in use or can be taken.
-    drop(unsafe { SlotState::<DomainIoreq<P>>::take::<P>(d, DomainSlot::Ioreq) });
+    // SAFETY: the caller's contract: no reference to the ioreq state of `d` is in use or can be
+    // taken.
+    drop(unsafe { SlotState::<IoreqKey>::take::<P>(d) });
 }
 
 /// `hvm_set_dm_domain`: re-plumbs the default server's channels to `domid`. No default server is

@@ -1,6 +1,6 @@
 //! The three I/O range sets of a secondary server (port, memory, PCI SBDF).
 //!
-//! Each is a domain-attached rangeset ([`RangesetBox`]): it appears in the target domain's 'q'
+//! Each is a domain-attached rangeset ([`Rangeset`]): it appears in the target domain's 'q'
 //! dump and is unlinked when the server drops it.
 #![cfg_attr(
     not(test),
@@ -13,7 +13,7 @@ use crate::errno::XenResult;
 use crate::ioreq::abi::MAX_NR_IO_RANGES;
 use crate::platform::DomainRef;
 use crate::rangeset::core::RangesetFlags;
-use crate::rangeset::domain::OwnedRangeset;
+use crate::rangeset::domain::ExclusiveRangeset;
 
 use super::IoreqPlatform;
 
@@ -21,9 +21,9 @@ use super::IoreqPlatform;
 /// to [`MAX_NR_IO_RANGES`] ranges, attached to the target domain.
 ///
 /// Changed only through `&mut self`, i.e. under the registry's write lock; the lookups of the I/O
-/// path run under its read lock and so take no lock of their own ([`OwnedRangeset`]).
+/// path run under its read lock and so take no lock of their own ([`ExclusiveRangeset`]).
 pub(crate) struct IoRanges<P: IoreqPlatform> {
-    set: OwnedRangeset<P>,
+    set: ExclusiveRangeset<P>,
     /// Index of the range the last successful lookup found: tried first, since a guest's accesses
     /// tend to stay on one device. Only a hint (any value gives the same answers); relaxed, and
     /// stored only when it changes, so that vCPUs hitting one range do not bounce its line.
@@ -35,7 +35,7 @@ pub(crate) const RANGE_TYPE_NAMES: [&str; 3] = ["port", "memory", "pci"];
 impl<P: IoreqPlatform> IoRanges<P> {
     pub(crate) fn new(target: DomainRef, server_id: u16, kind: &str) -> XenResult<Self> {
         // Formatted without allocating (`asprintf` in the C); at most 26 bytes, so never cut.
-        let mut set = OwnedRangeset::<P>::new_named(
+        let mut set = ExclusiveRangeset::<P>::new_named(
             Some(target),
             format_args!("ioreq_server {server_id} {kind}"),
             RangesetFlags::PRETTYPRINT_HEX,

@@ -14,7 +14,7 @@ use crate::ioreq::abi::{
     HVM_PARAM_IOREQ_PFN, IOREQ_OFF_ADDR, IOREQ_OFF_COUNT, IOREQ_OFF_DATA, IOREQ_OFF_FLAGS,
     IOREQ_OFF_PAD0, IOREQ_OFF_SIZE, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
 };
-use crate::platform::domain::{DomainSlot, RegistryKind, SlotState};
+use crate::platform::domain::{IoreqKey, RegistryKind, SlotState, SlotValue};
 use crate::platform::memory::{GuestPageMapping, SharedPage};
 use crate::platform::sync::RwLock;
 use crate::platform::{DomainRef, VcpuRef};
@@ -248,13 +248,17 @@ pub(crate) struct DomainIoreq<P: IoreqPlatform> {
     pub(crate) pci_cf8: AtomicU32,
 }
 
+impl<P: IoreqPlatform> SlotValue<P> for IoreqKey {
+    type Value = DomainIoreq<P>;
+}
+
 impl<P: IoreqPlatform> DomainIoreq<P> {
     pub(crate) fn get(d: DomainRef) -> Option<&'static Self> {
-        SlotState::<Self>::get::<P>(d, DomainSlot::Ioreq)
+        SlotState::<IoreqKey>::get::<P>(d)
     }
 
     pub(crate) fn get_or_init(d: DomainRef) -> XenResult<&'static Self> {
-        SlotState::<Self>::get_or_init::<P>(d, DomainSlot::Ioreq, || {
+        SlotState::<IoreqKey>::get_or_init::<P>(d, || {
             Ok(Self {
                 reg: RwLock::new(Registry {
                     kind: P::ioreq_registry_kind(),

@@ -17,7 +17,13 @@ pub struct DomainRef(NonNull<c_void>);
 
 impl DomainRef {
     /// Wraps a non-NULL `struct domain *`; NULL gives `None`.
-    pub fn from_ptr(p: *mut c_void) -> Option<Self> {
+    ///
+    /// # Safety
+    /// A non-NULL `p` must be a domain of the platform the handle is then used with (a live Xen
+    /// `struct domain` under the `xen` platform, one of the host registry's domains under the
+    /// host platform), and stay one for as long as the handle or any copy of it is used: the
+    /// platform's methods dereference it.
+    pub unsafe fn from_ptr(p: *mut c_void) -> Option<Self> {
         NonNull::new(p).map(Self)
     }
     pub fn as_ptr(self) -> *mut c_void {
@@ -37,7 +43,12 @@ unsafe impl Sync for DomainRef {}
 pub struct VcpuRef(NonNull<c_void>);
 
 impl VcpuRef {
-    pub fn from_ptr(p: *mut c_void) -> Option<Self> {
+    /// Wraps a non-NULL `struct vcpu *`; NULL gives `None`.
+    ///
+    /// # Safety
+    /// As for [`DomainRef::from_ptr`]: a non-NULL `p` must be a vCPU of the platform the handle is
+    /// used with, live for as long as the handle or any copy of it is used.
+    pub unsafe fn from_ptr(p: *mut c_void) -> Option<Self> {
         NonNull::new(p).map(Self)
     }
     pub fn as_ptr(self) -> *mut c_void {
@@ -165,17 +176,52 @@ pub enum RegistryKind {
     Xen417,
 }
 
-/// Typed access to a [`DomainSlot`] word holding a `Box<T>`: the component that owns the slot
-/// creates its state on first use (racing creators agree through a compare-exchange) and frees it
-/// when the domain is destroyed. Each slot must only ever be used with one `T`.
-pub struct SlotState<T>(core::marker::PhantomData<fn() -> T>);
+mod sealed {
+    /// Only this module defines slot keys, so [`super::DomainSlotKey::SLOT`] is one word each.
+    pub trait Sealed {}
+}
 
-impl<T: Send + Sync> SlotState<T> {
-    fn word<D: Domains>(
-        d: DomainRef,
-        slot: DomainSlot,
-    ) -> &'static core::sync::atomic::AtomicPtr<c_void> {
-        let p = D::domain_slot(d, slot);
+/// A marker type naming one [`DomainSlot`]: the slot's one key. Sealed: the keys are the three
+/// below, each with its own slot.
+pub(crate) trait DomainSlotKey: sealed::Sealed {
+    const SLOT: DomainSlot;
+}
+
+/// The key of [`DomainSlot::Rangesets`].
+pub(crate) struct RangesetsKey;
+/// The key of [`DomainSlot::Ioreq`].
+pub(crate) struct IoreqKey;
+/// The key of [`DomainSlot::Hotplug`].
+pub(crate) struct HotplugKey;
+
+impl sealed::Sealed for RangesetsKey {}
+impl sealed::Sealed for IoreqKey {}
+impl sealed::Sealed for HotplugKey {}
+impl DomainSlotKey for RangesetsKey {
+    const SLOT: DomainSlot = DomainSlot::Rangesets;
+}
+impl DomainSlotKey for IoreqKey {
+    const SLOT: DomainSlot = DomainSlot::Ioreq;
+}
+impl DomainSlotKey for HotplugKey {
+    const SLOT: DomainSlot = DomainSlot::Hotplug;
+}
+
+/// What a slot's word points to on platform `P`: the component owning the slot implements this
+/// once for its key, and coherence allows no second `Value` for the same key and platform, so
+/// every access to a slot agrees on its type (the word belongs to `P`'s domain).
+pub(crate) trait SlotValue<P: Domains>: DomainSlotKey {
+    type Value: Send + Sync + 'static;
+}
+
+/// Typed access to the [`DomainSlot`] word of key `K`, holding a `Box<K::Value>`: the component
+/// that owns the slot creates its state on first use (racing creators agree through a
+/// compare-exchange) and frees it when the domain is destroyed.
+pub(crate) struct SlotState<K>(core::marker::PhantomData<fn() -> K>);
+
+impl<K: DomainSlotKey> SlotState<K> {
+    fn word<D: Domains>(d: DomainRef) -> &'static core::sync::atomic::AtomicPtr<c_void> {
+        let p = D::domain_slot(d, K::SLOT);
         // SAFETY: the platform returns the address of a pointer-sized, pointer-aligned word that
         // lives as long as the domain; all accesses to it go through this atomic view.
         unsafe { core::sync::atomic::AtomicPtr::from_ptr(p.as_ptr()) }
@@ -183,25 +229,30 @@ impl<T: Send + Sync> SlotState<T> {
 
     /// The state, if created. Valid until [`SlotState::take`], which the owner calls only when the
     /// domain is being destroyed and nothing else uses it.
-    pub fn get<D: Domains>(d: DomainRef, slot: DomainSlot) -> Option<&'static T> {
-        let p = Self::word::<D>(d, slot).load(core::sync::atomic::Ordering::Acquire);
-        // SAFETY: a non-NULL word was stored by `get_or_init` from `Box::into_raw` of a `T` (one
-        // type per slot) and stays valid until `take`.
-        unsafe { p.cast::<T>().as_ref() }
+    pub fn get<D: Domains>(d: DomainRef) -> Option<&'static K::Value>
+    where
+        K: SlotValue<D>,
+    {
+        let p = Self::word::<D>(d).load(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: a non-NULL word was stored by `get_or_init` from `Box::into_raw` of a
+        // `K::Value` (the one type of this key on platform D) and stays valid until `take`.
+        unsafe { p.cast::<K::Value>().as_ref() }
     }
 
     /// The state, created with `init` if absent (-ENOMEM if `init` fails).
     pub fn get_or_init<D: Domains>(
         d: DomainRef,
-        slot: DomainSlot,
-        init: impl FnOnce() -> XenResult<T>,
-    ) -> XenResult<&'static T> {
-        if let Some(s) = Self::get::<D>(d, slot) {
+        init: impl FnOnce() -> XenResult<K::Value>,
+    ) -> XenResult<&'static K::Value>
+    where
+        K: SlotValue<D>,
+    {
+        if let Some(s) = Self::get::<D>(d) {
             return Ok(s);
         }
         let b = crate::platform::fallible::try_box(init()?)?;
         let raw = alloc::boxed::Box::into_raw(b);
-        let w = Self::word::<D>(d, slot);
+        let w = Self::word::<D>(d);
         use core::sync::atomic::Ordering;
         match w.compare_exchange(
             core::ptr::null_mut(),
@@ -209,13 +260,13 @@ impl<T: Send + Sync> SlotState<T> {
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            // SAFETY: we just published `raw`, a live boxed T.
+            // SAFETY: we just published `raw`, a live boxed K::Value.
             Ok(_) => Ok(unsafe { &*raw }),
             Err(other) => {
                 // SAFETY: `raw` was not published; we still own it.
                 drop(unsafe { alloc::boxed::Box::from_raw(raw) });
-                // SAFETY: the winner stored a live boxed T.
-                unsafe { other.cast::<T>().as_ref() }.ok_or(crate::errno::Errno::ENOMEM)
+                // SAFETY: the winner stored a live boxed K::Value.
+                unsafe { other.cast::<K::Value>().as_ref() }.ok_or(crate::errno::Errno::ENOMEM)
             }
         }
     }
@@ -227,11 +278,14 @@ impl<T: Send + Sync> SlotState<T> {
     /// only by this contract: none for this slot of `d` may still be in use, or be obtained
     /// concurrently. Owners call this once `d` is being destroyed and nothing else reaches its
     /// state (the domain lifecycle their callers guarantee).
-    pub unsafe fn take<D: Domains>(d: DomainRef, slot: DomainSlot) -> Option<alloc::boxed::Box<T>> {
-        let p = Self::word::<D>(d, slot)
-            .swap(core::ptr::null_mut(), core::sync::atomic::Ordering::AcqRel);
-        // SAFETY: a non-NULL word came from Box::into_raw of a T and is now unpublished, so this is
-        // the only owner.
-        (!p.is_null()).then(|| unsafe { alloc::boxed::Box::from_raw(p.cast::<T>()) })
+    pub unsafe fn take<D: Domains>(d: DomainRef) -> Option<alloc::boxed::Box<K::Value>>
+    where
+        K: SlotValue<D>,
+    {
+        let p =
+            Self::word::<D>(d).swap(core::ptr::null_mut(), core::sync::atomic::Ordering::AcqRel);
+        // SAFETY: a non-NULL word came from Box::into_raw of a K::Value and is now unpublished, so
+        // this is the only owner.
+        (!p.is_null()).then(|| unsafe { alloc::boxed::Box::from_raw(p.cast::<K::Value>()) })
     }
 }

@@ -22,12 +22,36 @@ pub const PAGE_SIZE: usize = 4096;
 
 /// A guest frame mapped into the hypervisor: Xen's `struct page_info *` (holding a general and a
 /// writable-type reference) plus its global mapping.
+///
+/// Only the platforms make one ([`RawGuestPage::new`]): the page is accessed through `va` and
+/// released through `page`, so a forged value would reach freed or foreign memory.
 #[derive(Debug)]
 pub struct RawGuestPage {
     /// The platform's page handle (`struct page_info *`), opaque to Rust.
-    pub page: NonNull<c_void>,
+    page: NonNull<c_void>,
     /// The hypervisor address of the 4 KiB page.
-    pub va: NonNull<u8>,
+    va: NonNull<u8>,
+}
+
+impl RawGuestPage {
+    /// # Safety
+    /// `va` is the address of a 4 KiB, 8-byte-aligned page mapped into the hypervisor, and `page`
+    /// the platform's handle for it holding the references its release
+    /// ([`GuestMemory::unmap_guest_page`] or [`GuestMemory::free_server_page`]) drops; the page
+    /// stays mapped until this value is handed to that release.
+    pub(crate) unsafe fn new(page: NonNull<c_void>, va: NonNull<u8>) -> Self {
+        Self { page, va }
+    }
+
+    /// The platform's page handle (opaque).
+    pub fn page(&self) -> NonNull<c_void> {
+        self.page
+    }
+
+    /// The page's hypervisor address.
+    pub fn va(&self) -> NonNull<u8> {
+        self.va
+    }
 }
 
 pub trait GuestMemory {
@@ -203,8 +227,12 @@ impl AtomicWidth for AtomicU64 {
 
 #[cfg(feature = "host")]
 impl SharedPage<'_> {
-    /// The host platform's view of one of its own pages (it keeps the page alive meanwhile).
-    pub(crate) fn from_raw_host(va: Option<NonNull<u8>>) -> Self {
+    /// The host platform's view of one of its own pages.
+    ///
+    /// # Safety
+    /// `va` is NULL or a live, 8-byte-aligned 4 KiB page that stays allocated for the lifetime
+    /// the caller gives the result.
+    pub(crate) unsafe fn from_raw_host(va: Option<NonNull<u8>>) -> Self {
         SharedPage {
             va,
             _l: PhantomData,

@@ -55,7 +55,7 @@ impl<L: RawRwLock, T> RwLock<L, T> {
     }
 
     /// Shared access without locking, for data whose writers are excluded by other means (see
-    /// `rangeset::domain::OwnedRangeset`: writers there need `&mut` to the owner).
+    /// `rangeset::domain::ExclusiveRangeset`: writers there need `&mut` to the owner).
     ///
     /// # Safety
     /// While the returned reference lives, nobody may hold or take this lock for writing (or

@@ -3,8 +3,8 @@
 //!
 //! Ranges live in a chunked sorted vector (`store.rs`): lookups bisect, inserts and removals move
 //! at most one chunk (add/remove/report count the ranges of a final chunk of up to 16 instead of
-//! bisecting it). The set is always sorted and disjoint. It is also coalesced (no two ranges touch) unless [`RangeSet::claim_range`] was used:
-//! claiming extends a range up to its neighbour without merging them, exactly as Xen does, and the
+//! bisecting it). The set is always sorted and disjoint. It is also coalesced (no two ranges
+//! touch) unless [`RangeList::claim_range`] was used: claiming extends a range up to its neighbour without merging them, exactly as Xen does, and the
 //! other operations then treat the touching ranges exactly as Xen's list walk would.
 //!
 //! Deliberate differences from Xen's C are the `R` entries of FIDELITY.md; each is marked `R<n>`
@@ -57,7 +57,7 @@ const UNLIMITED: i64 = -1;
 
 /// A rangeset: Xen's `struct rangeset` minus its lock and domain link (see `domain.rs`).
 #[derive(Debug)]
-pub struct RangeSet {
+pub struct RangeList {
     store: Store,
     /// Xen's `long nr_ranges`: ranges that may still be allocated; 0 blocks allocation. Decremented
     /// per allocated range and incremented per freed range, also when it is "unlimited" (< 0).
@@ -67,7 +67,7 @@ pub struct RangeSet {
     name_len: u8,
 }
 
-/// The ranges of a set, ascending (a view: see [`RangeSet::ranges`]).
+/// The ranges of a set, ascending (a view: see [`RangeList::ranges`]).
 #[derive(Clone, Copy)]
 pub struct Ranges<'a>(&'a Store);
 
@@ -113,7 +113,7 @@ impl PartialEq<&[Range]> for Ranges<'_> {
     }
 }
 
-impl RangeSet {
+impl RangeList {
     /// An empty, unlimited set. `name` is cut at its first NUL and at 31 bytes (strlcpy into
     /// `char[32]`); `None` gives `"(no name)"`. Allocates nothing.
     pub fn new(name: Option<&[u8]>, flags: RangesetFlags) -> Self {
@@ -126,7 +126,7 @@ impl RangeSet {
             // At most NAME_MAX (31) iterations: cannot overflow a u8.
             len = len.saturating_add(1);
         }
-        RangeSet {
+        RangeList {
             store: Store::new(),
             nr_ranges: UNLIMITED,
             flags,
@@ -173,7 +173,7 @@ impl RangeSet {
         self.store.last_where::<true>(|r| r.s <= x)
     }
 
-    /// [`RangeSet::find`] by bisection at every size, for the lookups (contains, overlaps): there
+    /// [`RangeList::find`] by bisection at every size, for the lookups (contains, overlaps): there
     /// the set is not just written and a tiny set takes one or two steps, which beats the count.
     #[inline(always)]
     fn lookup(&self, x: u64) -> Option<Pos> {
@@ -226,7 +226,7 @@ impl RangeSet {
         self.nr_ranges = self.nr_ranges.wrapping_add(n as i64);
     }
 
-    /// [`RangeSet::free_span`] of the one range at `p`, the common case.
+    /// [`RangeList::free_span`] of the one range at `p`, the common case.
     #[inline(always)]
     fn free_one(&mut self, p: Pos) {
         if self.store.remove(p) {
@@ -396,7 +396,7 @@ impl RangeSet {
     }
 
     /// A handle of the range holding all of `[s, e]`, if there is one: what
-    /// [`RangeSet::contains_range`] tests. None when `s > e` (R4).
+    /// [`RangeList::contains_range`] tests. None when `s > e` (R4).
     #[inline(always)]
     pub fn containing(&self, s: u64, e: u64) -> Option<usize> {
         if s > e {
@@ -410,7 +410,7 @@ impl RangeSet {
         self.store.get(p).filter(|r| r.e >= e).map(|_| p.pack())
     }
 
-    /// [`RangeSet::containing`], trying the range of handle `hint` first (e.g. the one the last
+    /// [`RangeList::containing`], trying the range of handle `hint` first (e.g. the one the last
     /// lookup found); any `hint` gives the same answer. A range holding `[s, e]` is the one the
     /// search finds: it starts at or below `s`, and every later range starts above its end, so
     /// above `s`.
@@ -572,7 +572,7 @@ impl RangeSet {
 
     /// `rangeset_merge(self, other)`: adds every range of `other`, in ascending order, stopping at
     /// the first failure (ranges added before it stay, as in Xen).
-    pub fn merge(&mut self, other: &RangeSet) -> XenResult<()> {
+    pub fn merge(&mut self, other: &RangeList) -> XenResult<()> {
         let rc = other.report_ranges(0, u64::MAX, |s, e| match self.add_range(s, e) {
             Ok(()) => 0,
             Err(err) => err.to_neg(),
@@ -582,7 +582,7 @@ impl RangeSet {
 
     /// `rangeset_swap`: exchanges the ranges only. Names, flags and the budget counters stay, so
     /// each counter now accounts for the other set's ranges, exactly as in Xen.
-    pub fn swap_ranges(&mut self, other: &mut RangeSet) {
+    pub fn swap_ranges(&mut self, other: &mut RangeList) {
         self.store.swap(&mut other.store);
     }
 
@@ -620,7 +620,7 @@ fn write_bound(f: &mut fmt::Formatter<'_>, hex: bool, v: u64) -> fmt::Result {
 
 /// Xen's `rangeset_printk`: `%-10s {` with the name, then ` s-e` or ` s` per range separated by
 /// commas, then ` }`; no newline.
-impl fmt::Display for RangeSet {
+impl fmt::Display for RangeList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.name();
         // R10: bytes that are not UTF-8 print as U+FFFD (the console takes text).

@@ -8,19 +8,19 @@ use alloc::vec;
 
 const MAX: u64 = u64::MAX;
 
-fn set(ranges: &[(u64, u64)]) -> RangeSet {
-    let mut r = RangeSet::new(Some(b"t"), RangesetFlags::PRETTYPRINT_HEX);
+fn set(ranges: &[(u64, u64)]) -> RangeList {
+    let mut r = RangeList::new(Some(b"t"), RangesetFlags::PRETTYPRINT_HEX);
     for &(s, e) in ranges {
         r.add_range(s, e).unwrap();
     }
     r
 }
 
-fn list(r: &RangeSet) -> Vec<(u64, u64)> {
+fn list(r: &RangeList) -> Vec<(u64, u64)> {
     r.ranges().iter().map(|x| (x.s, x.e)).collect()
 }
 
-fn body(r: &RangeSet) -> String {
+fn body(r: &RangeList) -> String {
     let s = r.to_string();
     s[s.find('{').unwrap()..].to_string()
 }
@@ -375,7 +375,7 @@ fn swap_keeps_counters() {
 
 #[test]
 fn names_and_printing() {
-    let mut r = RangeSet::new(Some(b"ioreq_server 1 port"), RangesetFlags::PRETTYPRINT_HEX);
+    let mut r = RangeList::new(Some(b"ioreq_server 1 port"), RangesetFlags::PRETTYPRINT_HEX);
     for (s, e) in [(0x13, 0x1f), (0x30, 0x40), (0x50, 0x3ef)] {
         r.add_range(s, e).unwrap();
     }
@@ -384,16 +384,16 @@ fn names_and_printing() {
         "ioreq_server 1 port { 13-1f, 30-40, 50-3ef }"
     );
 
-    let mut r = RangeSet::new(None, RangesetFlags::PRETTYPRINT_HEX);
+    let mut r = RangeList::new(None, RangesetFlags::PRETTYPRINT_HEX);
     r.add_range(0, 2).unwrap();
     r.add_singleton(5).unwrap();
     assert_eq!(r.to_string(), "(no name)  { 0-2, 5 }");
 
-    let mut r = RangeSet::new(Some(b"dec"), RangesetFlags::empty());
+    let mut r = RangeList::new(Some(b"dec"), RangesetFlags::empty());
     r.add_range(0, MAX).unwrap();
     assert_eq!(r.to_string(), "dec        { 0-18446744073709551615 }");
 
-    let mut r = RangeSet::new(
+    let mut r = RangeList::new(
         Some(b"limited-name-that-is-longer-than-31-characters"),
         RangesetFlags::PRETTYPRINT_HEX,
     );
@@ -402,14 +402,14 @@ fn names_and_printing() {
     assert_eq!(r.name().len(), 31);
     assert_eq!(r.to_string(), "limited-name-that-is-longer-tha { 2-3, 5 }");
 
-    let r = RangeSet::new(Some(b"e"), RangesetFlags::empty());
+    let r = RangeList::new(Some(b"e"), RangesetFlags::empty());
     assert_eq!(r.to_string(), "e          { }");
-    let r = RangeSet::new(Some(b""), RangesetFlags::empty());
+    let r = RangeList::new(Some(b""), RangesetFlags::empty());
     assert_eq!(r.to_string(), "           { }");
     // strlcpy stops at NUL.
-    let r = RangeSet::new(Some(b"ab\0cd"), RangesetFlags::empty());
+    let r = RangeList::new(Some(b"ab\0cd"), RangesetFlags::empty());
     assert_eq!(r.name(), b"ab");
-    let mut r = RangeSet::new(Some(b"hex"), RangesetFlags::PRETTYPRINT_HEX);
+    let mut r = RangeList::new(Some(b"hex"), RangesetFlags::PRETTYPRINT_HEX);
     r.add_singleton(MAX).unwrap();
     assert_eq!(format!("{r}"), "hex        { ffffffffffffffff }");
 }
@@ -417,7 +417,7 @@ fn names_and_printing() {
 /// R10: name bytes that are not UTF-8 print as U+FFFD; padding still counts the name's bytes.
 #[test]
 fn r10_non_utf8_name() {
-    let r = RangeSet::new(Some(b"a\xffb"), RangesetFlags::empty());
+    let r = RangeList::new(Some(b"a\xffb"), RangesetFlags::empty());
     assert_eq!(r.name(), b"a\xffb");
     assert_eq!(r.to_string(), "a\u{fffd}b        { }");
 }
@@ -551,7 +551,7 @@ fn random_adds_and_removes_on_large_sets_match_a_bitmap() {
     // always accounts for every range.
     const N: usize = 30_000;
     let mut bits = vec![false; N];
-    let mut r = RangeSet::new(None, RangesetFlags::empty());
+    let mut r = RangeList::new(None, RangesetFlags::empty());
     let mut seed = 0x1234_5678_9abc_def0u64;
     let mut rand = move || {
         seed ^= seed << 13;

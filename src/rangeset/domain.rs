@@ -1,11 +1,11 @@
-//! Rangesets as the rest of the hypervisor sees them: a [`RangeSet`] behind the platform's rwlock,
+//! Rangesets as the rest of the hypervisor sees them: a [`RangeList`] behind the platform's rwlock,
 //! optionally attached to a domain so that `rangeset_domain_printk` lists it and
 //! `rangeset_domain_destroy` cleans it up.
 //!
 //! Use from Rust (e.g. an ioreq server's per-server sets):
 //! ```text
 //! domain_initialise::<P>(d)?;                        // once per domain (Xen: domain_create)
-//! let ports = RangesetBox::<P>::new_named(Some(d), format_args!("ioreq_server {id} port"),
+//! let ports = Rangeset::<P>::new_named(Some(d), format_args!("ioreq_server {id} port"),
 //!                                         RangesetFlags::PRETTYPRINT_HEX)?;
 //! ports.limit(256);
 //! ports.add_range(0x3f8, 0x3ff)?;
@@ -13,8 +13,8 @@
 //! drop(ports);                                       // rangeset_destroy: unlinked and freed
 //! domain_destroy::<P>(d);                            // once per domain (Xen: _domain_destroy)
 //! ```
-//! A set owned by a [`RangesetBox`] is never freed behind the box's back: `domain_destroy` only
-//! detaches it. Sets whose ownership went to C (`RangesetBox::into_raw`, i.e. `rangeset_new`) are
+//! A set owned by a [`Rangeset`] is never freed behind its owner's back: `domain_destroy` only
+//! detaches it. Sets whose ownership went to C (`Rangeset::into_raw`, i.e. `rangeset_new`) are
 //! freed by `domain_destroy`, as Xen frees them.
 //!
 //! Locking follows Xen: readers (contains/overlaps/report/print) share the set's rwlock, writers
@@ -23,7 +23,7 @@
 //! destroying sets of a domain must not race with `domain_initialise`/`domain_destroy` of that
 //! domain (Xen's contract too: see `xen/include/xen/rangeset.h`).
 //!
-//! An `OwnedRangeset` (the ioreq servers' sets) is the exception on the read side: its writers
+//! An `ExclusiveRangeset` (the ioreq servers' sets) is the exception on the read side: its writers
 //! need `&mut` to it, so its owner's own lock already excludes them, and its reads skip the set's
 //! lock (writers still take it, against the domain's dump).
 #![cfg_attr(
@@ -39,19 +39,21 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use super::core::{RangeSet, RangesetFlags, NAME_MAX};
+use super::core::{RangeList, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
-use crate::platform::domain::SlotState;
+use crate::platform::domain::{RangesetsKey, SlotState, SlotValue};
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::{ReadGuard, RwLock, WriteGuard};
-use crate::platform::{DomainRef, DomainSlot, Platform};
+use crate::platform::{DomainRef, Platform};
 
 /// One rangeset: Xen's `struct rangeset`.
-pub struct Rangeset<P: Platform> {
-    set: RwLock<P::RwLock, RangeSet>,
+pub struct LockedRangeset<P: Platform> {
+    set: RwLock<P::RwLock, RangeList>,
     /// The domain whose list holds this set (Xen's `r->domain`); null when none.
     domain: AtomicPtr<c_void>,
-    /// Set by [`RangesetBox::into_raw`]: C owns the set, so `domain_destroy` frees it.
+    /// Who owns the set (the module's one ownership rule, `rangeset/mod.rs`): set by
+    /// [`Rangeset::into_raw`] (C owns it, so `domain_destroy` frees it), cleared by
+    /// [`Rangeset::from_raw`] (a `Rangeset` owns it again, and `domain_destroy` only detaches it).
     owned_by_c: AtomicBool,
     /// Whether the set holds no range, refreshed by every writer before it unlocks, so that
     /// `is_empty` takes no lock, as in Xen (whose `rangeset_is_empty` reads the list unlocked):
@@ -61,19 +63,19 @@ pub struct Rangeset<P: Platform> {
 
 /// The set's write lock; `empty` is refreshed from the set just before the lock is released.
 struct Writing<'a, P: Platform> {
-    guard: WriteGuard<'a, P::RwLock, RangeSet>,
+    guard: WriteGuard<'a, P::RwLock, RangeList>,
     empty: &'a AtomicBool,
 }
 
 impl<P: Platform> Deref for Writing<'_, P> {
-    type Target = RangeSet;
-    fn deref(&self) -> &RangeSet {
+    type Target = RangeList;
+    fn deref(&self) -> &RangeList {
         &self.guard
     }
 }
 
 impl<P: Platform> DerefMut for Writing<'_, P> {
-    fn deref_mut(&mut self) -> &mut RangeSet {
+    fn deref_mut(&mut self) -> &mut RangeList {
         &mut self.guard
     }
 }
@@ -87,28 +89,33 @@ impl<P: Platform> Drop for Writing<'_, P> {
 
 /// A domain's sets (Xen's `d->rangesets` and `d->rangesets_lock`), oldest first, kept in the
 /// domain's [`DomainSlot::Rangesets`] word.
-struct DomainRangesets<P: Platform> {
-    sets: RwLock<P::RwLock, Vec<NonNull<Rangeset<P>>>>,
+pub(crate) struct DomainRangesets<P: Platform> {
+    sets: RwLock<P::RwLock, Vec<NonNull<LockedRangeset<P>>>>,
 }
 
-// SAFETY: the list holds addresses of `Rangeset`s, which are Send + Sync (their state is behind
-// the platform rwlock and atomics); the Vec itself is only reached under the list's own lock.
+// SAFETY: the list holds addresses of `LockedRangeset`s, which are Send + Sync (their state is
+// behind the platform rwlock and atomics); the Vec itself is only reached under the list's own
+// lock.
 unsafe impl<P: Platform> Send for DomainRangesets<P> {}
 // SAFETY: as for Send.
 unsafe impl<P: Platform> Sync for DomainRangesets<P> {}
 
-type ListSlot<P> = SlotState<DomainRangesets<P>>;
+impl<P: Platform> SlotValue<P> for RangesetsKey {
+    type Value = DomainRangesets<P>;
+}
+
+type ListSlot = SlotState<RangesetsKey>;
 
 /// The domain's list, if `domain_initialise` made one. It lives until `domain_destroy`, which
 /// does not race with the users of the domain's sets (see the module comment).
 fn domain_list<P: Platform>(d: DomainRef) -> Option<&'static DomainRangesets<P>> {
-    ListSlot::<P>::get::<P>(d, DomainSlot::Rangesets)
+    ListSlot::get::<P>(d)
 }
 
 /// `rangeset_domain_initialise`: gives `d` its (empty) list. Idempotent. -ENOMEM if the list or its
 /// lock cannot be allocated; sets for `d` then cannot be created (Xen's version cannot fail).
 pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
-    ListSlot::<P>::get_or_init::<P>(d, DomainSlot::Rangesets, || {
+    ListSlot::get_or_init::<P>(d, || {
         Ok(DomainRangesets {
             sets: RwLock::new(Vec::new())?,
         })
@@ -118,10 +125,16 @@ pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
 
 /// `rangeset_domain_destroy`: detaches every set still attached to `d`, frees those owned by C
 /// and then the list. Idempotent; a no-op for a domain never initialised.
-pub fn domain_destroy<P: Platform>(d: DomainRef) {
-    // SAFETY: domain_destroy does not race with creating, destroying or printing `d`'s sets (the
-    // module's contract, Xen's too), the only users of the list reference.
-    let Some(list) = (unsafe { ListSlot::<P>::take::<P>(d, DomainSlot::Rangesets) }) else {
+///
+/// # Safety
+/// The module's contract (Xen's too): no set of `d` may be created, destroyed (a
+/// [`Rangeset`] dropped) or printed with `domain_printk` concurrently with this call, and
+/// every pointer C holds to a set of `d` it owns (`rangeset_new`) is dangling afterwards. The
+/// list's references are `'static` only by this contract.
+pub unsafe fn domain_destroy<P: Platform>(d: DomainRef) {
+    // SAFETY: the caller's contract: nothing creates, destroys or prints `d`'s sets concurrently,
+    // and those are the only users of the list reference.
+    let Some(list) = (unsafe { ListSlot::take::<P>(d) }) else {
         return;
     };
     let sets = list.sets.into_inner();
@@ -132,8 +145,8 @@ pub fn domain_destroy<P: Platform>(d: DomainRef) {
         set.domain.store(ptr::null_mut(), Ordering::Release);
         if set.owned_by_c.load(Ordering::Acquire) {
             // SAFETY: C owns this set (into_raw) and Xen's contract is that domain destruction
-            // frees it; it was just detached, so dropping the box does not touch the list.
-            drop(unsafe { RangesetBox::from_raw(r.as_ptr()) });
+            // frees it; it was just detached, so dropping the handle does not touch the list.
+            drop(unsafe { Rangeset::from_raw(r.as_ptr()) });
         }
     }
 }
@@ -161,9 +174,9 @@ pub fn domain_printk<P: Platform>(d: DomainRef) {
     }
 }
 
-impl<P: Platform> Rangeset<P> {
+impl<P: Platform> LockedRangeset<P> {
     /// Read access to the set (for inspection); do not call this set's writers while holding it.
-    pub fn read(&self) -> ReadGuard<'_, P::RwLock, RangeSet> {
+    pub fn read(&self) -> ReadGuard<'_, P::RwLock, RangeList> {
         self.set.read()
     }
 
@@ -180,7 +193,7 @@ impl<P: Platform> Rangeset<P> {
         }
     }
 
-    /// `rangeset_limit` (see [`RangeSet::set_limit`]).
+    /// `rangeset_limit` (see [`RangeList::set_limit`]).
     pub fn limit(&self, limit: u32) {
         self.write().set_limit(limit);
     }
@@ -213,17 +226,17 @@ impl<P: Platform> Rangeset<P> {
         self.contains_range(x, x)
     }
 
-    /// `rangeset_report_ranges` (see [`RangeSet::report_ranges`]); `cb` runs under the read lock.
+    /// `rangeset_report_ranges` (see [`RangeList::report_ranges`]); `cb` runs under the read lock.
     pub fn report_ranges(&self, s: u64, e: u64, cb: impl FnMut(u64, u64) -> i32) -> i32 {
         self.set.read().report_ranges(s, e, cb)
     }
 
-    /// `rangeset_claim_range` (see [`RangeSet::claim_range`]): the start of the claimed block.
+    /// `rangeset_claim_range` (see [`RangeList::claim_range`]): the start of the claimed block.
     pub fn claim_range(&self, size: u64) -> XenResult<u64> {
         self.write().claim_range(size)
     }
 
-    /// `rangeset_consume_ranges` (see [`RangeSet::consume_ranges`]); `cb` runs under the write
+    /// `rangeset_consume_ranges` (see [`RangeList::consume_ranges`]); `cb` runs under the write
     /// lock.
     pub fn consume_ranges(&self, cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
         self.write().consume_ranges(cb)
@@ -232,7 +245,7 @@ impl<P: Platform> Rangeset<P> {
     /// `rangeset_merge(self, other)`: adds every range of `other`. Both locks are taken in address
     /// order, so merges in opposite directions cannot deadlock. Merging a set into itself changes
     /// nothing and returns Ok (R8: Xen deadlocks there).
-    pub fn merge(&self, other: &Rangeset<P>) -> XenResult<()> {
+    pub fn merge(&self, other: &LockedRangeset<P>) -> XenResult<()> {
         if ptr::eq(self, other) {
             return Ok(());
         }
@@ -249,7 +262,7 @@ impl<P: Platform> Rangeset<P> {
 
     /// `rangeset_swap`: exchanges the two sets' ranges (not names, flags or budgets), locking both
     /// in address order. Swapping a set with itself does nothing (R8: Xen deadlocks there).
-    pub fn swap(&self, other: &Rangeset<P>) {
+    pub fn swap(&self, other: &LockedRangeset<P>) {
         if ptr::eq(self, other) {
             return;
         }
@@ -271,23 +284,27 @@ impl<P: Platform> Rangeset<P> {
 
     /// The domain this set is attached to, if any.
     pub fn domain(&self) -> Option<DomainRef> {
-        DomainRef::from_ptr(self.domain.load(Ordering::Acquire))
+        // SAFETY: the word is NULL or the address of the `DomainRef` the set was attached to in
+        // `Rangeset::new`, a live domain until `domain_destroy` clears the word (whose contract
+        // orders it before the domain goes away and excludes concurrent users of the list).
+        unsafe { DomainRef::from_ptr(self.domain.load(Ordering::Acquire)) }
     }
 }
 
-/// The owner of a [`Rangeset`]: creating one is `rangeset_new`, dropping it is `rangeset_destroy`
-/// (unlink from the domain, free). Dereferences to the set.
-pub struct RangesetBox<P: Platform> {
-    ptr: NonNull<Rangeset<P>>,
+/// A rangeset, owned: the one safe type for the other components. Creating one is
+/// `rangeset_new`, dropping it is `rangeset_destroy` (unlink from the domain, free). Dereferences
+/// to its [`LockedRangeset`].
+pub struct Rangeset<P: Platform> {
+    ptr: NonNull<LockedRangeset<P>>,
 }
 
-// SAFETY: the box owns its Rangeset, whose state is behind the platform rwlock (Send + Sync) and
-// atomics; the domain list it may touch on drop has its own lock.
-unsafe impl<P: Platform> Send for RangesetBox<P> {}
-// SAFETY: shared access only reaches `&Rangeset`, whose methods all lock.
-unsafe impl<P: Platform> Sync for RangesetBox<P> {}
+// SAFETY: the handle owns its LockedRangeset, whose state is behind the platform rwlock (Send +
+// Sync) and atomics; the domain list it may touch on drop has its own lock.
+unsafe impl<P: Platform> Send for Rangeset<P> {}
+// SAFETY: shared access only reaches `&LockedRangeset`, whose methods all lock.
+unsafe impl<P: Platform> Sync for Rangeset<P> {}
 
-impl<P: Platform> RangesetBox<P> {
+impl<P: Platform> Rangeset<P> {
     /// `rangeset_new(d, name, flags)`: an empty, unlimited set, attached to `domain` (newest first
     /// in its list) if given. `name` is cut at its first NUL and at 31 bytes; `None` is
     /// `"(no name)"`. -ENOMEM when out of memory; -EINVAL if `domain` has no rangeset list
@@ -301,14 +318,14 @@ impl<P: Platform> RangesetBox<P> {
             Some(d) => Some(domain_list::<P>(d).ok_or(Errno::EINVAL)?),
             None => None,
         };
-        let set = try_box(Rangeset::<P> {
-            set: RwLock::new(RangeSet::new(name, flags))?,
+        let set = try_box(LockedRangeset::<P> {
+            set: RwLock::new(RangeList::new(name, flags))?,
             domain: AtomicPtr::new(ptr::null_mut()),
             owned_by_c: AtomicBool::new(false),
             empty: AtomicBool::new(true),
         })?;
         let ptr = NonNull::from(Box::leak(set));
-        let this = RangesetBox { ptr };
+        let this = Rangeset { ptr };
         if let (Some(d), Some(list)) = (domain, list) {
             // On failure `this` is dropped before it is attached: nothing to unlink.
             try_push(&mut list.sets.write(), ptr)?;
@@ -317,7 +334,7 @@ impl<P: Platform> RangesetBox<P> {
         Ok(this)
     }
 
-    /// [`RangesetBox::new`] with a formatted name, e.g.
+    /// [`Rangeset::new`] with a formatted name, e.g.
     /// `format_args!("ioreq_server {id} port")`; formatted into a 31-byte buffer (longer names are
     /// cut, as Xen cuts them), so nothing is allocated for the name.
     pub fn new_named(
@@ -335,65 +352,66 @@ impl<P: Platform> RangesetBox<P> {
 
     /// Hands ownership to C: the pointer is freed by `from_raw` + drop (`rangeset_destroy`) or, if
     /// the set is attached to a domain, by `domain_destroy`.
-    pub fn into_raw(self) -> *mut Rangeset<P> {
+    pub fn into_raw(self) -> *mut LockedRangeset<P> {
         self.owned_by_c.store(true, Ordering::Release);
         let p = self.ptr.as_ptr();
         core::mem::forget(self);
         p
     }
 
-    /// Takes back ownership of a pointer from [`RangesetBox::into_raw`].
+    /// Takes back ownership of a pointer from [`Rangeset::into_raw`].
     ///
     /// # Safety
     /// `p` must come from `into_raw` and not have been freed (by `from_raw` + drop or by
-    /// `domain_destroy`), and no other `RangesetBox` may own it.
-    pub unsafe fn from_raw(p: *mut Rangeset<P>) -> Self {
+    /// `domain_destroy`), and no other `Rangeset` may own it.
+    pub unsafe fn from_raw(p: *mut LockedRangeset<P>) -> Self {
         // SAFETY: the caller guarantees `p` is a live set from into_raw, hence non-null.
         let ptr = unsafe { NonNull::new_unchecked(p) };
         // SAFETY: as above, `p` is live.
         unsafe { ptr.as_ref() }
             .owned_by_c
             .store(false, Ordering::Release);
-        RangesetBox { ptr }
+        Rangeset { ptr }
     }
 }
 
-/// A [`RangesetBox`] that only its owner changes: every writer takes `&mut self`, so while anyone
-/// holds `&self` nothing writes the set, and reads through [`OwnedRangeset::get`] skip the set's
-/// lock. The set stays attached to its domain, whose 'q' dump reads it under the lock; writers
-/// still take the lock for writing, to exclude those dumps. It is never handed to C (no
-/// `into_raw`) and never lends out the `&Rangeset` whose `&self` writers would bypass `&mut`.
+/// A [`Rangeset`] that only its owner changes: every writer takes `&mut self`, so while anyone
+/// holds `&self` nothing writes the set, and reads through [`ExclusiveRangeset::get`] skip the
+/// set's lock. The set stays attached to its domain, whose 'q' dump reads it under the lock;
+/// writers still take the lock for writing, to exclude those dumps. It is never handed to C (no
+/// `into_raw`) and never lends out the `&LockedRangeset` whose `&self` writers would bypass
+/// `&mut`.
 ///
 /// For sets embedded in a structure with its own lock: the ioreq servers' sets, changed only under
 /// the registry's write lock and read on every guest I/O under its read lock, which then is the
 /// only lock the read path takes.
-pub struct OwnedRangeset<P: Platform> {
-    b: RangesetBox<P>,
+pub struct ExclusiveRangeset<P: Platform> {
+    b: Rangeset<P>,
 }
 
-impl<P: Platform> OwnedRangeset<P> {
-    /// [`RangesetBox::new_named`].
+impl<P: Platform> ExclusiveRangeset<P> {
+    /// [`Rangeset::new_named`].
     pub fn new_named(
         domain: Option<DomainRef>,
         name: fmt::Arguments<'_>,
         flags: RangesetFlags,
     ) -> XenResult<Self> {
-        RangesetBox::new_named(domain, name, flags).map(|b| Self { b })
+        Rangeset::new_named(domain, name, flags).map(|b| Self { b })
     }
 
     /// The set, without locking.
     ///
-    /// Nobody writes the set while `&self` lives: its writers are the `Rangeset` methods that
-    /// take the write lock, reachable only through `&Rangeset`, which this type uses only inside
-    /// its `&mut self` methods and never lends out; the domain list only reads the set
+    /// Nobody writes the set while `&self` lives: its writers are the `LockedRangeset` methods
+    /// that take the write lock, reachable only through `&LockedRangeset`, which this type uses
+    /// only inside its `&mut self` methods and never lends out; the domain list only reads the set
     /// (domain_printk, under the read lock) or detaches it (the `domain` atomic), and frees only
     /// sets owned by C, which this one never is (no `into_raw`).
-    pub fn get(&self) -> &RangeSet {
-        // SAFETY: no `&mut RangeSet` can exist while `&self` lives (see above).
+    pub fn get(&self) -> &RangeList {
+        // SAFETY: no `&mut RangeList` can exist while `&self` lives (see above).
         unsafe { self.b.set.read_unlocked() }
     }
 
-    /// `rangeset_limit` (see [`RangeSet::set_limit`]).
+    /// `rangeset_limit` (see [`RangeList::set_limit`]).
     pub fn limit(&mut self, limit: u32) {
         self.b.limit(limit);
     }
@@ -433,15 +451,15 @@ impl fmt::Write for NameBuf {
     }
 }
 
-impl<P: Platform> Deref for RangesetBox<P> {
-    type Target = Rangeset<P>;
-    fn deref(&self) -> &Rangeset<P> {
-        // SAFETY: the box owns a live set until it is dropped.
+impl<P: Platform> Deref for Rangeset<P> {
+    type Target = LockedRangeset<P>;
+    fn deref(&self) -> &LockedRangeset<P> {
+        // SAFETY: the handle owns a live set until it is dropped.
         unsafe { self.ptr.as_ref() }
     }
 }
 
-impl<P: Platform> Drop for RangesetBox<P> {
+impl<P: Platform> Drop for Rangeset<P> {
     fn drop(&mut self) {
         if let Some(d) = self.domain() {
             // domain_destroy detaches this set (domain() is then None) and does not race with its
@@ -478,11 +496,11 @@ mod tests {
         domain_initialise::<H>(d).unwrap();
         domain_initialise::<H>(d).unwrap();
         let hex = RangesetFlags::PRETTYPRINT_HEX;
-        let port = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 port"), hex).unwrap();
-        let mem = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 memory"), hex).unwrap();
-        let pci = RangesetBox::<H>::new(Some(d), Some(b"ioreq_server 1 pci"), hex).unwrap();
-        let loose = RangesetBox::<H>::new_named(None, format_args!("lo{}", "ose"), hex).unwrap();
-        let long = RangesetBox::<H>::new_named(
+        let port = Rangeset::<H>::new(Some(d), Some(b"ioreq_server 1 port"), hex).unwrap();
+        let mem = Rangeset::<H>::new(Some(d), Some(b"ioreq_server 1 memory"), hex).unwrap();
+        let pci = Rangeset::<H>::new(Some(d), Some(b"ioreq_server 1 pci"), hex).unwrap();
+        let loose = Rangeset::<H>::new_named(None, format_args!("lo{}", "ose"), hex).unwrap();
+        let long = Rangeset::<H>::new_named(
             None,
             format_args!("ioreq_server {} {}", 65535, "a-very-long-kind"),
             hex,
@@ -510,16 +528,18 @@ mod tests {
              ioreq_server 1 port { 13-1f, 30-40, 50-3ef }\n"
         );
         // A C-owned set is freed by domain_destroy; Rust-owned ones are only detached.
-        let raw = RangesetBox::<H>::new(Some(d), None, hex)
-            .unwrap()
-            .into_raw();
+        let raw = Rangeset::<H>::new(Some(d), None, hex).unwrap().into_raw();
         assert!(!raw.is_null());
-        domain_destroy::<H>(d);
-        domain_destroy::<H>(d);
+        // SAFETY: one thread; no set of `d` is being created, dropped or printed, and `raw` is
+        // not used after it is freed here.
+        unsafe {
+            domain_destroy::<H>(d);
+            domain_destroy::<H>(d);
+        }
         assert_eq!(port.domain(), None);
         assert!(port.contains_range(0x13, 0x1f));
         assert_eq!(
-            RangesetBox::<H>::new(Some(d), None, hex).err(),
+            Rangeset::<H>::new(Some(d), None, hex).err(),
             Some(Errno::EINVAL)
         );
         drop((port, pci, loose, long));
@@ -529,8 +549,8 @@ mod tests {
     #[test]
     fn swap_and_merge_locking() {
         let f = RangesetFlags::empty();
-        let a = RangesetBox::<H>::new(None, Some(b"a"), f).unwrap();
-        let b = RangesetBox::<H>::new(None, Some(b"b"), f).unwrap();
+        let a = Rangeset::<H>::new(None, Some(b"a"), f).unwrap();
+        let b = Rangeset::<H>::new(None, Some(b"b"), f).unwrap();
         a.add_range(1, 2).unwrap();
         b.add_range(5, 6).unwrap();
         a.swap(&b);

@@ -13,7 +13,7 @@
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 use super::core::{RangesetFlags, NAME_MAX};
-use super::domain::{domain_destroy, domain_initialise, domain_printk, Rangeset, RangesetBox};
+use super::domain::{domain_destroy, domain_initialise, domain_printk, LockedRangeset, Rangeset};
 use crate::errno::{to_c, Errno};
 pub use crate::ffi::domain;
 use crate::ffi::AbiBool;
@@ -28,7 +28,7 @@ pub struct rangeset {
 // `unsigned long` is u64 (LP64: x86-64 Xen), so values pass between C and the core unconverted.
 const _: () = assert!(core::mem::size_of::<c_ulong>() == core::mem::size_of::<u64>());
 
-type Set = Rangeset<Active>;
+type Set = LockedRangeset<Active>;
 
 /// `int (*)(unsigned long s, unsigned long e, void *ctxt)` of `rangeset_report_ranges` (spelled
 /// out in the signatures so that the header shows the C type, as Xen's does).
@@ -39,13 +39,16 @@ type ReportCb = Option<unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void) -> c_
 /// # Safety
 /// `r` must be NULL or a live pointer from `rangeset_new`.
 unsafe fn set<'a>(r: *const rangeset) -> Option<&'a Set> {
-    // SAFETY: by the caller's contract, a non-NULL `r` is a live Rangeset<Active> (rangeset_new
-    // returns RangesetBox::into_raw, cast to the opaque type).
+    // SAFETY: by the caller's contract, a non-NULL `r` is a live LockedRangeset<Active>
+    // (rangeset_new returns Rangeset::into_raw, cast to the opaque type).
     unsafe { r.cast::<Set>().as_ref() }
 }
 
-fn dom(d: *mut domain) -> Option<DomainRef> {
-    DomainRef::from_ptr(d.cast())
+/// # Safety
+/// `d` is NULL or a live domain ([`domain::handle`]).
+unsafe fn dom(d: *mut domain) -> Option<DomainRef> {
+    // SAFETY: the caller's contract.
+    unsafe { domain::handle(d) }
 }
 
 /// Calls a C report callback, or fails with -EINVAL where Xen would jump to NULL.
@@ -64,7 +67,8 @@ fn call_report(cb: ReportCb, s: u64, e: u64, ctxt: *mut c_void) -> c_int {
 /// `d` must be NULL or a live domain.
 #[no_mangle]
 pub unsafe extern "C" fn rangeset_domain_initialise(d: *mut domain) {
-    if let Some(d) = dom(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
         let _ = domain_initialise::<Active>(d);
     }
 }
@@ -72,11 +76,14 @@ pub unsafe extern "C" fn rangeset_domain_initialise(d: *mut domain) {
 /// `rangeset_domain_destroy`: frees every set still attached to `d`. Idempotent.
 ///
 /// # Safety
-/// `d` must be NULL or a live domain; its sets must not be used afterwards.
+/// `d` must be NULL or a live domain; none of its sets may be created, destroyed or printed
+/// concurrently, and its sets must not be used afterwards ([`domain_destroy`]).
 #[no_mangle]
 pub unsafe extern "C" fn rangeset_domain_destroy(d: *mut domain) {
-    if let Some(d) = dom(d) {
-        domain_destroy::<Active>(d);
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
+        // SAFETY: the function's contract is domain_destroy's.
+        unsafe { domain_destroy::<Active>(d) };
     }
 }
 
@@ -112,7 +119,8 @@ pub unsafe extern "C" fn rangeset_new(
         }
         Some(buf.get(..len).unwrap_or(&buf))
     };
-    match RangesetBox::<Active>::new(dom(d), name, flags) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    match Rangeset::<Active>::new(unsafe { dom(d) }, name, flags) {
         Ok(b) => b.into_raw().cast(),
         Err(_) => core::ptr::null_mut(),
     }
@@ -127,7 +135,7 @@ pub unsafe extern "C" fn rangeset_destroy(r: *mut rangeset) {
     if !r.is_null() {
         // SAFETY: a live pointer from rangeset_new (into_raw) is owned by the caller, who gives it
         // up here.
-        drop(unsafe { RangesetBox::from_raw(r.cast::<Set>()) });
+        drop(unsafe { Rangeset::from_raw(r.cast::<Set>()) });
     }
 }
 
@@ -348,7 +356,8 @@ pub unsafe extern "C" fn rangeset_swap(a: *mut rangeset, b: *mut rangeset) {
 /// `d` must be NULL or a live domain.
 #[no_mangle]
 pub unsafe extern "C" fn rangeset_domain_printk(d: *mut domain) {
-    if let Some(d) = dom(d) {
+    // SAFETY: the function's contract: `d` is NULL or a live domain.
+    if let Some(d) = unsafe { dom(d) } {
         domain_printk::<Active>(d);
     }
 }

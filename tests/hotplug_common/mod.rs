@@ -50,8 +50,12 @@ pub fn claim_all_slots(g: DomainRef, emulator: u16) -> u16 {
 
 /// Undoes [`ioreq_ready`] and frees every server (call before destroying `g`).
 pub fn ioreq_release(g: DomainRef) {
-    ioreq::domain_destroy::<H>(g);
-    xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(g);
+    // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+    // and nothing else runs on it.
+    unsafe {
+        ioreq::domain_destroy::<H>(g);
+        xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(g);
+    }
     memory::depopulate_all(g);
     evtchn::destroy_all_evtchns(g);
 }

@@ -64,8 +64,12 @@ pub fn get_param(d: DomainRef, index: u32) -> Result<u64, i32> {
 }
 
 pub fn teardown(env: Env) {
-    ioreq::domain_destroy::<H>(env.d);
-    xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(env.d);
+    // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+    // and nothing else runs on it.
+    unsafe {
+        ioreq::domain_destroy::<H>(env.d);
+        xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(env.d);
+    }
     for v in env.vcpus {
         HostDomain::remove_vcpu(v);
     }

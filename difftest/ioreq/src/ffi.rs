@@ -694,7 +694,8 @@ pub mod bench {
     /// `d` is a live host domain; `p` a readable and writable `ioreq_t`.
     #[no_mangle]
     pub unsafe extern "C" fn bench_rust_select(d: *mut c_void, p: *mut IoreqSlot) -> bool {
-        let Some(d) = DomainRef::from_ptr(d) else {
+        // SAFETY: the caller's contract: a live host domain.
+        let Some(d) = (unsafe { DomainRef::from_ptr(d) }) else {
             return false;
         };
         // SAFETY: the caller's contract for `p`.

@@ -172,8 +172,12 @@ impl RustSide {
     pub fn teardown(mut self) {
         self.emu.clear();
         HostDomain::with(self.guest, |h| h.is_dying = true);
-        ioreq::domain_destroy::<H>(self.guest);
-        xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(self.guest);
+        // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+        // and nothing else runs on it.
+        unsafe {
+            ioreq::domain_destroy::<H>(self.guest);
+            xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(self.guest);
+        }
         for v in self.vcpus.drain(..) {
             HostDomain::remove_vcpu(v);
         }

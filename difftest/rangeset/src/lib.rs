@@ -7,8 +7,6 @@
 //! - [`oracle`]: runs each operation on both, compares everything observable and classifies each
 //!   divergence by the fidelity ledger's IDs (FIDELITY.md), re-syncing so a run continues.
 #![deny(unsafe_code)]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 use core::ffi::c_void;
 use core::ptr::NonNull;

@@ -88,8 +88,12 @@ pub fn teardown(env: Env) {
         env.p2m_base,
         "guest P2M not restored"
     );
-    ioreq::domain_destroy::<H>(env.d);
-    xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(env.d);
+    // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+    // and nothing else runs on it.
+    unsafe {
+        ioreq::domain_destroy::<H>(env.d);
+        xen_ioreq_rs::rangeset::domain::domain_destroy::<H>(env.d);
+    }
     for v in env.vcpus {
         HostDomain::remove_vcpu(v);
     }
@@ -98,7 +102,9 @@ pub fn teardown(env: Env) {
     assert_eq!(memory::live_pages(), 0, "page leaked");
     for x in [env.d, env.dm, env.stub, env.other] {
         // A hypercall naming another domain may have given it (empty) ioreq state.
-        ioreq::domain_destroy::<H>(x);
+        // SAFETY: teardown on this one thread: nothing uses the domain's Rust state any more
+        // and nothing else runs on it.
+        unsafe { ioreq::domain_destroy::<H>(x) };
         HostDomain::destroy(x);
     }
 }

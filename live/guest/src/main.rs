@@ -9,8 +9,6 @@
 //! port 0xe9 otherwise (QEMU's debugcon when QEMU boots the ELF directly, for a quick look).
 #![no_std]
 #![no_main]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod boot;
 mod hw;

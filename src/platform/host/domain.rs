@@ -1,10 +1,18 @@
-//! Fake domains: a registry of heap-allocated [`HostDomain`]s with the few properties the
-//! components ask about, and counters for pauses and RCU locks so tests see imbalances.
+//! Fake domains: a per-thread registry of [`HostDomain`]s with the few properties the components
+//! ask about, and counters for pauses and RCU locks so tests see imbalances.
+//!
+//! A `DomainRef` (`VcpuRef`) of this platform is the address of a registry entry, and this module
+//! never dereferences one: every use looks the address up in this thread's registry first, so a
+//! handle to a destroyed domain (or removed vCPU, or one of another thread) panics instead of
+//! reaching freed memory, and a nested [`HostDomain::with`] on one domain panics instead of
+//! aliasing it.
 
-use core::cell::{Cell, RefCell};
+use core::cell::{Cell, RefCell, RefMut};
 use core::ffi::c_void;
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicPtr;
 use std::boxed::Box;
+use std::rc::Rc;
 use std::vec::Vec;
 
 use super::HostPlatform;
@@ -13,10 +21,9 @@ use crate::platform::domain::{
     DomainRef, DomainSlot, Domains, HvmDomains, RegistryKind, VcpuRef, NR_DOMAIN_SLOTS,
 };
 
-/// What the host platform knows of a domain. Its address is the `DomainRef`.
+/// What the host platform knows of a domain.
 pub struct HostDomain {
-    pub id: u16,
-    slots: [*mut c_void; NR_DOMAIN_SLOTS],
+    id: u16,
     pub is_hvm: bool,
     pub is_dying: bool,
     /// May act as device model for every domain (dom0).
@@ -24,8 +31,6 @@ pub struct HostDomain {
     /// The domain whose device model this one is (`d->target` seen from the emulator), if any.
     pub dm_target: Option<u16>,
     pub pause_count: i32,
-    /// The domain's vCPUs (see [`HostDomain::add_vcpu`]).
-    pub vcpus: Vec<Box<HostVcpu>>,
     /// `d->max_vcpus`.
     pub max_vcpus: u32,
     /// `d->arch.hvm.params`.
@@ -45,17 +50,29 @@ pub struct HostDomain {
     pub cf8_extended: bool,
 }
 
-/// A vCPU of a [`HostDomain`]; its address is the `VcpuRef`.
-pub struct HostVcpu {
-    pub id: u32,
-    pub domain: DomainRef,
+/// A registered domain; its address is the `DomainRef`. The slot words sit outside the
+/// properties' `RefCell` because the components reach them through raw addresses
+/// ([`Domains::domain_slot`]) while a test may hold the properties.
+struct DomainEntry {
+    id: u16,
+    slots: [AtomicPtr<c_void>; NR_DOMAIN_SLOTS],
+    props: RefCell<HostDomain>,
+}
+
+/// A vCPU; the address of its registry box is the `VcpuRef`.
+struct HostVcpu {
+    id: u32,
+    domain: DomainRef,
 }
 
 /// Params the host domain stores (Xen has `HVM_NR_PARAMS`; a few spare).
 pub const HOST_NR_PARAMS: usize = 64;
 
 std::thread_local! {
-    static DOMAINS: RefCell<Vec<NonNull<HostDomain>>> = const { RefCell::new(Vec::new()) };
+    static DOMAINS: RefCell<Vec<Rc<DomainEntry>>> = const { RefCell::new(Vec::new()) };
+    // Boxed: a vCPU's address is its `VcpuRef` and must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
+    static VCPUS: RefCell<Vec<Box<HostVcpu>>> = const { RefCell::new(Vec::new()) };
     static CURRENT: Cell<Option<DomainRef>> = const { Cell::new(None) };
     static RCU_LOCKS: Cell<i64> = const { Cell::new(0) };
     static CURRENT_VCPU: Cell<Option<VcpuRef>> = const { Cell::new(None) };
@@ -68,80 +85,95 @@ pub fn set_registry_kind(k: RegistryKind) {
     REGISTRY_KIND.with(|c| c.set(k));
 }
 
-fn host(d: DomainRef) -> NonNull<HostDomain> {
-    d.as_ptr().cast::<HostDomain>().into_nonnull()
+fn entry_ref(e: &Rc<DomainEntry>) -> DomainRef {
+    // SAFETY: the address of a registered entry: this module resolves it through the registry
+    // (`entry`) and never dereferences it, so any value is sound here.
+    unsafe { DomainRef::from_ptr(Rc::as_ptr(e).cast_mut().cast()) }
+        .unwrap_or_else(|| unreachable!("an Rc is never NULL"))
 }
 
-trait IntoNonNull<T> {
-    fn into_nonnull(self) -> NonNull<T>;
-}
-impl<T> IntoNonNull<T> for *mut T {
-    fn into_nonnull(self) -> NonNull<T> {
-        NonNull::new(self).unwrap_or_else(|| unreachable!("DomainRef is never NULL"))
-    }
+/// The live entry `d` names on this thread (kept alive by the returned `Rc` even if the domain
+/// is destroyed meanwhile).
+fn entry(d: DomainRef) -> Rc<DomainEntry> {
+    DOMAINS
+        .with(|l| {
+            l.borrow()
+                .iter()
+                .find(|e| Rc::as_ptr(e).cast::<c_void>() == d.as_ptr().cast_const())
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("host platform: {d:?} is not a live domain of this thread"))
 }
 
 impl HostDomain {
     /// Creates and registers an HVM domain with id `id` (which must not be live on this thread).
     pub fn create(id: u16) -> DomainRef {
         assert!(Self::lookup(id).is_none(), "domain {id} already exists");
-        let b = Box::new(HostDomain {
+        let e = Rc::new(DomainEntry {
             id,
-            slots: [core::ptr::null_mut(); NR_DOMAIN_SLOTS],
-            is_hvm: true,
-            is_dying: false,
-            is_privileged: false,
-            dm_target: None,
-            pause_count: 0,
-            vcpus: Vec::new(),
-            max_vcpus: 128,
-            params: [0; HOST_NR_PARAMS],
-            crashes: 0,
-            shutting_down: false,
-            vcpu_unblocks: 0,
-            p2m_ioreq_server: None,
-            p2m_ioreq_resets: 0,
-            cf8_extended: true,
+            slots: core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut())),
+            props: RefCell::new(HostDomain {
+                id,
+                is_hvm: true,
+                is_dying: false,
+                is_privileged: false,
+                dm_target: None,
+                pause_count: 0,
+                max_vcpus: 128,
+                params: [0; HOST_NR_PARAMS],
+                crashes: 0,
+                shutting_down: false,
+                vcpu_unblocks: 0,
+                p2m_ioreq_server: None,
+                p2m_ioreq_resets: 0,
+                cf8_extended: true,
+            }),
         });
-        let p = NonNull::from(Box::leak(b));
-        DOMAINS.with(|l| l.borrow_mut().push(p));
-        DomainRef::from_ptr(p.as_ptr().cast()).unwrap_or_else(|| unreachable!())
+        let d = entry_ref(&e);
+        DOMAINS.with(|l| l.borrow_mut().push(e));
+        d
     }
 
-    /// Unregisters and frees `d`. The components must have released their slots first.
+    /// Unregisters `d` and its vCPUs; later uses of `d` panic. The components must have released
+    /// their slots first.
     pub fn destroy(d: DomainRef) {
-        let p = host(d);
-        DOMAINS.with(|l| l.borrow_mut().retain(|q| *q != p));
+        let e = entry(d);
+        DOMAINS.with(|l| l.borrow_mut().retain(|q| !Rc::ptr_eq(q, &e)));
+        VCPUS.with(|l| l.borrow_mut().retain(|v| v.domain != d));
         if CURRENT.with(|c| c.get()) == Some(d) {
             CURRENT.with(|c| c.set(None));
         }
-        // SAFETY: `p` came from Box::leak in `create` and was just removed from the registry, so
-        // this is the one place that frees it.
-        let b = unsafe { Box::from_raw(p.as_ptr()) };
+        if CURRENT_VCPU
+            .with(|c| c.get())
+            .is_some_and(|v| host_vcpu_checked(v).is_none())
+        {
+            CURRENT_VCPU.with(|c| c.set(None));
+        }
         assert!(
-            b.slots.iter().all(|s| s.is_null()),
+            e.slots
+                .iter()
+                .all(|s| s.load(core::sync::atomic::Ordering::Acquire).is_null()),
             "domain {} destroyed with Rust state still attached",
-            b.id
+            e.id
         );
     }
 
     /// The live domain with this id, if any.
     pub fn lookup(id: u16) -> Option<DomainRef> {
-        DOMAINS.with(|l| {
-            l.borrow()
-                .iter()
-                // SAFETY: registered pointers are live HostDomains (removed before being freed).
-                .find(|p| unsafe { p.as_ref() }.id == id)
-                .and_then(|p| DomainRef::from_ptr(p.as_ptr().cast()))
-        })
+        DOMAINS.with(|l| l.borrow().iter().find(|e| e.id == id).map(entry_ref))
     }
 
-    /// Runs `f` on `d`'s properties.
+    /// Runs `f` on `d`'s properties. Panics if `d` is not live on this thread, or if `f` (or a
+    /// caller up the stack) is already in `with` for `d`.
     pub fn with<R>(d: DomainRef, f: impl FnOnce(&mut HostDomain) -> R) -> R {
-        let mut p = host(d);
-        // SAFETY: DomainRefs handed out by this module point to live HostDomains until `destroy`;
-        // the host platform is single-threaded per domain, so no other reference is active.
-        f(unsafe { p.as_mut() })
+        let e = entry(d);
+        let mut h: RefMut<'_, HostDomain> = e.props.borrow_mut();
+        f(&mut h)
+    }
+
+    /// `d->domain_id`.
+    pub fn id(&self) -> u16 {
+        self.id
     }
 
     /// Makes `d` the caller of subsequent hypercalls on this thread.
@@ -157,11 +189,18 @@ impl HostDomain {
 
 impl Domains for HostPlatform {
     fn domain_id(d: DomainRef) -> u16 {
-        HostDomain::with(d, |h| h.id)
+        entry(d).id
     }
 
     fn domain_slot(d: DomainRef, slot: DomainSlot) -> NonNull<*mut c_void> {
-        HostDomain::with(d, |h| NonNull::from(&mut h.slots[slot as usize]))
+        let e = entry(d);
+        let word = e
+            .slots
+            .get(slot as usize)
+            .unwrap_or_else(|| unreachable!("NR_DOMAIN_SLOTS covers every DomainSlot"));
+        // The word lives in the registered entry until `destroy`, which the components' slot
+        // contracts order after their last use; an `AtomicPtr` is a `*mut c_void` in memory.
+        NonNull::from(word).cast()
     }
 
     fn current_domain() -> DomainRef {
@@ -214,19 +253,27 @@ impl Domains for HostPlatform {
 impl HostDomain {
     /// Adds vCPU `id` to `d` (as `vcpu_create` would, before `hvm_vcpu_initialise`).
     pub fn add_vcpu(d: DomainRef, id: u32) -> VcpuRef {
-        let v = HostDomain::with(d, |h| {
-            assert!(h.vcpus.iter().all(|v| v.id != id), "vcpu {id} exists");
-            h.vcpus.push(Box::new(HostVcpu { id, domain: d }));
-            let last = h.vcpus.last_mut().map(|b| NonNull::from(&mut **b));
-            last.unwrap_or_else(|| unreachable!())
-        });
-        VcpuRef::from_ptr(v.as_ptr().cast()).unwrap_or_else(|| unreachable!())
+        let _ = entry(d);
+        VCPUS.with(|l| {
+            let mut l = l.borrow_mut();
+            assert!(
+                l.iter().all(|v| v.domain != d || v.id != id),
+                "vcpu {id} exists"
+            );
+            let b = Box::new(HostVcpu { id, domain: d });
+            let p: *const HostVcpu = &*b;
+            l.push(b);
+            // SAFETY: the address of a registered vCPU box: this module resolves it through the
+            // registry (`host_vcpu`) and never dereferences it.
+            unsafe { VcpuRef::from_ptr(p.cast_mut().cast()) }
+                .unwrap_or_else(|| unreachable!("a Box is never NULL"))
+        })
     }
 
-    /// Removes vCPU `v` from its domain (after `hvm_vcpu_destroy`).
+    /// Removes vCPU `v` from its domain (after `hvm_vcpu_destroy`); later uses of `v` panic.
     pub fn remove_vcpu(v: VcpuRef) {
-        let (d, id) = host_vcpu(v);
-        HostDomain::with(d, |h| h.vcpus.retain(|x| x.id != id));
+        let _ = host_vcpu(v);
+        VCPUS.with(|l| l.borrow_mut().retain(|x| !vcpu_is(x, v)));
         if CURRENT_VCPU.with(|c| c.get()) == Some(v) {
             CURRENT_VCPU.with(|c| c.set(None));
         }
@@ -238,11 +285,22 @@ impl HostDomain {
     }
 }
 
+fn vcpu_is(b: &HostVcpu, v: VcpuRef) -> bool {
+    core::ptr::from_ref(b).cast::<c_void>() == v.as_ptr().cast_const()
+}
+
+fn host_vcpu_checked(v: VcpuRef) -> Option<(DomainRef, u32)> {
+    VCPUS.with(|l| {
+        l.borrow()
+            .iter()
+            .find(|b| vcpu_is(b, v))
+            .map(|b| (b.domain, b.id))
+    })
+}
+
 fn host_vcpu(v: VcpuRef) -> (DomainRef, u32) {
-    // SAFETY: VcpuRefs handed out by `add_vcpu` point to boxed HostVcpus that live until
-    // `remove_vcpu` or the domain's destruction; tests do not use them afterwards.
-    let hv = unsafe { &*v.as_ptr().cast::<HostVcpu>() };
-    (hv.domain, hv.id)
+    host_vcpu_checked(v)
+        .unwrap_or_else(|| panic!("host platform: {v:?} is not a live vCPU of this thread"))
 }
 
 impl HvmDomains for HostPlatform {
@@ -251,11 +309,17 @@ impl HvmDomains for HostPlatform {
     }
 
     fn domain_vcpu(d: DomainRef, id: u32) -> Option<VcpuRef> {
-        HostDomain::with(d, |h| {
-            h.vcpus
-                .iter_mut()
-                .find(|v| v.id == id)
-                .and_then(|v| VcpuRef::from_ptr((&mut **v as *mut HostVcpu).cast()))
+        let _ = entry(d);
+        VCPUS.with(|l| {
+            l.borrow()
+                .iter()
+                .find(|v| v.domain == d && v.id == id)
+                .and_then(|v| {
+                    let p: *const HostVcpu = &**v;
+                    // SAFETY: a registered vCPU box's address, resolved through the registry
+                    // and never dereferenced (as in `add_vcpu`).
+                    unsafe { VcpuRef::from_ptr(p.cast_mut().cast()) }
+                })
         })
     }
 

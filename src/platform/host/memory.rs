@@ -244,7 +244,9 @@ impl EmulatorPage {
     /// The page the emulator sees.
     pub fn with<R>(&self, f: impl FnOnce(SharedPage<'_>) -> R) -> R {
         let va = page_va(self.0);
-        f(SharedPage::from_raw_host(va))
+        // SAFETY: this mapping holds a reference on page `self.0`, so its memory stays allocated
+        // while `f` runs (the view does not outlive the call).
+        f(unsafe { SharedPage::from_raw_host(va) })
     }
 
     pub fn read_u8(&self, off: usize) -> u8 {
@@ -290,22 +292,21 @@ impl GuestMemory for HostPlatform {
         let va = page_va(id).ok_or(Errno::EINVAL)?;
         get_ref(id);
         MAPPED.with(|m| m.set(m.get() + 1));
-        Ok(RawGuestPage {
-            page: page_handle(id),
-            va,
-        })
+        // SAFETY: `va` is page `id`'s memory, kept alive by the reference just taken, which
+        // the release (`unmap_guest_page`/`free_server_page`) drops through the handle.
+        Ok(unsafe { RawGuestPage::new(page_handle(id), va) })
     }
 
     fn unmap_guest_page(page: RawGuestPage) {
         MAPPED.with(|m| m.set(m.get() - 1));
-        put_ref(handle_id(page.page));
+        put_ref(handle_id(page.page()));
     }
 
     fn physmap_remove_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()> {
         if let Some(e) = FAIL_PHYSMAP.with(|f| f.take()) {
             return Err(e);
         }
-        if p2m_lookup(d, gmfn) == Some(handle_id(page.page)) {
+        if p2m_lookup(d, gmfn) == Some(handle_id(page.page())) {
             p2m_set(d, gmfn, None);
         }
         Ok(())
@@ -315,7 +316,7 @@ impl GuestMemory for HostPlatform {
         if let Some(e) = FAIL_PHYSMAP.with(|f| f.take()) {
             return Err(e);
         }
-        p2m_set(d, gmfn, Some(handle_id(page.page)));
+        p2m_set(d, gmfn, Some(handle_id(page.page())));
         Ok(())
     }
 
@@ -328,15 +329,14 @@ impl GuestMemory for HostPlatform {
         let va = page_va(id).ok_or(Errno::ENOMEM)?;
         MAPPED.with(|m| m.set(m.get() + 1));
         ALLOCATED.with(|a| a.set(a.get() + 1));
-        Ok(RawGuestPage {
-            page: page_handle(id),
-            va,
-        })
+        // SAFETY: `va` is page `id`'s memory, kept alive by the reference just taken, which
+        // the release (`unmap_guest_page`/`free_server_page`) drops through the handle.
+        Ok(unsafe { RawGuestPage::new(page_handle(id), va) })
     }
 
     fn free_server_page(page: RawGuestPage) {
         MAPPED.with(|m| m.set(m.get() - 1));
         ALLOCATED.with(|a| a.set(a.get() - 1));
-        put_ref(handle_id(page.page));
+        put_ref(handle_id(page.page()));
     }
 }

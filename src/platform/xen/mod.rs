@@ -123,7 +123,9 @@ impl Domains for XenPlatform {
     fn current_domain() -> DomainRef {
         // SAFETY: no preconditions; `current->domain` is never NULL in hypercall context.
         let p = unsafe { hooks::xen_rust_current_domain() };
-        DomainRef::from_ptr(p).unwrap_or_else(|| unreachable!("current->domain is never NULL"))
+        // SAFETY: `current->domain`, live for the hypercall this runs in.
+        unsafe { DomainRef::from_ptr(p) }
+            .unwrap_or_else(|| unreachable!("current->domain is never NULL"))
     }
 
     fn lock_remote_domain(domid: u16) -> XenResult<DomainRef> {
@@ -131,7 +133,8 @@ impl Domains for XenPlatform {
         // SAFETY: `out` is a valid place for the hook to store the locked domain.
         let rc = unsafe { hooks::xen_rust_lock_remote_domain(domid, &mut out) };
         Errno::from_ret(rc)?;
-        DomainRef::from_ptr(out).ok_or(Errno::ESRCH)
+        // SAFETY: a domain the hook RCU-locked, live until `unlock_domain`.
+        unsafe { DomainRef::from_ptr(out) }.ok_or(Errno::ESRCH)
     }
 
     fn unlock_domain(d: DomainRef) {
@@ -197,26 +200,28 @@ impl GuestMemory for XenPlatform {
         let rc = unsafe { hooks::xen_rust_map_guest_page(d.as_ptr(), gmfn, &mut page, &mut va) };
         Errno::from_ret(rc)?;
         match (NonNull::new(page), NonNull::new(va.cast::<u8>())) {
-            (Some(page), Some(va)) => Ok(RawGuestPage { page, va }),
+            // SAFETY: the hook mapped the page and took the references its release drops.
+            (Some(page), Some(va)) => Ok(unsafe { RawGuestPage::new(page, va) }),
             _ => Err(Errno::EINVAL),
         }
     }
 
     fn unmap_guest_page(page: RawGuestPage) {
         // SAFETY: `page` came from xen_rust_map_guest_page and is released exactly once.
-        unsafe { hooks::xen_rust_unmap_guest_page(page.page.as_ptr(), page.va.as_ptr().cast()) }
+        unsafe { hooks::xen_rust_unmap_guest_page(page.page().as_ptr(), page.va().as_ptr().cast()) }
     }
 
     fn physmap_remove_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()> {
         // SAFETY: `d` is live and `page` is a page we hold a reference on.
         let rc =
-            unsafe { hooks::xen_rust_physmap_remove_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
+            unsafe { hooks::xen_rust_physmap_remove_page(d.as_ptr(), gmfn, page.page().as_ptr()) };
         Errno::from_ret(rc).map(|_| ())
     }
 
     fn physmap_add_page(d: DomainRef, gmfn: u64, page: &RawGuestPage) -> XenResult<()> {
         // SAFETY: `d` is live and `page` is a page we hold a reference on.
-        let rc = unsafe { hooks::xen_rust_physmap_add_page(d.as_ptr(), gmfn, page.page.as_ptr()) };
+        let rc =
+            unsafe { hooks::xen_rust_physmap_add_page(d.as_ptr(), gmfn, page.page().as_ptr()) };
         Errno::from_ret(rc).map(|_| ())
     }
 
@@ -227,14 +232,15 @@ impl GuestMemory for XenPlatform {
         let rc = unsafe { hooks::xen_rust_alloc_server_page(d.as_ptr(), &mut page, &mut va) };
         Errno::from_ret(rc)?;
         match (NonNull::new(page), NonNull::new(va.cast::<u8>())) {
-            (Some(page), Some(va)) => Ok(RawGuestPage { page, va }),
+            // SAFETY: the hook mapped the page and took the references its release drops.
+            (Some(page), Some(va)) => Ok(unsafe { RawGuestPage::new(page, va) }),
             _ => Err(Errno::ENOMEM),
         }
     }
 
     fn free_server_page(page: RawGuestPage) {
         // SAFETY: `page` came from xen_rust_alloc_server_page and is released exactly once.
-        unsafe { hooks::xen_rust_free_server_page(page.page.as_ptr(), page.va.as_ptr().cast()) }
+        unsafe { hooks::xen_rust_free_server_page(page.page().as_ptr(), page.va().as_ptr().cast()) }
     }
 }
 
@@ -270,7 +276,9 @@ impl HvmDomains for XenPlatform {
 
     fn domain_vcpu(d: DomainRef, id: u32) -> Option<VcpuRef> {
         // SAFETY: `d` is a live domain; the hook bounds-checks `id`.
-        VcpuRef::from_ptr(unsafe { hooks::xen_rust_domain_vcpu(d.as_ptr(), id) })
+        let v = unsafe { hooks::xen_rust_domain_vcpu(d.as_ptr(), id) };
+        // SAFETY: NULL or `d->vcpu[id]`, which lives as long as `d`.
+        unsafe { VcpuRef::from_ptr(v) }
     }
 
     fn vcpu_id(v: VcpuRef) -> u32 {
@@ -281,12 +289,15 @@ impl HvmDomains for XenPlatform {
     fn vcpu_domain(v: VcpuRef) -> DomainRef {
         // SAFETY: `v` is a live vcpu; `v->domain` is never NULL.
         let d = unsafe { hooks::xen_rust_vcpu_domain(v.as_ptr()) };
-        DomainRef::from_ptr(d).unwrap_or_else(|| unreachable!("v->domain is never NULL"))
+        // SAFETY: `v->domain` lives at least as long as its vCPU `v`.
+        unsafe { DomainRef::from_ptr(d) }.unwrap_or_else(|| unreachable!("v->domain is never NULL"))
     }
 
     fn current_vcpu() -> Option<VcpuRef> {
         // SAFETY: no preconditions.
-        VcpuRef::from_ptr(unsafe { hooks::xen_rust_current_vcpu() })
+        let v = unsafe { hooks::xen_rust_current_vcpu() };
+        // SAFETY: NULL or `current`, live while this CPU runs on its behalf.
+        unsafe { VcpuRef::from_ptr(v) }
     }
 
     fn hvm_param(d: DomainRef, index: u32) -> u64 {

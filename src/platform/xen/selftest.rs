@@ -329,14 +329,18 @@ fn rangesets(t: &mut Tally, d: DomainRef) {
 
 /// Runs every check and prints the verdict; returns the number of failed checks. `scratch_domain`
 /// is a domain the test may attach rangesets to for a moment (the glue passes `dom_xen`).
+///
+/// # Safety
+/// `scratch_domain` is NULL or a live `struct domain` for the duration of the call.
 #[no_mangle]
-pub extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
+pub unsafe extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
     let mut t = Tally {
         checks: 0,
         failed: 0,
     };
     heap_and_locks(&mut t);
-    match DomainRef::from_ptr(scratch_domain) {
+    // SAFETY: the function's contract.
+    match unsafe { DomainRef::from_ptr(scratch_domain) } {
         Some(d) => {
             domains(&mut t, d);
             rangesets(&mut t, d);
@@ -353,9 +357,17 @@ pub extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c_int {
 
 /// For debug key 'j' (xen-patches' rust-glue.c): whether the registry of `d` has a server of
 /// `emulator` claiming `sbdf`, as the PCI hotplug controller asks before a plug (H10, X5).
+///
+/// # Safety
+/// `d` is NULL or a live `struct domain` for the duration of the call.
 #[no_mangle]
-pub extern "C" fn xen_ioreq_rs_selftest_claimed(d: *mut c_void, emulator: u16, sbdf: u32) -> bool {
-    DomainRef::from_ptr(d).is_some_and(|d| {
+pub unsafe extern "C" fn xen_ioreq_rs_selftest_claimed(
+    d: *mut c_void,
+    emulator: u16,
+    sbdf: u32,
+) -> bool {
+    // SAFETY: the function's contract.
+    unsafe { DomainRef::from_ptr(d) }.is_some_and(|d| {
         crate::ioreq::claims::pci_sbdf_claimed_by::<XenPlatform>(d, emulator, sbdf)
     })
 }
@@ -374,10 +386,10 @@ pub unsafe extern "C" fn xen_ioreq_rs_selftest_send(
 ) -> c_int {
     use crate::ioreq::abi::{X86EMUL_RETRY, X86EMUL_UNHANDLEABLE};
     use crate::ioreq::{select_and_send, Route, Routed, Sent};
-    let (Some(d), Some(v)) = (
-        DomainRef::from_ptr(d),
-        crate::platform::VcpuRef::from_ptr(v),
-    ) else {
+    // SAFETY: the function's contract: `d` and `v` are NULL or live.
+    let (Some(d), Some(v)) = (unsafe { DomainRef::from_ptr(d) }, unsafe {
+        crate::platform::VcpuRef::from_ptr(v)
+    }) else {
         return Errno::EINVAL.to_neg();
     };
     if p.is_null() {
