@@ -351,3 +351,107 @@ fn names_are_read_up_to_31_bytes_or_the_nul() {
     }
     HostDomain::destroy(d);
 }
+
+/// R19: `rangeset_domain_initialise` of a domain whose list already holds sets. Xen's C
+/// re-initialises the list head, dropping the sets from the domain's list (its dump says `None`
+/// and `rangeset_domain_destroy` no longer frees them) while their links still point at the
+/// head, so destroying one later corrupts the fresh list. The Rust changes nothing: the sets stay
+/// listed, printed and freed with the domain.
+#[test]
+fn r19_initialise_again_keeps_the_domains_sets() {
+    HostDomain::destroy(HostDomain::create(98));
+    let base = live_allocations();
+    let d = HostDomain::create(4);
+    // SAFETY: `d` is live until HostDomain::destroy below; its sets go with its list.
+    unsafe {
+        rangeset_domain_initialise(dptr(d));
+        let a = rangeset_new(dptr(d), c"a".as_ptr(), HEX);
+        let b = rangeset_new(dptr(d), c"b".as_ptr(), 0);
+        assert_eq!(rangeset_add_range(a, 0x10, 0x1f), 0);
+        assert_eq!(rangeset_add_singleton(b, 7), 0);
+        rangeset_domain_printk(dptr(d));
+        let listed = take_console();
+        assert_eq!(
+            listed,
+            "Rangesets belonging to domain 4:\n    b          { 7 }\n    a          { 10-1f }\n"
+        );
+        rangeset_domain_initialise(dptr(d));
+        rangeset_domain_initialise(dptr(d));
+        rangeset_domain_printk(dptr(d));
+        assert_eq!(
+            take_console(),
+            listed,
+            "still listed after initialising again"
+        );
+        rangeset_destroy(b);
+        let c = rangeset_new(dptr(d), c"c".as_ptr(), 0);
+        assert!(!c.is_null());
+        rangeset_domain_printk(dptr(d));
+        assert_eq!(
+            take_console(),
+            "Rangesets belonging to domain 4:\n    c          { }\n    a          { 10-1f }\n"
+        );
+        rangeset_domain_destroy(dptr(d));
+        rangeset_domain_destroy(dptr(d));
+        rangeset_domain_printk(dptr(d));
+        assert_eq!(
+            take_console(),
+            "Rangesets belonging to domain 4:\n    None\n"
+        );
+    }
+    HostDomain::destroy(d);
+    assert_eq!(
+        live_allocations(),
+        base,
+        "the domain's sets were freed with it"
+    );
+}
+
+/// R14: `rangeset_limit` takes no lock (as in Xen, where it is a plain store), so a report or a
+/// consume callback may limit the very set it walks; in a consume walk the new budget counts
+/// before the consumed range is freed, as Xen's `nr_ranges` does.
+#[test]
+fn r14_limit_from_the_sets_own_callbacks() {
+    unsafe extern "C" fn limit_and_consume(
+        s: c_ulong,
+        e: c_ulong,
+        ctxt: *mut c_void,
+        consumed: *mut c_ulong,
+    ) -> c_int {
+        // SAFETY: ctxt is the set being consumed; `consumed` is the walk's out-parameter.
+        unsafe {
+            rangeset_limit(ctxt.cast(), 0);
+            *consumed = e - s + 1;
+        }
+        1
+    }
+    unsafe extern "C" fn limit_in_report(_: c_ulong, _: c_ulong, ctxt: *mut c_void) -> c_int {
+        // SAFETY: ctxt is the set being reported.
+        unsafe { rangeset_limit(ctxt.cast(), 1) };
+        0
+    }
+    // SAFETY: a free-standing set, used only here; each callback gets the set as its context.
+    unsafe {
+        let r = rangeset_new(null_mut(), c"r14 limit".as_ptr(), HEX);
+        for s in [1, 5, 9] {
+            assert_eq!(rangeset_add_range(r, s, s + 1), 0);
+        }
+        // Budget 0 set in the callback, then the consumed range's unit returned: 1.
+        assert_eq!(
+            rangeset_consume_ranges(r, Some(limit_and_consume), r.cast()),
+            1
+        );
+        assert_eq!(ranges(r), [(5, 6), (9, 10)]);
+        assert_eq!(rangeset_add_singleton(r, 20), 0);
+        assert_eq!(rangeset_add_singleton(r, 30), -12);
+        // From a report walk: budget 1, one more range, then none.
+        assert_eq!(
+            rangeset_report_ranges(r, 0, !0, Some(limit_in_report), r.cast()),
+            0
+        );
+        assert_eq!(rangeset_add_singleton(r, 40), 0);
+        assert_eq!(rangeset_add_singleton(r, 50), -12);
+        assert_eq!(ranges(r), [(5, 6), (9, 10), (20, 20), (40, 40)]);
+        rangeset_destroy(r);
+    }
+}

@@ -550,12 +550,30 @@ impl RangeList {
         clippy::arithmetic_side_effects,
         reason = "ranges have s <= e; `r.s + consumed` only when consumed <= e - s"
     )]
-    pub fn consume_ranges(&mut self, mut cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
+    pub fn consume_ranges(&mut self, cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
+        self.consume_ranges_with_limits(cb, || None)
+    }
+
+    /// [`RangeSet::consume_ranges`] where `limit_set_by_cb` tells, after each callback, whether
+    /// the callback called `rangeset_limit` on this very set (which takes no lock in Xen, so its
+    /// new budget counts before the consumed range is freed, exactly as Xen's `nr_ranges` store).
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "ranges have s <= e; `r.s + consumed` only when consumed <= e - s"
+    )]
+    pub fn consume_ranges_with_limits(
+        &mut self,
+        mut cb: impl FnMut(u64, u64, &mut u64) -> i32,
+        mut limit_set_by_cb: impl FnMut() -> Option<u32>,
+    ) -> i32 {
         let mut rc = 0;
         while let Some(p) = self.store.first() {
             let Ok(r) = self.get(p) else { break };
             let mut consumed = 0u64;
             rc = cb(r.s, r.e, &mut consumed);
+            if let Some(limit) = limit_set_by_cb() {
+                self.set_limit(limit);
+            }
             // R7: `consumed` covering the whole range exhausts it, also for a range ending at
             // u64::MAX (Xen's `x->s += consumed` wraps to 0 there and keeps a corrupt range).
             if consumed > r.e - r.s {

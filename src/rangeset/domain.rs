@@ -37,7 +37,7 @@ use core::ffi::c_void;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use super::core::{RangeList, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
@@ -59,12 +59,36 @@ pub struct LockedRangeset<P: Platform> {
     /// `is_empty` takes no lock, as in Xen (whose `rangeset_is_empty` reads the list unlocked):
     /// a `consume_ranges` callback may ask whether its own set is empty (FIDELITY R14).
     empty: AtomicBool,
+    /// A `rangeset_limit` not yet applied ([`NO_LIMIT`] when none). Xen's `rangeset_limit` is a
+    /// plain store that takes no lock, so a report or consume callback may call it on the set
+    /// it walks; taking the write lock here would deadlock there. The next writer applies it as
+    /// it takes the lock (and a consume walk right after the callback that set it), before any
+    /// allocation could read the budget.
+    limit: AtomicU64,
+}
+
+/// [`Rangeset::limit`]: no limit waiting to be applied (limits are `u32`).
+const NO_LIMIT: u64 = u64::MAX;
+
+/// Takes the limit waiting in `pending`, if any.
+fn take_limit(pending: &AtomicU64) -> Option<u32> {
+    u32::try_from(pending.swap(NO_LIMIT, Ordering::AcqRel)).ok()
 }
 
 /// The set's write lock; `empty` is refreshed from the set just before the lock is released.
 struct Writing<'a, P: Platform> {
     guard: WriteGuard<'a, P::RwLock, RangeList>,
     empty: &'a AtomicBool,
+    limit: &'a AtomicU64,
+}
+
+impl<P: Platform> Writing<'_, P> {
+    /// Applies a `rangeset_limit` made since the last writer.
+    fn apply_limit(&mut self) {
+        if let Some(l) = take_limit(self.limit) {
+            self.guard.set_limit(l);
+        }
+    }
 }
 
 impl<P: Platform> Deref for Writing<'_, P> {
@@ -83,6 +107,7 @@ impl<P: Platform> DerefMut for Writing<'_, P> {
 impl<P: Platform> Drop for Writing<'_, P> {
     fn drop(&mut self) {
         // Runs before `guard` (a field) is dropped, i.e. while the write lock is still held.
+        self.apply_limit();
         self.empty.store(self.guard.is_empty(), Ordering::Release);
     }
 }
@@ -187,15 +212,19 @@ impl<P: Platform> LockedRangeset<P> {
 
     /// The write lock (every writer goes through this, keeping `empty` current).
     fn write(&self) -> Writing<'_, P> {
-        Writing {
+        let mut w = Writing {
             guard: self.set.write(),
             empty: &self.empty,
-        }
+            limit: &self.limit,
+        };
+        w.apply_limit();
+        w
     }
 
-    /// `rangeset_limit` (see [`RangeList::set_limit`]).
+    /// `rangeset_limit` (see [`RangeList::set_limit`]): takes no lock, as in Xen, so that a
+    /// report or consume callback may limit the set it walks (see `limit`).
     pub fn limit(&self, limit: u32) {
-        self.write().set_limit(limit);
+        self.limit.store(u64::from(limit), Ordering::Release);
     }
 
     pub fn add_range(&self, s: u64, e: u64) -> XenResult<()> {
@@ -239,7 +268,9 @@ impl<P: Platform> LockedRangeset<P> {
     /// `rangeset_consume_ranges` (see [`RangeList::consume_ranges`]); `cb` runs under the write
     /// lock.
     pub fn consume_ranges(&self, cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
-        self.write().consume_ranges(cb)
+        let limit = &self.limit;
+        self.write()
+            .consume_ranges_with_limits(cb, || take_limit(limit))
     }
 
     /// `rangeset_merge(self, other)`: adds every range of `other`. Both locks are taken in address
@@ -323,6 +354,7 @@ impl<P: Platform> Rangeset<P> {
             domain: AtomicPtr::new(ptr::null_mut()),
             owned_by_c: AtomicBool::new(false),
             empty: AtomicBool::new(true),
+            limit: AtomicU64::new(NO_LIMIT),
         })?;
         let ptr = NonNull::from(Box::leak(set));
         let this = Rangeset { ptr };

@@ -832,6 +832,15 @@ impl<R: Side> Engine<R> {
             }
             self.forget(i);
         }
+        // Life-cycle misuse: the same server destroyed again at once (nothing reused its id).
+        if e.chance(2) {
+            self.context = format!("destroy again(caller {caller}, ids {cid}/{rid})");
+            let rc_r = self.r.destroy(caller, target, rid, 0);
+            let rc_c = self.c.destroy(caller, target, cid, 0);
+            if self.check("destroy again rc", rc_c, rc_r) && rc_r == ENOENT {
+                self.covered("destroy again -ENOENT");
+            }
+        }
     }
 
     /// The Rust notified `vcpu`'s port of server `rid` where the C did not.

@@ -34,6 +34,29 @@ unsafe extern "C" fn consume_trampoline(
     rc
 }
 
+/// Collects each reported range into the `Vec<(u64, u64)>` at `ctxt`.
+unsafe extern "C" fn collect_trampoline(s: c_ulong, e: c_ulong, ctxt: *mut c_void) -> c_int {
+    // SAFETY: callers pass a live `Vec<(u64, u64)>` as ctxt, unused elsewhere during the walk.
+    unsafe { &mut *ctxt.cast::<Vec<(u64, u64)>>() }.push((s, e));
+    0
+}
+
+/// Records the first range offered into the `Vec<(u64, u64)>` at `ctxt`, consumes all of it
+/// (none of a range ending at ~0UL: R7's case) and stops.
+unsafe extern "C" fn consume_first_trampoline(
+    s: c_ulong,
+    e: c_ulong,
+    ctxt: *mut c_void,
+    consumed: *mut c_ulong,
+) -> c_int {
+    // SAFETY: as in collect_trampoline.
+    unsafe { &mut *ctxt.cast::<Vec<(u64, u64)>>() }.push((s, e));
+    let all = if e == c_ulong::MAX { 0 } else { e - s + 1 };
+    // SAFETY: both implementations pass a valid `unsigned long *` for the consumed amount.
+    unsafe { *consumed = all };
+    1
+}
+
 /// How a boolean query's return register is read: as Xen 4.17's callers read it (`bool`: `%al`)
 /// or as the 2014 series' callers read it (`int`: all of `%eax`, which must then be 0 or 1).
 pub trait QueryReturn: Copy + core::fmt::Debug {
@@ -277,6 +300,153 @@ macro_rules! impl_ops {
             // SAFETY: a live set; ctxt is the Ctxt the callback expects, live for the call.
             let rc = unsafe { $m::consume_ranges(c.r, Some(cb), ctxt) };
             (rc, c.seen)
+        }
+        fn reenter(
+            &mut self,
+            r: Set,
+            outer: ops::Outer,
+            at: u8,
+            inner: crate::InnerCall,
+        ) -> crate::Reentry {
+            struct Ctxt {
+                d: *mut c_void,
+                at: u8,
+                n: u8,
+                inner: crate::InnerCall,
+                out: crate::Reentry,
+            }
+            /// Makes the inner call and records what it gives.
+            ///
+            /// # Safety
+            /// `c.d` is the live domain, the inner call's sets are live sets, and the call is one
+            /// the implementation survives where it is made (the oracle's choice).
+            unsafe fn inner_call(c: &mut Ctxt) {
+                use ops::Inner as I;
+                let t = Set::ptr(c.inner.target);
+                let p = Set::ptr(c.inner.partner);
+                let o = &mut c.out;
+                o.made = true;
+                let b = |v: bool| i64::from(v);
+                // SAFETY: the function's contract.
+                unsafe {
+                    match c.inner.call {
+                        I::DomainInitialise => $m::domain_initialise(c.d),
+                        I::DomainDestroy => $m::domain_destroy(c.d),
+                        I::New { attach } => {
+                            let d = if attach { c.d } else { core::ptr::null_mut() };
+                            let n = $m::new(d, c"inner".as_ptr(), 0);
+                            o.inner_rcs.push(b(!n.is_null()));
+                            if !n.is_null() {
+                                o.inner_rcs.push($m::add_singleton(n, 7).into());
+                                $m::destroy(n);
+                            }
+                        }
+                        I::Destroy => $m::destroy(t),
+                        I::Limit(l) => $m::limit(t, l),
+                        I::IsEmpty => o
+                            .inner_rcs
+                            .push(b($m::is_empty(t).truth("rangeset_is_empty"))),
+                        I::Add(s, e) => o.inner_rcs.push($m::add_range(t, s, e).into()),
+                        I::Claim(size) => {
+                            let mut at: c_ulong = 0x5eed;
+                            o.inner_rcs.push($m::claim_range(t, size, &mut at).into());
+                            o.inner_calls.push((at, 0));
+                        }
+                        I::Remove(s, e) => o.inner_rcs.push($m::remove_range(t, s, e).into()),
+                        I::Contains(s, e) => o.inner_rcs.push(b(
+                            $m::contains_range(t, s, e).truth("rangeset_contains_range")
+                        )),
+                        I::Overlaps(s, e) => o.inner_rcs.push(b(
+                            $m::overlaps_range(t, s, e).truth("rangeset_overlaps_range")
+                        )),
+                        I::Report(s, e) => {
+                            let mut v: Vec<(u64, u64)> = Vec::new();
+                            let ctxt = (&mut v as *mut Vec<(u64, u64)>).cast::<c_void>();
+                            let rc = $m::report_ranges(t, s, e, Some(collect_trampoline), ctxt);
+                            o.inner_rcs.push(rc.into());
+                            o.inner_calls.extend(v);
+                        }
+                        I::Consume => {
+                            let mut v: Vec<(u64, u64)> = Vec::new();
+                            let ctxt = (&mut v as *mut Vec<(u64, u64)>).cast::<c_void>();
+                            let rc = $m::consume_ranges(t, Some(consume_first_trampoline), ctxt);
+                            o.inner_rcs.push(rc.into());
+                            o.inner_calls.extend(v);
+                        }
+                        I::Merge => o.inner_rcs.push($m::merge(t, p).into()),
+                        I::AddSingleton(s) => o.inner_rcs.push($m::add_singleton(t, s).into()),
+                        I::RemoveSingleton(s) => {
+                            o.inner_rcs.push($m::remove_singleton(t, s).into())
+                        }
+                        I::ContainsSingleton(s) => {
+                            o.inner_rcs
+                                .push(b($m::contains_singleton(t, s)
+                                    .truth("rangeset_contains_singleton")))
+                        }
+                        I::Swap => $m::swap(t, p),
+                        I::DomainPrintk => $m::domain_printk(c.d),
+                    }
+                }
+            }
+            /// The walk's callback: records the range, makes the inner call on invocation `at`.
+            unsafe extern "C" fn report_cb(a: c_ulong, z: c_ulong, ctxt: *mut c_void) -> c_int {
+                // SAFETY: ctxt is the Ctxt below, live for the walk; the inner call uses its own.
+                let c = unsafe { &mut *ctxt.cast::<Ctxt>() };
+                c.out.outer_calls.push((a, z));
+                c.n = c.n.saturating_add(1);
+                if c.n == c.at {
+                    // SAFETY: the contract of `reenter` (the oracle's choice of calls).
+                    unsafe { inner_call(c) };
+                }
+                0
+            }
+            /// As `report_cb`; consumes each whole range (none of one ending at ~0UL, where it
+            /// stops) and stops after invocation `at`.
+            unsafe extern "C" fn consume_cb(
+                a: c_ulong,
+                z: c_ulong,
+                ctxt: *mut c_void,
+                consumed: *mut c_ulong,
+            ) -> c_int {
+                // SAFETY: as in report_cb.
+                let c = unsafe { &mut *ctxt.cast::<Ctxt>() };
+                c.out.outer_calls.push((a, z));
+                c.n = c.n.saturating_add(1);
+                if c.n == c.at {
+                    // SAFETY: as in report_cb.
+                    unsafe { inner_call(c) };
+                }
+                let (all, rc) = if z == c_ulong::MAX {
+                    (0, 1)
+                } else {
+                    (z - a + 1, i32::from(c.n >= c.at))
+                };
+                // SAFETY: the implementation passes a valid out-parameter.
+                unsafe { *consumed = all };
+                rc
+            }
+            let _ = self.take_console();
+            let mut c = Ctxt {
+                d: self.dom(),
+                at,
+                n: 0,
+                inner,
+                out: crate::Reentry::default(),
+            };
+            let r = Set::ptr(Some(r));
+            let ctxt = (&mut c as *mut Ctxt).cast::<c_void>();
+            // SAFETY: a live set; ctxt is the Ctxt the callbacks expect, live for the walk; the
+            // inner call is one this implementation survives (the caller's choice).
+            c.out.rc = unsafe {
+                match outer {
+                    ops::Outer::Report { s, e } => {
+                        $m::report_ranges(r, s, e, Some(report_cb), ctxt)
+                    }
+                    ops::Outer::Consume => $m::consume_ranges(r, Some(consume_cb), ctxt),
+                }
+            };
+            c.out.text = self.take_console();
+            c.out
         }
         fn domain_printk(&mut self) -> Vec<u8> {
             let _ = self.take_console();

@@ -94,6 +94,9 @@ pub trait Impl {
     /// `rangeset_domain_destroy` of a fresh domain whose list was never initialised (FIDELITY
     /// R17), then frees that domain.
     fn destroy_uninitialised_domain(&mut self, domid: u16);
+    /// `outer` on `r`, whose callback makes `inner` once, on its `at`-th invocation (see
+    /// [`ops::Op::Reenter`]): everything returned, reported and printed.
+    fn reenter(&mut self, r: Set, outer: ops::Outer, at: u8, inner: InnerCall) -> Reentry;
 
     /// Every range of `r` in list order, read through `report_ranges(r, 0, ~0)`.
     fn ranges(&mut self, r: Set) -> Vec<(u64, u64)> {
@@ -120,6 +123,31 @@ pub struct SelfQuery {
     pub contains: bool,
     pub overlaps: bool,
     pub empty: bool,
+}
+
+/// An [`ops::Inner`] call with its sets resolved to this implementation's.
+#[derive(Clone, Copy, Debug)]
+pub struct InnerCall {
+    pub call: ops::Inner,
+    pub target: Option<Set>,
+    pub partner: Option<Set>,
+}
+
+/// What a re-entering walk did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reentry {
+    /// The walk's result.
+    pub rc: i32,
+    /// The walk's callback invocations.
+    pub outer_calls: Vec<(u64, u64)>,
+    /// Whether the inner call was made (the walk reached invocation `at`).
+    pub made: bool,
+    /// The inner call's results (booleans as 0/1).
+    pub inner_rcs: Vec<i64>,
+    /// What the inner call reported or consumed (claim: its out-parameter).
+    pub inner_calls: Vec<(u64, u64)>,
+    /// printk bytes.
+    pub text: Vec<u8>,
 }
 
 /// `report_ranges` callback: (s, e) -> rc.

@@ -178,6 +178,67 @@ const NULL_CALLS: [NullCall; 18] = [
     NullCall::DomainDestroy,
 ];
 
+/// The walk whose callback re-enters the API: `report_ranges` (the set read-locked) or
+/// `consume_ranges` (the set write-locked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outer {
+    /// `report_ranges(r, s, e)`; the callback returns 0.
+    Report { s: u64, e: u64 },
+    /// `consume_ranges(r)`; the callback consumes each whole range offered (none of one ending at
+    /// ~0UL, which it stops at) and stops (returns 1) after the call that re-enters.
+    Consume,
+}
+
+/// A call of one of the 19 functions made from inside an [`Outer`] callback, on the walked set,
+/// on another set (`target`), or with a second set (`partner`: merge, swap), as [`Op::Reenter`]
+/// names them. The oracle makes only the calls Xen's C survives (see `oracle::reentry_runs_on_c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inner {
+    DomainInitialise,
+    DomainDestroy,
+    /// `rangeset_new` (on the domain if `attach` and it has a list), then `add_singleton(7)` and
+    /// `rangeset_destroy` of the new set.
+    New {
+        attach: bool,
+    },
+    Destroy,
+    Limit(u32),
+    IsEmpty,
+    Add(u64, u64),
+    Claim(u64),
+    Remove(u64, u64),
+    Contains(u64, u64),
+    Overlaps(u64, u64),
+    /// Collects what it reports (callback returns 0).
+    Report(u64, u64),
+    /// Consumes the whole first range (unless it ends at ~0UL) and stops (returns 1).
+    Consume,
+    /// `merge(target, partner)`.
+    Merge,
+    AddSingleton(u64),
+    RemoveSingleton(u64),
+    ContainsSingleton(u64),
+    /// `swap(target, partner)`.
+    Swap,
+    DomainPrintk,
+}
+
+impl Inner {
+    /// Whether the call passes `target` (and, for merge and swap, `partner`).
+    pub fn uses_target(self) -> bool {
+        !matches!(
+            self,
+            Inner::DomainInitialise
+                | Inner::DomainDestroy
+                | Inner::New { .. }
+                | Inner::DomainPrintk
+        )
+    }
+    pub fn uses_partner(self) -> bool {
+        matches!(self, Inner::Merge | Inner::Swap)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     New {
@@ -274,7 +335,8 @@ pub enum Op {
     },
     DomainPrintk,
     DomainDestroy,
-    /// Only after DomainDestroy (Xen initialises a domain's list once, at creation).
+    /// After DomainDestroy, or again on a live list (Xen initialises a domain's list once, at
+    /// creation; again while it holds sets: R19, Rust only).
     DomainInitialise,
     /// `rangeset_new` with flags Xen BUG()s on: Rust only (R9).
     NewBadFlags {
@@ -315,6 +377,16 @@ pub enum Op {
         s: u64,
         e: u64,
     },
+    /// `outer` on set `slot` whose callback makes the `inner` call (on `target`, with `partner`)
+    /// once, on its `at`-th invocation (1-based; none if the walk has fewer).
+    Reenter {
+        slot: u8,
+        outer: Outer,
+        at: u8,
+        inner: Inner,
+        target: u8,
+        partner: u8,
+    },
 }
 
 impl Op {
@@ -340,7 +412,27 @@ impl Op {
             | Op::RemoveOom { slot, .. } => vec![slot],
             Op::Merge { dst, src } => vec![dst, src],
             Op::Swap { a, b } => vec![a, b],
-            Op::DomainDestroy => (0..SLOTS).collect(),
+            Op::DomainDestroy
+            | Op::Reenter {
+                inner: Inner::DomainDestroy,
+                ..
+            } => (0..SLOTS).collect(),
+            Op::Reenter {
+                slot,
+                inner,
+                target,
+                partner,
+                ..
+            } => {
+                let mut v = vec![slot];
+                if inner.uses_target() && target != slot {
+                    v.push(target);
+                }
+                if inner.uses_partner() && !v.contains(&partner) {
+                    v.push(partner);
+                }
+                v
+            }
             _ => vec![],
         }
     }
@@ -362,6 +454,11 @@ impl Op {
             | Op::ContainsSingleton { slot, .. }
             | Op::Overlaps { slot, .. } => slot.into_iter().collect(),
             Op::Report { slot, .. } | Op::ReportQueryingSelf { slot, .. } => vec![slot],
+            Op::Reenter {
+                slot,
+                inner: Inner::DomainDestroy,
+                ..
+            } => vec![slot],
             _ => self.touched(),
         }
     }
@@ -432,8 +529,87 @@ fn callback_rc(e: &mut impl Entropy) -> i32 {
     }
 }
 
+/// A call to make from inside a callback.
+fn inner(e: &mut impl Entropy) -> Inner {
+    let (s, t) = range(e);
+    match e.below(19) {
+        0 => Inner::DomainInitialise,
+        1 => Inner::DomainDestroy,
+        2 => Inner::New {
+            attach: e.chance(2),
+        },
+        3 => Inner::Destroy,
+        4 => Inner::Limit(match e.below(4) {
+            0 => 0,
+            1 => 1,
+            2 => u32::MAX,
+            _ => e.below(8) as u32,
+        }),
+        5 => Inner::IsEmpty,
+        6 => Inner::Add(s, t),
+        7 => Inner::Claim(1 + e.below(40)),
+        8 => Inner::Remove(s, t),
+        9 => Inner::Contains(s, t),
+        10 => Inner::Overlaps(s, t),
+        11 => Inner::Report(s, t),
+        12 => Inner::Consume,
+        13 => Inner::Merge,
+        14 => Inner::AddSingleton(s),
+        15 => Inner::RemoveSingleton(s),
+        16 => Inner::ContainsSingleton(s),
+        17 => Inner::Swap,
+        _ => Inner::DomainPrintk,
+    }
+}
+
+/// A re-entering operation: half the time on the walked set itself.
+fn reenter(e: &mut impl Entropy) -> Op {
+    let walked = slot(e);
+    let outer = if e.chance(2) {
+        let (s, t) = if e.chance(2) { (0, u64::MAX) } else { range(e) };
+        Outer::Report { s, e: t }
+    } else {
+        Outer::Consume
+    };
+    let target = if e.chance(2) { walked } else { slot(e) };
+    Op::Reenter {
+        slot: walked,
+        outer,
+        at: 1 + e.below(3) as u8,
+        inner: inner(e),
+        target,
+        partner: slot(e),
+    }
+}
+
+/// A burst of domain life-cycle calls in and out of order, with sets created and printed
+/// around them (the sequence is data: the caller runs each in turn).
+pub fn lifecycle(e: &mut impl Entropy) -> Vec<Op> {
+    (0..2 + e.below(5))
+        .map(|_| match e.below(6) {
+            0 => Op::DomainDestroy,
+            1 => Op::DomainInitialise,
+            2 => Op::DomainPrintk,
+            3 => Op::Destroy { slot: slot(e) },
+            4 => Op::AddSingleton {
+                slot: slot(e),
+                s: value(e),
+            },
+            _ => Op::New {
+                slot: slot(e),
+                attach: !e.chance(4),
+                name: NameKind::Short,
+                hex: e.chance(2),
+            },
+        })
+        .collect()
+}
+
 /// One operation. `big` allows Fill to build sets of up to ~4000 ranges.
 pub fn op(e: &mut impl Entropy, big: bool) -> Op {
+    if e.chance(24) {
+        return reenter(e);
+    }
     match e.below(100) {
         0..=2 => Op::New {
             slot: slot(e),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 
 use crate::model::{self, Ranges, RemoveDefects};
-use crate::ops::{NullCall, Op, SLOTS};
+use crate::ops::{Inner, NullCall, Op, Outer, SLOTS};
 use crate::{Impl, Set};
 
 /// The divergences this oracle recognises: FIDELITY.md's rangeset IDs, exactly, each with what
@@ -91,6 +91,11 @@ pub const KNOWN: &[(&str, &str)] = &[
         DOMAIN_LIST,
         "rangeset_new on a destroyed domain: the C links the set in; the Rust gives NULL",
     ),
+    (
+        REINIT,
+        "rangeset_domain_initialise of a domain holding sets: the C orphans them (not run); the \
+         Rust changes nothing",
+    ),
 ];
 
 /// Xen 4.17's remove_range growth defect.
@@ -129,6 +134,8 @@ pub const NULLS: &str = "R11";
 pub const OOM: &str = "R12";
 /// Per-domain lists.
 pub const DOMAIN_LIST: &str = "R13";
+/// Initialising a domain's list again while it holds sets.
+pub const REINIT: &str = "R19";
 
 const EINVAL: i64 = -22;
 const ENOMEM: i64 = -12;
@@ -157,6 +164,8 @@ pub struct Stats {
     pub reports: Vec<String>,
     /// The most ranges one set held.
     pub max_ranges: usize,
+    /// Re-entrant calls compared, by "walk/inner/same|other" (made calls only).
+    pub reentries: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -172,6 +181,28 @@ impl Stats {
             }
         }
         self.max_ranges = self.max_ranges.max(o.max_ranges);
+        for (k, v) in o.reentries {
+            *self.reentries.entry(k).or_default() += v;
+        }
+    }
+
+    /// Re-entrant calls compared: (total, on the walked set, on another set, walks of each kind
+    /// `[report, consume]`, distinct inner functions).
+    pub fn reentry_summary(&self) -> (u64, u64, u64, [u64; 2], usize) {
+        let (mut same, mut other, mut walks) = (0, 0, [0, 0]);
+        let mut inner = std::collections::BTreeSet::new();
+        for (k, v) in &self.reentries {
+            let mut it = k.split('/');
+            let (w, f, t) = (it.next(), it.next(), it.next());
+            walks[usize::from(w == Some("consume"))] += v;
+            inner.insert(f.unwrap_or_default().to_owned());
+            if t == Some("same") {
+                same += v;
+            } else {
+                other += v;
+            }
+        }
+        (same + other, same, other, walks, inner.len())
     }
 }
 
@@ -305,10 +336,34 @@ impl<C: Impl, R: Impl> Driver<C, R> {
 
     /// Applies one operation to both and compares; returns false on an unexplained divergence.
     pub fn step(&mut self, op: &Op) -> bool {
-        if matches!(op, Op::DomainInitialise) && !self.destroyed {
-            return true; // only meaningful after DomainDestroy
-        }
+        // A new set inside a callback goes on the domain only while it has a list (R13 is the
+        // top-level operations' business).
+        let normalised;
+        let op = match *op {
+            Op::Reenter {
+                slot,
+                outer,
+                at,
+                inner: Inner::New { attach: true },
+                target,
+                partner,
+            } if self.destroyed => {
+                normalised = Op::Reenter {
+                    slot,
+                    outer,
+                    at,
+                    inner: Inner::New { attach: false },
+                    target,
+                    partner,
+                };
+                &normalised
+            }
+            _ => op,
+        };
         self.prepare(op);
+        if !self.reentry_runs_on_c(op) {
+            return true; // not generated: the C would deadlock, use freed memory, or corrupt
+        }
         let rust_only = self.rust_only(op);
         if rust_only && !R::ACCEPTS_INVALID {
             return true;
@@ -357,10 +412,47 @@ impl<C: Impl, R: Impl> Driver<C, R> {
                 None
             }
         };
-        self.apply_bookkeeping(op, new_sets, &before);
+        let made = or.rcs.get(1) == Some(&1);
+        if let Op::Reenter {
+            slot,
+            outer,
+            inner,
+            target,
+            ..
+        } = *op
+        {
+            if made && matches!(op, Op::Reenter { .. }) {
+                let walk = if outer == Outer::Consume {
+                    "consume"
+                } else {
+                    "report"
+                };
+                let name = format!("{inner:?}");
+                let name = name.split([' ', '(']).next().unwrap_or_default();
+                let on = if inner.uses_target() && target != slot {
+                    "other"
+                } else {
+                    "same"
+                };
+                *self
+                    .stats
+                    .reentries
+                    .entry(format!("{walk}/{name}/{on}"))
+                    .or_default() += 1;
+            }
+        }
+        self.apply_bookkeeping(op, new_sets, &before, made);
         match op {
             Op::DomainDestroy => self.destroyed = true,
             Op::DomainInitialise => self.destroyed = false,
+            Op::Reenter {
+                inner: Inner::DomainDestroy,
+                ..
+            } if made => self.destroyed = true,
+            Op::Reenter {
+                inner: Inner::DomainInitialise,
+                ..
+            } if made => self.destroyed = false,
             _ => {}
         }
 
@@ -455,7 +547,13 @@ impl<C: Impl, R: Impl> Driver<C, R> {
     }
 
     /// Slot bookkeeping that does not depend on the outcome: creation, destruction, budgets.
-    fn apply_bookkeeping(&mut self, op: &Op, new_sets: Option<(Set, Set)>, before: &Before) {
+    fn apply_bookkeeping(
+        &mut self,
+        op: &Op,
+        new_sets: Option<(Set, Set)>,
+        before: &Before,
+        made: bool,
+    ) {
         let live_pre = |s: u8| before.ranges_of(s).map_or(0, |r| r.len() as i64);
         match *op {
             Op::New {
@@ -491,11 +589,49 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             Op::Limit { slot, limit } => {
                 self.slot_mut(slot).base = i64::from(limit) + live_pre(slot);
             }
-            Op::Swap { a, b } => {
+            Op::Swap { a, b }
+            | Op::Reenter {
+                inner: Inner::Swap,
+                target: a,
+                partner: b,
+                ..
+            } if made || matches!(op, Op::Swap { .. }) => {
                 let ca = before.counter_of(a);
                 let cb = before.counter_of(b);
                 self.slot_mut(a).base = ca + live_pre(b);
                 self.slot_mut(b).base = cb + live_pre(a);
+            }
+            Op::Reenter {
+                inner: Inner::Destroy,
+                target,
+                ..
+            } if made => self.slots[usize::from(target)] = None,
+            Op::Reenter {
+                inner: Inner::DomainDestroy,
+                ..
+            } if made => {
+                for s in self.slots.iter_mut() {
+                    if s.as_ref().is_some_and(|s| s.attached) {
+                        *s = None;
+                    }
+                }
+            }
+            Op::Reenter {
+                slot,
+                outer,
+                at,
+                inner: Inner::Limit(limit),
+                target,
+                ..
+            } if made => {
+                // The ranges the target held when the callback ran: a consume walk of the same
+                // set has freed one whole range per earlier invocation.
+                let freed = if target == slot && outer == Outer::Consume {
+                    i64::from(at) - 1
+                } else {
+                    0
+                };
+                self.slot_mut(target).base = i64::from(limit) + live_pre(target) - freed;
             }
             _ => {}
         }
@@ -548,6 +684,73 @@ impl<C: Impl, R: Impl> Driver<C, R> {
         }
     }
 
+    fn any_attached(&self) -> bool {
+        self.slots.iter().flatten().any(|s| s.attached)
+    }
+
+    /// Whether Xen 4.17's C survives the call a re-entering walk makes from its callback (Xen's
+    /// rwlocks do not nest a writer inside a reader or writer of the same set), and whether the
+    /// call is one this generator compares (the divergences a top-level operation shows already,
+    /// R1/R2 on removal and R5 on an empty claim, are not generated here). For every other
+    /// operation: true.
+    ///
+    /// `report_ranges` holds the walked set's read lock, `consume_ranges` its write lock, across
+    /// the callback. From there, on the walked set `o`: `rangeset_limit` and `rangeset_is_empty`
+    /// take no lock (both walks); the readers (contains, overlaps, contains_singleton, report,
+    /// merge with `o` as the source, domain_printk of a domain listing `o`) nest in a report walk
+    /// but spin on a consume walk's write lock; every writer (add, remove, claim, the singletons,
+    /// consume, merge into `o`, swap) spins on either; `rangeset_destroy(o)`, or
+    /// `rangeset_domain_destroy` of a domain listing `o`, frees the set under its walk. On other
+    /// sets everything runs. `rangeset_new` takes only the domain's list lock.
+    /// `rangeset_domain_initialise` of a domain whose list holds sets is R19 (the C orphans them);
+    /// it is made only when the list is empty or destroyed.
+    fn reentry_runs_on_c(&self, op: &Op) -> bool {
+        let Op::Reenter {
+            slot: o,
+            outer,
+            inner,
+            target: t,
+            partner: p,
+            ..
+        } = *op
+        else {
+            return true;
+        };
+        let writing = outer == Outer::Consume;
+        let attached = |s: u8| {
+            self.slots[usize::from(s)]
+                .as_ref()
+                .is_some_and(|s| s.attached)
+        };
+        let ranges = |s: u8| {
+            self.slots[usize::from(s)]
+                .as_ref()
+                .map_or(&[][..], |s| s.ranges.as_slice())
+        };
+        match inner {
+            Inner::DomainInitialise => self.destroyed || !self.any_attached(),
+            Inner::DomainDestroy => !attached(o),
+            Inner::New { .. } | Inner::Limit(_) | Inner::IsEmpty => true,
+            Inner::DomainPrintk => !(writing && attached(o)),
+            Inner::Contains(..)
+            | Inner::Overlaps(..)
+            | Inner::ContainsSingleton(_)
+            | Inner::Report(..) => t != o || !writing,
+            Inner::Destroy | Inner::Add(..) | Inner::AddSingleton(_) | Inner::Consume => t != o,
+            Inner::RemoveSingleton(_) => t != o,
+            Inner::Remove(s, e) => {
+                let both = RemoveDefects {
+                    grows_lower_neighbour: true,
+                    wraps_at_max: true,
+                };
+                t != o && !model::defect_applies(ranges(t), s, e, both)
+            }
+            Inner::Claim(_) => t != o && !ranges(t).is_empty(),
+            Inner::Merge => t != p && t != o && (p != o || !writing),
+            Inner::Swap => t != p && t != o && p != o,
+        }
+    }
+
     /// Operations the C cannot run (they violate its ASSERTs, BUG() or deadlock it, or it would
     /// dereference NULL): only the Rust runs them, and the ledger says what it must do.
     fn rust_only(&self, op: &Op) -> bool {
@@ -565,6 +768,8 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             | Op::SwapSelf { .. }
             | Op::NewBadFlags { .. }
             | Op::ConsumeOver { .. } => true,
+            // R19: the C would drop the domain's sets from its list and corrupt it later.
+            Op::DomainInitialise => !self.destroyed && self.any_attached(),
             Op::Null { call, slot } => match call {
                 // Xen tolerates these when it has nothing to walk.
                 NullCall::ReportCb | NullCall::ConsumeCb | NullCall::MergeDst => !empty(slot),
@@ -604,6 +809,18 @@ impl<C: Impl, R: Impl> Driver<C, R> {
             | Op::ContainsSingleton { slot: None, .. }
             | Op::Overlaps { slot: None, .. } => vec![INT_RETURNS_2014, NULL_QUERIES_2014],
             Op::DomainDestroyUninitialised => vec![UNINIT_DESTROY_2014],
+            // A walk's callback asking its own set (the series' spinlock deadlocked).
+            Op::Reenter {
+                slot,
+                inner:
+                    Inner::Contains(..)
+                    | Inner::Overlaps(..)
+                    | Inner::ContainsSingleton(_)
+                    | Inner::Report(..)
+                    | Inner::IsEmpty,
+                target,
+                ..
+            } if slot == target && oc.rcs.get(1) == Some(&1) => vec![RWLOCK_2014],
             Op::Claim { .. } | Op::Consume { .. } | Op::Merge { .. } => vec![ADDED_SINCE_2014],
             _ => vec![],
         }
@@ -731,8 +948,14 @@ impl<C: Impl, R: Impl> Driver<C, R> {
     /// Runs `n` operations drawn from `e`.
     pub fn run_ops(&mut self, e: &mut impl crate::ops::Entropy, n: u64, big: bool) {
         for _ in 0..n {
-            let op = crate::ops::op(e, big);
-            self.step(&op);
+            if e.chance(128) {
+                for op in crate::ops::lifecycle(e) {
+                    self.step(&op);
+                }
+            } else {
+                let op = crate::ops::op(e, big);
+                self.step(&op);
+            }
         }
     }
 }
@@ -785,6 +1008,7 @@ fn expect_rust_only(op: &Op, before: &Before, or: &Outcome) -> Result<Vec<&'stat
         Op::Add { .. } | Op::Remove { .. } => (REVERSED, vec![EINVAL]),
         Op::Contains { .. } | Op::Overlaps { .. } => (REVERSED, vec![0]),
         Op::MergeSelf { .. } => (SELF, vec![0]),
+        Op::DomainInitialise => (REINIT, vec![]),
         Op::SwapSelf { .. } => (SELF, vec![]),
         Op::NewBadFlags { .. } => (BAD_FLAGS, vec![0]),
         Op::Null { call, .. } => match call {
@@ -944,6 +1168,27 @@ fn run<I: Impl>(
             }
         }
         Op::DomainDestroyUninitialised => imp.destroy_uninitialised_domain(0x7ff0),
+        Op::Reenter {
+            slot,
+            outer,
+            at,
+            inner,
+            target,
+            partner,
+        } => {
+            let call = crate::InnerCall {
+                call: inner,
+                target: inner.uses_target().then(|| set(target)),
+                partner: inner.uses_partner().then(|| set(partner)),
+            };
+            let r = imp.reenter(set(slot), outer, at, call);
+            o.rcs.push(r.rc.into());
+            o.rcs.push(b(r.made));
+            o.rcs.extend(r.inner_rcs);
+            o.calls = r.outer_calls;
+            o.calls.extend(r.inner_calls);
+            o.text = r.text;
+        }
         Op::AddOom { slot, s, e } => {
             imp.fail_allocations(true);
             let rc = imp.add_range(set(slot), s, e);
@@ -1058,7 +1303,11 @@ pub fn classify(
                 Err("consume_ranges: not the known wrap at ~0".into())
             }
         }
-        Op::DomainPrintk => {
+        Op::DomainPrintk
+        | Op::Reenter {
+            inner: Inner::DomainPrintk,
+            ..
+        } => {
             let lossy = String::from_utf8_lossy(&oc.text);
             if or.text == lossy.as_bytes() && oc.rcs == or.rcs && oc.after == or.after {
                 Ok(vec![NOT_UTF8])

@@ -119,10 +119,27 @@ mod with_c {
             stats.max_ranges,
             t.elapsed()
         ));
+        let (n, same, other, walks, kinds) = stats.reentry_summary();
+        if std::env::var_os("DIFFTEST_REENTRIES").is_some() {
+            for (k, v) in &stats.reentries {
+                say(&format!("  re-entrant {k}: {v}"));
+            }
+        }
+        say(&format!(
+            "difftest rangeset: re-entrant calls compared: {n} ({same} on the walked set, {other} \
+             on another; {} from report and {} from consume callbacks; {kinds} of the 19 \
+             functions)",
+            walks[0], walks[1]
+        ));
         require_rust();
         assert_eq!(
             stats.unexplained, 0,
             "unexplained divergences (first ones above)"
+        );
+        assert_eq!(
+            kinds, 19,
+            "every function re-entered: {:?}",
+            stats.reentries
         );
         // Ratchet: every divergence the ledger lists must still happen.
         let ledger = std::fs::read_to_string(FIDELITY_MD).expect("read FIDELITY.md");
@@ -227,6 +244,15 @@ mod with_c {
         }
         fn destroy_uninitialised_domain(&mut self, domid: u16) {
             self.0.destroy_uninitialised_domain(domid)
+        }
+        fn reenter(
+            &mut self,
+            r: Set,
+            outer: difftest_rangeset::ops::Outer,
+            at: u8,
+            inner: difftest_rangeset::InnerCall,
+        ) -> difftest_rangeset::Reentry {
+            self.0.reenter(r, outer, at, inner)
         }
     }
 
