@@ -845,8 +845,8 @@ fn b7_params_32_33_refused_to_the_guest_itself() {
     let env = setup(1);
     HostDomain::set_current(env.d);
     for index in [HVM_PARAM_IOREQ_SERVER_PFN, HVM_PARAM_NR_IOREQ_SERVER_PAGES] {
-        // SAFETY: a live domain.
         assert_eq!(
+            // SAFETY: a live domain.
             unsafe { hvm_ioreq_get_param(dp(&env), index) },
             -1,
             "{index}"
@@ -856,8 +856,8 @@ fn b7_params_32_33_refused_to_the_guest_itself() {
         assert_eq!(unsafe { hvm_ioreq_set_param(dp(&env), index, &mut v) }, -1);
     }
     HostDomain::set_current(env.dm);
-    // SAFETY: a live domain.
     assert_eq!(
+        // SAFETY: a live domain.
         unsafe { hvm_ioreq_get_param(dp(&env), HVM_PARAM_IOREQ_SERVER_PFN) },
         0
     );
@@ -872,15 +872,15 @@ fn b8_reading_params_32_33_creates_no_default_server() {
     for index in [HVM_PARAM_IOREQ_SERVER_PFN, HVM_PARAM_NR_IOREQ_SERVER_PAGES] {
         // SAFETY: a live domain.
         assert_eq!(unsafe { hvm_ioreq_get_param(dp(&env), index) }, 0);
-        // SAFETY: a live domain.
         assert!(
+            // SAFETY: a live domain.
             !unsafe { hvm_has_dm(dp(&env)) },
             "param {index} created a server"
         );
     }
     assert_eq!(evtchn::live_evtchns(), 0);
-    // SAFETY: a live domain.
     assert_eq!(
+        // SAFETY: a live domain.
         unsafe { hvm_ioreq_get_param(dp(&env), HVM_PARAM_IOREQ_PFN) },
         0
     );
@@ -925,7 +925,7 @@ fn b10_report_from_below_the_first_range_and_remove_does_not_grow() {
         unsafe { &mut *ctxt.cast::<Vec<(u64, u64)>>() }.push((s, e));
         0
     }
-    // SAFETY (whole block): one free-standing set, live until destroyed at the end; the
+    // SAFETY: (the whole block) one free-standing set, live until destroyed at the end; the
     // callback's context is a live Vec.
     unsafe {
         let r = rs::rangeset_new(null_mut(), c"b10".as_ptr(), 1);
