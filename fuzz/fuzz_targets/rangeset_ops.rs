@@ -220,7 +220,7 @@ impl Slot {
         }
     }
     fn budget(&self) -> i64 {
-        self.set.read().budget()
+        self.set.budget()
     }
     fn len(&self) -> usize {
         self.set.read().ranges().len()
@@ -229,13 +229,14 @@ impl Slot {
         self.set.read().check_invariants(true).is_ok()
     }
     fn check(&self) {
+        let budget = self.budget();
         let r = self.set.read();
         if let Err(why) = r.check_invariants(!self.claimed) {
             panic!("invariant: {why}: {:?}", r.ranges());
         }
         assert_eq!(Model::of(&r), self.model, "coverage differs from the model");
         assert_eq!(
-            r.budget() + r.ranges().len() as i64,
+            budget + r.ranges().len() as i64,
             self.conserved,
             "budget not conserved"
         );

@@ -227,6 +227,15 @@ impl<P: Platform> LockedRangeset<P> {
         self.limit.store(u64::from(limit), Ordering::Release);
     }
 
+    /// The budget of new ranges as the next writer will see it: a limit not yet applied counts
+    /// (see `limit`), so that a `limit` is visible at once, as Xen's plain store is.
+    pub fn budget(&self) -> i64 {
+        match u32::try_from(self.limit.load(Ordering::Acquire)) {
+            Ok(pending) => i64::from(pending),
+            Err(_) => self.set.read().budget(),
+        }
+    }
+
     pub fn add_range(&self, s: u64, e: u64) -> XenResult<()> {
         self.write().add_range(s, e)
     }
