@@ -588,6 +588,28 @@ mod tests {
     }
 
     #[test]
+    fn limit_is_seen_at_once_and_applied_by_the_next_writer() {
+        let r = Rangeset::<H>::new(None, Some(b"l"), RangesetFlags::empty()).unwrap();
+        assert_eq!(r.budget(), -1, "a new set is unlimited");
+        r.limit(2);
+        // Pending (no writer yet), yet what the next allocation will see.
+        assert_eq!(r.read().budget(), -1);
+        assert_eq!(r.budget(), 2);
+        r.add_range(1, 2).unwrap();
+        r.add_range(10, 12).unwrap();
+        assert_eq!((r.budget(), r.read().budget()), (0, 0));
+        assert_eq!(r.add_range(20, 20), Err(Errno::ENOMEM));
+        // From inside a walk of the set (the lock held), as a callback may.
+        let rc = r.report_ranges(0, u64::MAX, |_, _| {
+            r.limit(1);
+            0
+        });
+        assert_eq!((rc, r.budget()), (0, 1));
+        r.add_range(20, 20).unwrap();
+        assert_eq!(r.budget(), 0);
+    }
+
+    #[test]
     fn swap_and_merge_locking() {
         let f = RangesetFlags::empty();
         let a = Rangeset::<H>::new(None, Some(b"a"), f).unwrap();
