@@ -77,6 +77,11 @@ std::thread_local! {
     static RCU_LOCKS: Cell<i64> = const { Cell::new(0) };
     static CURRENT_VCPU: Cell<Option<VcpuRef>> = const { Cell::new(None) };
     static REGISTRY_KIND: Cell<RegistryKind> = const { Cell::new(RegistryKind::Series) };
+    // The last domain and vCPU resolved: the I/O path asks about the same few handles over and
+    // over, and the bench times it against Xen's pointer dereferences. `destroy` and
+    // `remove_vcpu` forget what they unregister, so the caches never resolve a dead handle.
+    static LAST_ENTRY: RefCell<Option<Rc<DomainEntry>>> = const { RefCell::new(None) };
+    static LAST_VCPU: Cell<Option<(VcpuRef, DomainRef, u32)>> = const { Cell::new(None) };
 }
 
 /// Which registry the ioreq state created from now on (on this thread) gets; the default is the
@@ -95,14 +100,38 @@ fn entry_ref(e: &Rc<DomainEntry>) -> DomainRef {
 /// The live entry `d` names on this thread (kept alive by the returned `Rc` even if the domain
 /// is destroyed meanwhile).
 fn entry(d: DomainRef) -> Rc<DomainEntry> {
-    DOMAINS
-        .with(|l| {
-            l.borrow()
-                .iter()
-                .find(|e| Rc::as_ptr(e).cast::<c_void>() == d.as_ptr().cast_const())
-                .cloned()
-        })
-        .unwrap_or_else(|| panic!("host platform: {d:?} is not a live domain of this thread"))
+    if let Some(e) = LAST_ENTRY.with(|c| c.borrow().as_ref().filter(|e| names(d, e)).cloned()) {
+        return e;
+    }
+    let e = DOMAINS
+        .with(|l| l.borrow().iter().find(|e| names(d, e)).cloned())
+        .unwrap_or_else(|| panic!("host platform: {d:?} is not a live domain of this thread"));
+    // Not while a `with_entry` reader holds the cache: it stays as it is then.
+    LAST_ENTRY.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Some(e.clone());
+        }
+    });
+    e
+}
+
+fn names(d: DomainRef, e: &Rc<DomainEntry>) -> bool {
+    Rc::as_ptr(e).cast::<c_void>() == d.as_ptr().cast_const()
+}
+
+/// `f` on the live entry `d` names, without taking a reference to it when it is the cached one
+/// (the leaf accessors of the I/O path).
+fn with_entry<R>(d: DomainRef, f: impl FnOnce(&DomainEntry) -> R) -> R {
+    let mut f = Some(f);
+    let hit = LAST_ENTRY.with(|c| match c.borrow().as_ref() {
+        Some(e) if names(d, e) => f.take().map(|f| f(e)),
+        _ => None,
+    });
+    match (hit, f) {
+        (Some(r), _) => r,
+        (None, Some(f)) => f(&entry(d)),
+        (None, None) => unreachable!("f runs on a cache hit only, which returns its result"),
+    }
 }
 
 impl HostDomain {
@@ -138,6 +167,13 @@ impl HostDomain {
     /// their slots first.
     pub fn destroy(d: DomainRef) {
         let e = entry(d);
+        LAST_ENTRY.with(|c| *c.borrow_mut() = None);
+        if LAST_VCPU
+            .with(|c| c.get())
+            .is_some_and(|(_, vd, _)| vd == d)
+        {
+            LAST_VCPU.with(|c| c.set(None));
+        }
         DOMAINS.with(|l| l.borrow_mut().retain(|q| !Rc::ptr_eq(q, &e)));
         VCPUS.with(|l| l.borrow_mut().retain(|v| v.domain != d));
         if CURRENT.with(|c| c.get()) == Some(d) {
@@ -189,18 +225,20 @@ impl HostDomain {
 
 impl Domains for HostPlatform {
     fn domain_id(d: DomainRef) -> u16 {
-        entry(d).id
+        with_entry(d, |e| e.id)
     }
 
     fn domain_slot(d: DomainRef, slot: DomainSlot) -> NonNull<*mut c_void> {
-        let e = entry(d);
-        let word = e
-            .slots
-            .get(slot as usize)
-            .unwrap_or_else(|| unreachable!("NR_DOMAIN_SLOTS covers every DomainSlot"));
-        // The word lives in the registered entry until `destroy`, which the components' slot
-        // contracts order after their last use; an `AtomicPtr` is a `*mut c_void` in memory.
-        NonNull::from(word).cast()
+        with_entry(d, |e| {
+            let word = e
+                .slots
+                .get(slot as usize)
+                .unwrap_or_else(|| unreachable!("NR_DOMAIN_SLOTS covers every DomainSlot"));
+            // The word lives in the registered entry until `destroy`, which the components'
+            // slot contracts order after their last use; an `AtomicPtr` is a `*mut c_void` in
+            // memory.
+            NonNull::from(word).cast()
+        })
     }
 
     fn current_domain() -> DomainRef {
@@ -223,11 +261,11 @@ impl Domains for HostPlatform {
     }
 
     fn is_hvm(d: DomainRef) -> bool {
-        HostDomain::with(d, |h| h.is_hvm)
+        with_entry(d, |e| e.props.borrow().is_hvm)
     }
 
     fn is_dying(d: DomainRef) -> bool {
-        HostDomain::with(d, |h| h.is_dying)
+        with_entry(d, |e| e.props.borrow().is_dying)
     }
 
     fn xsm_dm_priv(d: DomainRef, _op: u32) -> XenResult<()> {
@@ -242,11 +280,11 @@ impl Domains for HostPlatform {
     }
 
     fn pause(d: DomainRef) {
-        HostDomain::with(d, |h| h.pause_count += 1);
+        with_entry(d, |e| e.props.borrow_mut().pause_count += 1);
     }
 
     fn unpause(d: DomainRef) {
-        HostDomain::with(d, |h| h.pause_count -= 1);
+        with_entry(d, |e| e.props.borrow_mut().pause_count -= 1);
     }
 }
 
@@ -273,6 +311,12 @@ impl HostDomain {
     /// Removes vCPU `v` from its domain (after `hvm_vcpu_destroy`); later uses of `v` panic.
     pub fn remove_vcpu(v: VcpuRef) {
         let _ = host_vcpu(v);
+        if LAST_VCPU
+            .with(|c| c.get())
+            .is_some_and(|(lv, _, _)| lv == v)
+        {
+            LAST_VCPU.with(|c| c.set(None));
+        }
         VCPUS.with(|l| l.borrow_mut().retain(|x| !vcpu_is(x, v)));
         if CURRENT_VCPU.with(|c| c.get()) == Some(v) {
             CURRENT_VCPU.with(|c| c.set(None));
@@ -290,12 +334,19 @@ fn vcpu_is(b: &HostVcpu, v: VcpuRef) -> bool {
 }
 
 fn host_vcpu_checked(v: VcpuRef) -> Option<(DomainRef, u32)> {
-    VCPUS.with(|l| {
+    if let Some((_, d, id)) = LAST_VCPU.with(|c| c.get()).filter(|&(lv, _, _)| lv == v) {
+        return Some((d, id));
+    }
+    let found = VCPUS.with(|l| {
         l.borrow()
             .iter()
             .find(|b| vcpu_is(b, v))
             .map(|b| (b.domain, b.id))
-    })
+    });
+    if let Some((d, id)) = found {
+        LAST_VCPU.with(|c| c.set(Some((v, d, id))));
+    }
+    found
 }
 
 fn host_vcpu(v: VcpuRef) -> (DomainRef, u32) {
@@ -386,5 +437,38 @@ impl HvmDomains for HostPlatform {
 
     fn p2m_ioreq_server_unmapped(d: DomainRef) {
         HostDomain::with(d, |h| h.p2m_ioreq_resets += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panics(f: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+        std::panic::catch_unwind(f).is_err()
+    }
+
+    /// The caches of the last domain and vCPU resolved never resolve a handle that is gone.
+    #[test]
+    fn handles_die_with_their_domain_and_vcpu_despite_the_caches() {
+        let d = HostDomain::create(41);
+        let v0 = HostDomain::add_vcpu(d, 0);
+        let v1 = HostDomain::add_vcpu(d, 1);
+        // Resolve both, so each is the cached one in turn.
+        assert_eq!(HostPlatform::domain_id(d), 41);
+        assert_eq!(HostPlatform::vcpu_id(v1), 1);
+        assert_eq!(HostPlatform::vcpu_domain(v0), d);
+        HostDomain::remove_vcpu(v0);
+        assert!(panics(|| {
+            HostPlatform::vcpu_id(v0);
+        }));
+        assert_eq!(HostPlatform::vcpu_id(v1), 1);
+        HostDomain::destroy(d);
+        assert!(panics(|| {
+            HostPlatform::domain_id(d);
+        }));
+        assert!(panics(|| {
+            HostPlatform::vcpu_id(v1);
+        }));
     }
 }
