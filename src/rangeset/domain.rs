@@ -350,6 +350,8 @@ impl<P: Platform> Rangeset<P> {
     /// in its list) if given. `name` is cut at its first NUL and at 31 bytes; `None` is
     /// `"(no name)"`. -ENOMEM when out of memory; -EINVAL if `domain` has no rangeset list
     /// (`domain_initialise` was not called, failed, or `domain_destroy` already ran).
+    /// Out of line: creation is rare, and its callers would otherwise each carry a copy.
+    #[inline(never)]
     pub fn new(
         domain: Option<DomainRef>,
         name: Option<&[u8]>,
