@@ -131,7 +131,10 @@ fn with_paused_server<P: IoreqPlatform>(
     let r = {
         let mut reg = st.reg.write();
         match reg.find_secondary(id) {
-            Some(i) => Ok(f(&mut reg, i)),
+            Some(i) => {
+                f(&mut reg, i);
+                Ok(())
+            }
             None => Err(Errno::ENOENT),
         }
     };
