@@ -7,8 +7,8 @@
 #   make dom0-image     dom0's initramfs alone (target/dom0/rootfs.cpio.gz)
 #   make dom0-shell     the Rust Xen under QEMU, you at dom0's shell (scripts/dom0-shell)
 #   make boot-debug     the same with a CONFIG_DEBUG=y patched Xen (assertions, lock checks; not in check)
-#   make xen-size       the Rust object's text with and without the self-test, per component, and
-#                       the C objects it replaces (scripts/xen-rust-size)
+#   make xen-size       the Rust object's code against the C it replaces (the size line of make
+#                       xen), with and without the self-test, per component (scripts/xen-rust-size)
 CHECK_TARGETS += check-xen check-boot check-xen-off
 
 .PHONY: xen xen-stock xen-off xen-debug boot boot-debug check-xen check-boot check-xen-off \

@@ -18,6 +18,7 @@ use crate::ioreq::abi::{
     IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT,
     STATE_IOREQ_INPROCESS, STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
 };
+use crate::platform::console::Piece;
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::server::{
@@ -196,23 +197,29 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
     };
     let cur = read_slot(page, off);
     if cur.state() != STATE_IOREQ_NONE {
-        P::printk(format_args!(
-            "d{}v{} Device model set bad IO state {}.\n",
-            P::domain_id(s.target),
-            sv.vcpu_id,
-            cur.state()
-        ));
+        P::printk(&[
+            Piece::Str("d"),
+            Piece::Dec(P::domain_id(s.target).into()),
+            Piece::Str("v"),
+            Piece::Dec(sv.vcpu_id.into()),
+            Piece::Str(" Device model set bad IO state "),
+            Piece::Dec(cur.state().into()),
+            Piece::Str(".\n"),
+        ]);
         P::domain_crash(s.target);
         return Sent::NotPosted;
     }
     let port = sv.port;
     if cur.vp_eport != port {
-        P::printk(format_args!(
-            "d{}v{} Device model set bad event channel {}.\n",
-            P::domain_id(s.target),
-            sv.vcpu_id,
-            cur.vp_eport
-        ));
+        P::printk(&[
+            Piece::Str("d"),
+            Piece::Dec(P::domain_id(s.target).into()),
+            Piece::Str("v"),
+            Piece::Dec(sv.vcpu_id.into()),
+            Piece::Str(" Device model set bad event channel "),
+            Piece::Dec(cur.vp_eport.into()),
+            Piece::Str(".\n"),
+        ]);
         P::domain_crash(s.target);
         return Sent::NotPosted;
     }
@@ -369,7 +376,11 @@ fn send_buffered<P: IoreqPlatform>(s: &Server<P>, p: &IoreqSlot) -> Sent {
         4 => 2,
         8 => 3,
         other => {
-            P::printk(format_args!("bad buffered I/O size {other}\n"));
+            P::printk(&[
+                Piece::Str("bad buffered I/O size "),
+                Piece::Dec(other.into()),
+                Piece::Str("\n"),
+            ]);
             return Sent::NotPosted;
         }
     };
@@ -485,10 +496,15 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
                 }
             }
             bad => {
-                P::printk(format_args!(
-                    "d{}v{vcpu_id} Weird HVM iorequest state {bad}.\n",
-                    P::domain_id(d)
-                ));
+                P::printk(&[
+                    Piece::Str("d"),
+                    Piece::Dec(P::domain_id(d).into()),
+                    Piece::Str("v"),
+                    Piece::Dec(vcpu_id.into()),
+                    Piece::Str(" Weird HVM iorequest state "),
+                    Piece::Dec(bad.into()),
+                    Piece::Str(".\n"),
+                ]);
                 P::domain_crash(d);
                 return IoCompletion::Crashed;
             }

@@ -118,19 +118,23 @@ pub fn create_server<P: IoreqPlatform>(
 
 /// Runs `f` on the secondary server `id` with the domain paused and the registry write-locked;
 /// -ENOENT (and no pause) if there is no such server, -EPERM (no pause) if `who` may not.
-fn with_paused_server<P: IoreqPlatform, R>(
+/// (`f` is `dyn`: one copy of this serves every caller; these are control operations.)
+fn with_paused_server<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
     who: Authority,
-    f: impl FnOnce(&mut Registry<P>, usize) -> R,
-) -> XenResult<R> {
+    f: &mut dyn FnMut(&mut Registry<P>, usize),
+) -> XenResult<()> {
     let st = DomainIoreq::<P>::get(d).ok_or(Errno::ENOENT)?;
     who.check(st.reg.read().secondary(id).ok_or(Errno::ENOENT)?)?;
     P::pause(d);
     let r = {
         let mut reg = st.reg.write();
         match reg.find_secondary(id) {
-            Some(i) => Ok(f(&mut reg, i)),
+            Some(i) => {
+                f(&mut reg, i);
+                Ok(())
+            }
             None => Err(Errno::ENOENT),
         }
     };
@@ -157,7 +161,7 @@ fn release_waiters<P: IoreqPlatform>(s: &Server<P>) {
 /// the guest P2M (B5), then frees everything including its pool frames (B1). A vCPU waiting on it
 /// is woken (FIDELITY X7).
 pub fn destroy<P: IoreqPlatform>(d: DomainRef, id: u16, who: Authority) -> XenResult<()> {
-    with_paused_server::<P, ()>(d, id, who, |reg, i| {
+    with_paused_server::<P>(d, id, who, &mut |reg, i| {
         // `i` was found under this same write lock, so it is in bounds.
         let mut s = reg.servers.remove(i);
         if reg.mem_type_server.is_some_and(|(m, _)| m == s.id) {
@@ -310,7 +314,7 @@ fn with_range_set<P: IoreqPlatform>(
     id: u16,
     who: Authority,
     (type_, start, end): (u32, u64, u64),
-    f: impl FnOnce(&mut IoRanges<P>) -> XenResult<()>,
+    f: &mut dyn FnMut(&mut IoRanges<P>) -> XenResult<()>,
 ) -> XenResult<()> {
     if start > end {
         return Err(Errno::EINVAL);
@@ -352,7 +356,7 @@ pub fn map_range<P: IoreqPlatform>(
     start: u64,
     end: u64,
 ) -> XenResult<()> {
-    with_range_set::<P>(d, id, who, (type_, start, end), |r| {
+    with_range_set::<P>(d, id, who, (type_, start, end), &mut |r| {
         if r.overlaps_range(start, end) {
             return Err(Errno::EEXIST);
         }
@@ -381,7 +385,7 @@ pub fn unmap_range<P: IoreqPlatform>(
     start: u64,
     end: u64,
 ) -> XenResult<()> {
-    with_range_set::<P>(d, id, who, (type_, start, end), |r| {
+    with_range_set::<P>(d, id, who, (type_, start, end), &mut |r| {
         if !r.contains_range(start, end) {
             return Err(Errno::ENOENT);
         }
@@ -401,7 +405,7 @@ pub fn set_state<P: IoreqPlatform>(
     enabled: bool,
     who: Authority,
 ) -> XenResult<()> {
-    with_paused_server::<P, ()>(d, id, who, |reg, i| {
+    with_paused_server::<P>(d, id, who, &mut |reg, i| {
         if let Some(s) = reg.servers.get_mut(i) {
             if enabled {
                 s.enable();

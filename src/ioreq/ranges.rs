@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::errno::XenResult;
 use crate::ioreq::abi::MAX_NR_IO_RANGES;
+use crate::platform::console::Piece;
 use crate::platform::DomainRef;
 use crate::rangeset::core::RangesetFlags;
 use crate::rangeset::domain::ExclusiveRangeset;
@@ -37,7 +38,12 @@ impl<P: IoreqPlatform> IoRanges<P> {
         // Formatted without allocating (`asprintf` in the C); at most 26 bytes, so never cut.
         let mut set = ExclusiveRangeset::<P>::new_named(
             Some(target),
-            format_args!("ioreq_server {server_id} {kind}"),
+            &[
+                Piece::Str("ioreq_server "),
+                Piece::Dec(server_id.into()),
+                Piece::Str(" "),
+                Piece::Str(kind),
+            ],
             RangesetFlags::PRETTYPRINT_HEX,
         )?;
         set.limit(MAX_NR_IO_RANGES);

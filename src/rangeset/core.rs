@@ -28,6 +28,9 @@ use super::flat::Flat;
 use super::store::{prefix_len, CHUNK, LINEAR_MAX};
 use super::store::{Pos, Store};
 use crate::errno::{Errno, XenResult};
+#[cfg(any(test, feature = "host"))]
+use crate::platform::console::write_pieces;
+use crate::platform::console::Piece;
 
 /// An inclusive range `[s, e]` (`s <= e`), Xen's `struct range` without the list links.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
@@ -627,42 +630,49 @@ impl RangeList {
     }
 }
 
-/// Writes one bound as Xen's `print_limit` does: `%lx` or `%lu`.
-fn write_bound(f: &mut fmt::Formatter<'_>, hex: bool, v: u64) -> fmt::Result {
-    if hex {
-        write!(f, "{v:x}")
-    } else {
-        write!(f, "{v}")
-    }
-}
-
-/// Xen's `rangeset_printk`: `%-10s {` with the name, then ` s-e` or ` s` per range separated by
-/// commas, then ` }`; no newline.
-impl fmt::Display for RangeList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl RangeList {
+    /// Xen's `rangeset_printk`: `%-10s {` with the name, then ` s-e` or ` s` per range separated
+    /// by commas (bounds as `print_limit` prints them: `%lx` or `%lu`), then ` }`; no newline.
+    /// Handed to `out` in pieces (the name, then one call per range): a long set is never held in
+    /// one buffer.
+    pub fn print(&self, out: &mut dyn FnMut(&[Piece<'_>])) {
         let name = self.name();
         // R10: bytes that are not UTF-8 print as U+FFFD (the console takes text).
         for chunk in name.utf8_chunks() {
-            f.write_str(chunk.valid())?;
+            out(&[Piece::Str(chunk.valid())]);
             if !chunk.invalid().is_empty() {
-                f.write_str("\u{fffd}")?;
+                out(&[Piece::Str("\u{fffd}")]);
             }
         }
         // `%-10s` pads by bytes.
-        for _ in name.len()..10 {
-            f.write_str(" ")?;
-        }
-        f.write_str(" {")?;
+        const PAD: &str = "          ";
+        let pad = PAD.get(name.len().min(PAD.len())..).unwrap_or_default();
+        out(&[Piece::Str(pad), Piece::Str(" {")]);
         let hex = self.flags.contains(RangesetFlags::PRETTYPRINT_HEX);
+        let bound = |v: u64| if hex { Piece::Hex(v) } else { Piece::Dec(v) };
         for (i, r) in self.store.iter().enumerate() {
-            f.write_str(if i == 0 { " " } else { ", " })?;
-            write_bound(f, hex, r.s)?;
-            if r.s != r.e {
-                f.write_str("-")?;
-                write_bound(f, hex, r.e)?;
+            let sep = Piece::Str(if i == 0 { " " } else { ", " });
+            if r.s == r.e {
+                out(&[sep, bound(r.s)]);
+            } else {
+                out(&[sep, bound(r.s), Piece::Str("-"), bound(r.e)]);
             }
         }
-        f.write_str(" }")
+        out(&[Piece::Str(" }")]);
+    }
+}
+
+/// [`RangeList::print`] as text, for tests and tools on the host.
+#[cfg(any(test, feature = "host"))]
+impl fmt::Display for RangeList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = alloc::string::String::new();
+        self.print(&mut |pieces| {
+            write_pieces(pieces, &mut |b| {
+                text.push_str(&alloc::string::String::from_utf8_lossy(b))
+            })
+        });
+        f.write_str(&text)
     }
 }
 

@@ -5,8 +5,8 @@
 //! Use from Rust (e.g. an ioreq server's per-server sets):
 //! ```text
 //! domain_initialise::<P>(d)?;                        // once per domain (Xen: domain_create)
-//! let ports = Rangeset::<P>::new_named(Some(d), format_args!("ioreq_server {id} port"),
-//!                                         RangesetFlags::PRETTYPRINT_HEX)?;
+//! let name = [Piece::Str("ioreq_server "), Piece::Dec(id.into()), Piece::Str(" port")];
+//! let ports = Rangeset::<P>::new_named(Some(d), &name, RangesetFlags::PRETTYPRINT_HEX)?;
 //! ports.limit(256);
 //! ports.add_range(0x3f8, 0x3ff)?;
 //! if ports.contains_range(0x3f8, 0x3f8) { /* ... */ }
@@ -34,13 +34,13 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_void;
-use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use super::core::{RangeList, RangesetFlags, NAME_MAX};
 use crate::errno::{Errno, XenResult};
+use crate::platform::console::{write_pieces, Piece};
 use crate::platform::domain::{RangesetsKey, SlotState, SlotValue};
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::{ReadGuard, RwLock, WriteGuard};
@@ -178,24 +178,25 @@ pub unsafe fn domain_destroy<P: Platform>(d: DomainRef) {
 
 /// `rangeset_domain_printk`: the domain's sets, newest first, one per line.
 pub fn domain_printk<P: Platform>(d: DomainRef) {
-    P::printk(format_args!(
-        "Rangesets belonging to domain {}:\n",
-        P::domain_id(d)
-    ));
+    P::printk(&[
+        Piece::Str("Rangesets belonging to domain "),
+        Piece::Dec(P::domain_id(d).into()),
+        Piece::Str(":\n"),
+    ]);
     let Some(list) = domain_list::<P>(d) else {
-        P::printk(format_args!("    None\n"));
+        P::printk(&[Piece::Str("    None\n")]);
         return;
     };
     let sets = list.sets.read();
     if sets.is_empty() {
-        P::printk(format_args!("    None\n"));
+        P::printk(&[Piece::Str("    None\n")]);
     }
     for r in sets.iter().rev() {
         // SAFETY: listed sets are live: destruction unlinks them under the list lock we hold.
         let set = unsafe { r.as_ref() };
-        P::printk(format_args!("    "));
+        P::printk(&[Piece::Str("    ")]);
         set.printk();
-        P::printk(format_args!("\n"));
+        P::printk(&[Piece::Str("\n")]);
     }
 }
 
@@ -319,7 +320,7 @@ impl<P: Platform> LockedRangeset<P> {
     /// Xen's (static) `rangeset_printk`: the set on one line, no newline.
     pub fn printk(&self) {
         let set = self.set.read();
-        P::printk(format_args!("{}", *set));
+        set.print(&mut |pieces| P::printk(pieces));
     }
 
     /// The domain this set is attached to, if any.
@@ -349,6 +350,8 @@ impl<P: Platform> Rangeset<P> {
     /// in its list) if given. `name` is cut at its first NUL and at 31 bytes; `None` is
     /// `"(no name)"`. -ENOMEM when out of memory; -EINVAL if `domain` has no rangeset list
     /// (`domain_initialise` was not called, failed, or `domain_destroy` already ran).
+    /// Out of line: creation is rare, and its callers would otherwise each carry a copy.
+    #[inline(never)]
     pub fn new(
         domain: Option<DomainRef>,
         name: Option<&[u8]>,
@@ -375,19 +378,19 @@ impl<P: Platform> Rangeset<P> {
         Ok(this)
     }
 
-    /// [`Rangeset::new`] with a formatted name, e.g.
-    /// `format_args!("ioreq_server {id} port")`; formatted into a 31-byte buffer (longer names are
-    /// cut, as Xen cuts them), so nothing is allocated for the name.
+    /// [`Rangeset::new`] with a name made of pieces, e.g. `ioreq_server {id} port`; written into
+    /// a 31-byte buffer (longer names are cut, as Xen cuts them), so nothing is allocated for the
+    /// name.
     pub fn new_named(
         domain: Option<DomainRef>,
-        name: fmt::Arguments<'_>,
+        name: &[Piece<'_>],
         flags: RangesetFlags,
     ) -> XenResult<Self> {
         let mut buf = NameBuf {
             bytes: [0; NAME_MAX],
             len: 0,
         };
-        let _ = fmt::Write::write_fmt(&mut buf, name);
+        write_pieces(name, &mut |b| buf.push(b));
         Self::new(domain, Some(buf.as_bytes()), flags)
     }
 
@@ -434,7 +437,7 @@ impl<P: Platform> ExclusiveRangeset<P> {
     /// [`Rangeset::new_named`].
     pub fn new_named(
         domain: Option<DomainRef>,
-        name: fmt::Arguments<'_>,
+        name: &[Piece<'_>],
         flags: RangesetFlags,
     ) -> XenResult<Self> {
         Rangeset::new_named(domain, name, flags).map(|b| Self { b })
@@ -478,17 +481,12 @@ impl NameBuf {
     }
 }
 
-impl fmt::Write for NameBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+impl NameBuf {
+    fn push(&mut self, bytes: &[u8]) {
         let room = self.bytes.get_mut(self.len..).unwrap_or_default();
-        let n = room
-            .iter_mut()
-            .zip(s.bytes())
-            .map(|(dst, b)| *dst = b)
-            .count();
+        let n = room.iter_mut().zip(bytes).map(|(dst, &b)| *dst = b).count();
         // n fits in the room left, so len stays <= NAME_MAX.
         self.len = self.len.saturating_add(n);
-        Ok(())
     }
 }
 
@@ -540,10 +538,15 @@ mod tests {
         let port = Rangeset::<H>::new(Some(d), Some(b"ioreq_server 1 port"), hex).unwrap();
         let mem = Rangeset::<H>::new(Some(d), Some(b"ioreq_server 1 memory"), hex).unwrap();
         let pci = Rangeset::<H>::new(Some(d), Some(b"ioreq_server 1 pci"), hex).unwrap();
-        let loose = Rangeset::<H>::new_named(None, format_args!("lo{}", "ose"), hex).unwrap();
+        let loose =
+            Rangeset::<H>::new_named(None, &[Piece::Str("lo"), Piece::Str("ose")], hex).unwrap();
         let long = Rangeset::<H>::new_named(
             None,
-            format_args!("ioreq_server {} {}", 65535, "a-very-long-kind"),
+            &[
+                Piece::Str("ioreq_server "),
+                Piece::Dec(65535),
+                Piece::Str(" a-very-long-kind"),
+            ],
             hex,
         )
         .unwrap();

@@ -9,9 +9,9 @@ mod runtime;
 mod selftest;
 
 use core::ffi::c_void;
-use core::fmt::{self, Write};
 use core::ptr::NonNull;
 
+use super::console::{write_pieces, Piece};
 use super::domain::{DomainRef, DomainSlot, Domains, HvmDomains, RegistryKind, VcpuRef};
 use super::guest_copy::{GuestCopy, GuestHandle};
 use super::memory::RawGuestPage;
@@ -24,13 +24,14 @@ pub struct XenPlatform;
 
 impl Platform for XenPlatform {}
 
-/// Formats into a small stack buffer and hands full chunks to Xen's printk: Xen stacks are small.
-struct PrintkWriter {
+/// Collects a message in a small stack buffer and hands full chunks to Xen's printk: Xen stacks are
+/// small.
+struct PrintkBuf {
     buf: [u8; 128],
     len: usize,
 }
 
-impl PrintkWriter {
+impl PrintkBuf {
     fn flush(&mut self) {
         if self.len > 0 {
             // SAFETY: `buf[..len]` is initialised; the hook reads exactly `len` bytes and keeps none.
@@ -38,28 +39,30 @@ impl PrintkWriter {
             self.len = 0;
         }
     }
-}
 
-impl Write for PrintkWriter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for &b in s.as_bytes() {
-            if self.len == self.buf.len() {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.len >= self.buf.len() {
                 self.flush();
             }
-            self.buf[self.len] = b;
-            self.len += 1;
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
         }
-        Ok(())
     }
 }
 
 impl Console for XenPlatform {
-    fn printk(args: fmt::Arguments<'_>) {
-        let mut w = PrintkWriter {
+    // Only diagnostics print: kept out of line, off the callers' fast paths.
+    #[cold]
+    #[inline(never)]
+    fn printk(pieces: &[Piece<'_>]) {
+        let mut w = PrintkBuf {
             buf: [0; 128],
             len: 0,
         };
-        let _ = w.write_fmt(args);
+        write_pieces(pieces, &mut |b| w.push(b));
         w.flush();
     }
 }

@@ -13,6 +13,7 @@ use core::ffi::{c_char, c_int, c_long, c_ulong, c_void};
 
 use super::XenRwLock;
 use crate::errno::Errno;
+use crate::platform::console::Piece;
 use crate::platform::fallible::{try_box, try_push};
 use crate::platform::sync::RwLock;
 use crate::platform::{Console, DomainRef, DomainSlot, Domains, GuestCopy, GuestHandle};
@@ -78,9 +79,13 @@ impl Tally {
         self.checks += 1;
         if !ok {
             self.failed += 1;
-            XenPlatform::printk(format_args!(
-                "xen-ioreq-rs selftest: FAILED {what} (selftest.rs:{line})\n"
-            ));
+            XenPlatform::printk(&[
+                Piece::Str("xen-ioreq-rs selftest: FAILED "),
+                Piece::Str(what),
+                Piece::Str(" (selftest.rs:"),
+                Piece::Dec(line.into()),
+                Piece::Str(")\n"),
+            ]);
         }
     }
 }
@@ -348,10 +353,13 @@ pub unsafe extern "C" fn xen_ioreq_rs_selftest(scratch_domain: *mut c_void) -> c
         }
         None => t.check(false, "scratch domain is not NULL", line!()),
     }
-    XenPlatform::printk(format_args!(
-        "xen-ioreq-rs selftest: {} checks, {} failed\n",
-        t.checks, t.failed
-    ));
+    XenPlatform::printk(&[
+        Piece::Str("xen-ioreq-rs selftest: "),
+        Piece::Dec(t.checks.into()),
+        Piece::Str(" checks, "),
+        Piece::Dec(t.failed.into()),
+        Piece::Str(" failed\n"),
+    ]);
     c_int::try_from(t.failed).unwrap_or(c_int::MAX)
 }
 
