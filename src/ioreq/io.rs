@@ -179,6 +179,27 @@ pub enum Sent {
     Deferred,
 }
 
+/// The emulator left a vCPU's slot in a state Xen cannot post to: say what, crash the guest.
+#[cold]
+fn emulator_broke_slot<P: IoreqPlatform>(
+    s: &Server<P>,
+    vcpu_id: u32,
+    what: &str,
+    value: u32,
+) -> Sent {
+    P::printk(&[
+        Piece::Str("d"),
+        Piece::Dec(P::domain_id(s.target).into()),
+        Piece::Str("v"),
+        Piece::Dec(vcpu_id.into()),
+        Piece::Str(what),
+        Piece::Dec(value.into()),
+        Piece::Str(".\n"),
+    ]);
+    P::domain_crash(s.target);
+    Sent::NotPosted
+}
+
 /// `hvm_send_assist_req_to_ioreq_server` on a locked registry.
 #[allow(
     clippy::arithmetic_side_effects,
@@ -197,31 +218,21 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
     };
     let cur = read_slot(page, off);
     if cur.state() != STATE_IOREQ_NONE {
-        P::printk(&[
-            Piece::Str("d"),
-            Piece::Dec(P::domain_id(s.target).into()),
-            Piece::Str("v"),
-            Piece::Dec(sv.vcpu_id.into()),
-            Piece::Str(" Device model set bad IO state "),
-            Piece::Dec(cur.state().into()),
-            Piece::Str(".\n"),
-        ]);
-        P::domain_crash(s.target);
-        return Sent::NotPosted;
+        return emulator_broke_slot(
+            s,
+            sv.vcpu_id,
+            " Device model set bad IO state ",
+            cur.state().into(),
+        );
     }
     let port = sv.port;
     if cur.vp_eport != port {
-        P::printk(&[
-            Piece::Str("d"),
-            Piece::Dec(P::domain_id(s.target).into()),
-            Piece::Str("v"),
-            Piece::Dec(sv.vcpu_id.into()),
-            Piece::Str(" Device model set bad event channel "),
-            Piece::Dec(cur.vp_eport.into()),
-            Piece::Str(".\n"),
-        ]);
-        P::domain_crash(s.target);
-        return Sent::NotPosted;
+        return emulator_broke_slot(
+            s,
+            sv.vcpu_id,
+            " Device model set bad event channel ",
+            cur.vp_eport,
+        );
     }
     // The request goes in with state NONE; READY is stored last, after the fence, so that the
     // emulator never sees a READY slot with stale fields.
