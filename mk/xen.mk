@@ -46,7 +46,6 @@ boot-debug: xen-debug xen-stock
 # The link checks (scripts/xen-check-build) run inside every hypervisor build. Offline outside
 # CI, a missing Xen source is a loud SKIPPED here (make xen itself fails).
 check-xen:
-	@scripts/xen-fix-got-test
 	@XEN_SKIP_IF_OFFLINE=1 scripts/xen-build stock
 	@XEN_SKIP_IF_OFFLINE=1 scripts/xen-build rust
 
