@@ -674,6 +674,36 @@ fn hypercall_error_codes() {
     }
 }
 
+/// Each handler decodes only the block Xen registered it for: it turns the port Xen hands it into
+/// an offset into its own block, and a port of the other block is nothing to it.
+#[test]
+fn each_port_handler_decodes_only_its_own_block() {
+    let e = Env::new();
+    e.ospm_enable_gpes();
+    assert_eq!(e.plug(2), 0);
+    assert_eq!(e.inl(PCIU), 1 << 2, "PCIU through its own handler");
+    HostDomain::set_current(e.guest);
+    let (mut via_gpe, mut via_pcihp) = (0, 0);
+    // SAFETY: live u32s.
+    unsafe {
+        assert_eq!(hvm_gpe_io(IOREQ_READ, PCIU, 4, &mut via_gpe), 0);
+        assert_eq!(
+            hvm_pci_hotplug_io(IOREQ_READ, GPE_STS, 1, &mut via_pcihp),
+            0
+        );
+    }
+    assert_eq!(via_gpe, 0xffff_ffff, "PCIU is not a GPE0 port");
+    assert_eq!(via_pcihp, 0xff, "GPE0_STS is not a slot register");
+    let sts = e.inb(GPE_STS);
+    // SAFETY: a live u32.
+    unsafe { assert_eq!(hvm_pci_hotplug_io(IOREQ_WRITE, GPE_STS, 1, &mut 0xff), 0) };
+    assert_eq!(
+        e.inb(GPE_STS),
+        sts,
+        "a write through the other handler clears nothing"
+    );
+}
+
 #[test]
 fn init_deinit_and_null_pointers() {
     let e = Env::new();

@@ -25,6 +25,40 @@ pub const PCIHP_BASE: u32 = 0xae00;
 /// Ports decoded at [`PCIHP_BASE`] (the DSDT reserves 0xae00-0xae0f).
 pub const PCIHP_LEN: u32 = 0x10;
 
+/// The controller's two port blocks. Xen registers each once, with its own handler; the
+/// controller only ever sees an offset into a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortBlock {
+    /// The GPE0 block at [`GPE0_BASE`].
+    Gpe0,
+    /// The PCI hotplug registers at [`PCIHP_BASE`].
+    PciHotplug,
+}
+
+impl PortBlock {
+    /// The block's first port.
+    pub const fn base(self) -> u32 {
+        match self {
+            PortBlock::Gpe0 => GPE0_BASE,
+            PortBlock::PciHotplug => PCIHP_BASE,
+        }
+    }
+
+    /// The number of ports the block decodes.
+    pub const fn port_count(self) -> u32 {
+        match self {
+            PortBlock::Gpe0 => GPE0_LEN,
+            PortBlock::PciHotplug => PCIHP_LEN,
+        }
+    }
+
+    /// `port`'s offset into the block, or `None` outside it.
+    pub fn offset_of(self, port: u32) -> Option<u32> {
+        port.checked_sub(self.base())
+            .filter(|o| *o < self.port_count())
+    }
+}
+
 /// PCIU: slots with a pending insertion (read-only).
 pub const PCIHP_PCIU: u32 = 0x0;
 /// PCID: slots with a pending removal request (read-only).
@@ -195,6 +229,22 @@ impl HotplugController {
         }
         self.gpe_sts |= 1 << bit;
         Ok(())
+    }
+
+    /// A guest read of `bytes` bytes at `offset` into `block`.
+    pub fn port_read(&self, block: PortBlock, offset: u32, bytes: u32) -> u32 {
+        match block {
+            PortBlock::Gpe0 => self.gpe_read(offset, bytes),
+            PortBlock::PciHotplug => self.pcihp_read(offset, bytes),
+        }
+    }
+
+    /// A guest write of `bytes` bytes of `val` at `offset` into `block`.
+    pub fn port_write(&mut self, block: PortBlock, offset: u32, bytes: u32, val: u32) {
+        match block {
+            PortBlock::Gpe0 => self.gpe_write(offset, bytes, val),
+            PortBlock::PciHotplug => self.pcihp_write(offset, bytes, val),
+        }
     }
 
     /// A guest read of the 0xae00 registers. Only aligned 4-byte reads are decoded; others read

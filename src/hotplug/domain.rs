@@ -11,7 +11,7 @@
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
-use super::controller::HotplugController;
+use super::controller::{all_ones, HotplugController, PortBlock};
 use crate::errno::{Errno, XenResult};
 use crate::platform::domain::{HotplugKey, SlotState, SlotValue};
 use crate::platform::irq::SciSource;
@@ -86,26 +86,24 @@ pub fn snapshot<P: Platform>(d: DomainRef) -> Option<HotplugController> {
     Some(c)
 }
 
-/// A guest port access by a vCPU of `d`. `port` is absolute; `write` selects the direction;
-/// the result is the value read (0 for a write). Without a controller the access reads all ones
-/// and writes nothing.
-pub fn port_io<P: Platform>(d: DomainRef, write: bool, port: u32, bytes: u32, val: u32) -> u32 {
-    use super::controller::{all_ones, GPE0_BASE, GPE0_LEN, PCIHP_BASE, PCIHP_LEN};
-    let gpe = port.checked_sub(GPE0_BASE).filter(|o| *o < GPE0_LEN);
-    let hp = port.checked_sub(PCIHP_BASE).filter(|o| *o < PCIHP_LEN);
-    let r = with_controller::<P, _>(d, |c| match (gpe, hp, write) {
-        (Some(o), _, false) => c.gpe_read(o, bytes),
-        (Some(o), _, true) => {
-            c.gpe_write(o, bytes, val);
+/// A guest access by a vCPU of `d` at `offset` into `block`; `write` selects the direction; the
+/// result is the value read (0 for a write). Without a controller the access reads all ones and
+/// writes nothing.
+pub fn port_io<P: Platform>(
+    d: DomainRef,
+    block: PortBlock,
+    write: bool,
+    offset: u32,
+    bytes: u32,
+    val: u32,
+) -> u32 {
+    let r = with_controller::<P, _>(d, |c| {
+        if write {
+            c.port_write(block, offset, bytes, val);
             0
+        } else {
+            c.port_read(block, offset, bytes)
         }
-        (None, Some(o), false) => c.pcihp_read(o, bytes),
-        (None, Some(o), true) => {
-            c.pcihp_write(o, bytes, val);
-            0
-        }
-        (None, None, false) => all_ones(bytes),
-        (None, None, true) => 0,
     });
     r.unwrap_or(if write { 0 } else { all_ones(bytes) })
 }

@@ -4,6 +4,7 @@
 
 use core::ffi::{c_int, c_uint, c_void};
 
+use super::controller::{all_ones, PortBlock};
 use super::domain as per_domain;
 use super::hypercall;
 use super::hypercall::IoreqServerClaims;
@@ -52,11 +53,19 @@ pub unsafe extern "C" fn hvm_pci_hotplug_deinit(d: *mut domain) {
     }
 }
 
-/// One port access of the current vCPU, in Xen's `portio_action_t` shape.
+/// One port access of the current vCPU to `block`, in Xen's `portio_action_t` shape: Xen hands
+/// the absolute port, which becomes an offset here, once. Xen calls a handler only for ports
+/// inside the block it registered; a port outside reads all ones and writes nothing.
 ///
 /// # Safety
 /// `val` is NULL or valid for reading and writing one `uint32_t`.
-unsafe fn port_action(dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) -> c_int {
+unsafe fn port_action(
+    block: PortBlock,
+    dir: c_int,
+    port: c_uint,
+    bytes: c_uint,
+    val: *mut u32,
+) -> c_int {
     if val.is_null() {
         return X86EMUL_UNHANDLEABLE;
     }
@@ -66,10 +75,15 @@ unsafe fn port_action(dir: c_int, port: c_uint, bytes: c_uint, val: *mut u32) ->
         Ok(IOREQ_READ) => false,
         _ => return X86EMUL_UNHANDLEABLE,
     };
-    let d = Active::current_domain();
-    // SAFETY: `val` is non-NULL and valid for one u32 (the caller's contract).
-    let v = unsafe { val.read() };
-    let r = per_domain::port_io::<Active>(d, write, port, bytes, v);
+    let r = match block.offset_of(port) {
+        Some(offset) => {
+            // SAFETY: `val` is non-NULL and valid for one u32 (the caller's contract).
+            let v = unsafe { val.read() };
+            per_domain::port_io::<Active>(Active::current_domain(), block, write, offset, bytes, v)
+        }
+        None if write => 0,
+        None => all_ones(bytes),
+    };
     if !write {
         // SAFETY: as above.
         unsafe { val.write(r) };
@@ -90,7 +104,7 @@ pub unsafe extern "C" fn hvm_gpe_io(
     val: *mut u32,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { port_action(dir, port, bytes, val) }
+    unsafe { port_action(PortBlock::Gpe0, dir, port, bytes, val) }
 }
 
 /// Port handler for the PCI hotplug registers (register it at 0xae00, length 0x10).
@@ -105,7 +119,7 @@ pub unsafe extern "C" fn hvm_pci_hotplug_io(
     val: *mut u32,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { port_action(dir, port, bytes, val) }
+    unsafe { port_action(PortBlock::PciHotplug, dir, port, bytes, val) }
 }
 
 /// `HVMOP_pci_hotplug`: 0 or -errno. `arg` is the guest address inside the
