@@ -3,9 +3,9 @@
 
 mod ioreq_common;
 use ioreq_common::*;
-use std::mem::offset_of;
 
 use core::ptr::null_mut;
+use std::mem::offset_of;
 use xen_ioreq_rs::hvmop::ffi::hvmop_ioreq_server;
 use xen_ioreq_rs::ioreq::abi::*;
 use xen_ioreq_rs::ioreq::ffi::*;

@@ -5,6 +5,7 @@
 
 mod ioreq_common;
 use ioreq_common::*;
+
 use std::mem::offset_of;
 
 use xen_ioreq_rs::ioreq::abi::*;

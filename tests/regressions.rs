@@ -28,11 +28,11 @@
 
 mod ioreq_common;
 use ioreq_common::*;
-use std::mem::offset_of;
 
 use core::ffi::{c_ulong, c_void};
 use core::ptr::{null, null_mut, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::mem::offset_of;
 use std::sync::Arc;
 
 use xen_ioreq_rs::errno::Errno;

@@ -16,11 +16,11 @@ use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use xen_ioreq_rs::ioreq::abi::{FromBytes, IntoBytes};
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_B0EJ, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
+use xen_ioreq_rs::ioreq::abi::{FromBytes, IntoBytes};
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::irq::{sci_forget, sci_line};

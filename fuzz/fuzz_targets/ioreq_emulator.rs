@@ -8,8 +8,9 @@
 
 #[path = "ioreq_env/mod.rs"]
 mod ioreq_env;
-use std::mem::offset_of;
 use ioreq_env::*;
+
+use std::mem::offset_of;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

@@ -238,7 +238,10 @@ pub fn run(dm: &DeviceModel, evtchn: &Evtchn, log: &mut Transcript, timeout: Dur
                     );
                     let _ = p.write_u8(o + offset_of!(IoreqSlot, flags), (vcpu % 16) as u8);
                 }
-                let _ = p.write_u64(base + 8, u64::from(hostile_value(0)));
+                let _ = p.write_u64(
+                    base + offset_of!(IoreqSlot, data),
+                    u64::from(hostile_value(0)),
+                );
                 fence(Ordering::Release);
                 let _ = p.write_u8(
                     base + offset_of!(IoreqSlot, flags),

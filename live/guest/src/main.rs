@@ -19,7 +19,12 @@ mod xen;
 /// The crate's own `#[repr(C)]` ioreq/HVMOP ABI (src/ioreq/abi.rs), compiled in directly: the
 /// library itself needs a platform this freestanding guest does not have.
 #[path = "../../../src/ioreq/abi.rs"]
-#[allow(dead_code, unused_imports, unused_macros, clippy::wrong_self_convention)]
+#[allow(
+    dead_code,
+    unused_imports,
+    unused_macros,
+    clippy::wrong_self_convention
+)]
 mod abi;
 
 use core::cell::UnsafeCell;
