@@ -1,9 +1,11 @@
 //! Byte layouts shared with emulators and toolstacks: the ioreq slot of the shared page, the
-//! buffered ring, the series' HVMOP argument structs, and the constants that go with them.
+//! buffered ring, the series' HVMOP argument structs, Xen 4.17's ioreq-server DMOP argument
+//! structs, and the constants that go with them.
 //!
 //! Every struct is a `#[repr(C)]` mirror of a Xen public type (`xen/include/public/hvm/ioreq.h`,
-//! `hvm_op.h`, `params.h` as of the 2014 series, unchanged in 4.17 except where noted), checked at
-//! compile time for size and field offsets. The Rust names differ from Xen's (`ioreq_t` is
+//! `hvm_op.h`, `params.h` as of the 2014 series, unchanged in 4.17 except where noted;
+//! `dm_op.h` of 4.17), checked at compile time for size, alignment and field offsets
+//! (`assert_layout!`). The Rust names differ from Xen's (`ioreq_t` is
 //! [`IoreqSlot`], ...) so that the generated header can be included next to Xen's own headers.
 //!
 //! | Rust | Xen | size |
@@ -18,7 +20,6 @@
 //! | [`HvmDestroyIoreqServer`] | `xen_hvm_destroy_ioreq_server_t` | 4 |
 //! | [`HvmSetIoreqServerState`] | `xen_hvm_set_ioreq_server_state_t` | 6 |
 //! | [`HvmParam`] | `xen_hvm_param_t` | 16 |
-//!
 //! | [`DmopCreateIoreqServer`] | `xen_dm_op_create_ioreq_server_t` | 6 |
 //! | [`DmopGetIoreqServerInfo`] | `xen_dm_op_get_ioreq_server_info_t` | 24 |
 //! | [`DmopIoreqServerRange`] | `xen_dm_op_ioreq_server_range_t` | 24 |
@@ -30,8 +31,9 @@
 //! in from the caller's bytes by value (`read_from_bytes`, `read_from_prefix`) and written back
 //! whole (`as_bytes`, `write_to_prefix`), and no field needs validating to be representable.
 //! Nothing keeps a reference into memory an emulator or guest can write: the shared ioreq pages
-//! are read field by field through atomic loads, at `offset_of!` of these structs. The memory
-//! image is the native one; x86, the only target, is little-endian as Xen's ABI is there.
+//! are read field by field through atomic loads, at `offset_of!` of these structs. The bytes
+//! are the native memory image: x86, the only target, is little-endian, as Xen's ABI is there
+//! (asserted below), so no conversion swaps bytes.
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
@@ -39,7 +41,7 @@
 
 use core::mem::size_of;
 
-pub use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
+pub use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 const _: () = assert!(cfg!(target_endian = "little"));
 
