@@ -15,6 +15,7 @@
 //! `cargo run --example secondary_emulator`.
 
 use std::ffi::{c_long, c_ulong, c_void};
+use std::mem::offset_of;
 use std::process::ExitCode;
 use std::sync::atomic::{fence, Ordering};
 
@@ -416,7 +417,7 @@ impl Emulator {
     fn serve_slot(&mut self, vcpu: usize) -> Step {
         let off = vcpu * 32;
         let p = &self.ioreq_page;
-        let flags = p.read_u8(off + IOREQ_OFF_FLAGS);
+        let flags = p.read_u8(off + offset_of!(IoreqSlot, flags));
         ensure!(
             flags & 0x0f == STATE_IOREQ_READY,
             "vCPU {vcpu} notified but its slot is in state {}",
@@ -424,18 +425,18 @@ impl Emulator {
         );
         fence(Ordering::Acquire);
         p.write_u8(
-            off + IOREQ_OFF_FLAGS,
+            off + offset_of!(IoreqSlot, flags),
             (flags & !0x0f) | STATE_IOREQ_INPROCESS,
         );
         let mut req = IoreqSlot {
-            addr: p.read_u64(off + IOREQ_OFF_ADDR),
-            data: p.read_u64(off + IOREQ_OFF_DATA),
-            count: p.read_u32(off + IOREQ_OFF_COUNT),
-            size: p.read_u32(off + IOREQ_OFF_SIZE),
-            vp_eport: p.read_u32(off + IOREQ_OFF_VP_EPORT),
+            addr: p.read_u64(off + offset_of!(IoreqSlot, addr)),
+            data: p.read_u64(off + offset_of!(IoreqSlot, data)),
+            count: p.read_u32(off + offset_of!(IoreqSlot, count)),
+            size: p.read_u32(off + offset_of!(IoreqSlot, size)),
+            vp_eport: p.read_u32(off + offset_of!(IoreqSlot, vp_eport)),
             pad0: 0,
             flags,
-            type_: p.read_u8(off + IOREQ_OFF_TYPE),
+            type_: p.read_u8(off + offset_of!(IoreqSlot, type_)),
         };
         ensure!(
             req.vp_eport == self.vcpu_ports[vcpu],
@@ -494,21 +495,26 @@ impl Emulator {
             req.addr,
             if read { format!("data {:#x}, ", req.data) } else { String::new() }
         );
-        p.write_u64(off + IOREQ_OFF_DATA, req.data);
+        p.write_u64(off + offset_of!(IoreqSlot, data), req.data);
         fence(Ordering::Release);
-        p.write_u8(off + IOREQ_OFF_FLAGS, (flags & !0x0f) | STATE_IORESP_READY);
+        p.write_u8(
+            off + offset_of!(IoreqSlot, flags),
+            (flags & !0x0f) | STATE_IORESP_READY,
+        );
         self.served += 1;
         Ok(())
     }
 
     fn drain_ring(&mut self) -> Step<u32> {
         let p = &self.buf_page;
-        let mut rp = p.read_u32(BUFPAGE_OFF_READ_POINTER);
-        let wp = p.read_u32(BUFPAGE_OFF_WRITE_POINTER);
+        let mut rp = p.read_u32(offset_of!(BufferedIopage, read_pointer));
+        let wp = p.read_u32(offset_of!(BufferedIopage, write_pointer));
         fence(Ordering::Acquire);
         let mut n = 0;
         while rp != wp {
-            let slot = |ptr: u32| BUFPAGE_OFF_SLOTS + (ptr % IOREQ_BUFFER_SLOT_NUM) as usize * 8;
+            let slot = |ptr: u32| {
+                offset_of!(BufferedIopage, buf_ioreq) + (ptr % IOREQ_BUFFER_SLOT_NUM) as usize * 8
+            };
             let b = BufIoreqSlot::from_u64(p.read_u64(slot(rp)));
             let mut data = u64::from(b.data);
             let mut used = 1;
@@ -535,7 +541,8 @@ impl Emulator {
             n += 1;
         }
         fence(Ordering::Release);
-        self.buf_page.write_u32(BUFPAGE_OFF_READ_POINTER, rp);
+        self.buf_page
+            .write_u32(offset_of!(BufferedIopage, read_pointer), rp);
         self.buffered += n;
         Ok(n)
     }
@@ -885,7 +892,7 @@ fn emulator_life(m: &Machine) -> Step<Emulator> {
     println!("[emulator] enable server {id}: gmfns {ioreq_gmfn:#x}/{bufioreq_gmfn:#x} removed from the guest P2M");
     let mut vcpu_ports = Vec::new();
     for v in 0..NR_VCPUS {
-        let port = ioreq_page.read_u32(v as usize * 32 + IOREQ_OFF_VP_EPORT);
+        let port = ioreq_page.read_u32(v as usize * 32 + offset_of!(IoreqSlot, vp_eport));
         let ch = evtchn::evtchn(m.guest, port).ok_or(format!("vCPU {v}: no channel {port}"))?;
         ensure!(
             ch.vcpu_id == v && ch.remote_domid == DM && port != buf_port,
@@ -1029,12 +1036,16 @@ fn emulator_life(m: &Machine) -> Step<Emulator> {
     println!(
         "[guest] vCPU0 outw {:#x} <- 0x5a5a: buffered (ring write pointer {}), no wait",
         IO_BAR + 8,
-        em.buf_page.read_u32(BUFPAGE_OFF_WRITE_POINTER)
+        em.buf_page
+            .read_u32(offset_of!(BufferedIopage, write_pointer))
     );
     ensure!(em.run(m.guest)? == 1, "the ring's request was not consumed");
     ensure!(
-        em.buf_page.read_u32(BUFPAGE_OFF_READ_POINTER)
-            == em.buf_page.read_u32(BUFPAGE_OFF_WRITE_POINTER),
+        em.buf_page
+            .read_u32(offset_of!(BufferedIopage, read_pointer))
+            == em
+                .buf_page
+                .read_u32(offset_of!(BufferedIopage, write_pointer)),
         "ring not drained"
     );
     let (data, by, _) = guest_forwarded(m, &mut em, 0, pio(IO_BAR + 8, 2, IOREQ_READ, 0))?;

@@ -10,6 +10,7 @@ use hotplug_common::{claim_all_slots, ioreq_ready, ioreq_release};
 use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
+use xen_ioreq_rs::ioreq::abi::IntoBytes;
 use xen_ioreq_rs::platform::host::alloc::{
     fail_allocations_after, live_allocations, CountingAllocator,
 };
@@ -62,7 +63,7 @@ fn init_out_of_memory_and_no_leaks() {
             enable,
             state: 0,
         };
-        HostPlatform::copy_to_guest(buf, &arg.to_bytes()).expect("buffer");
+        HostPlatform::copy_to_guest(buf, arg.as_bytes()).expect("buffer");
         HostDomain::set_current(dm);
         hvmop_pci_hotplug(buf.0 as *mut c_void)
     };

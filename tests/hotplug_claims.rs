@@ -16,7 +16,8 @@ use xen_ioreq_rs::hotplug::hypercall::{
 };
 use xen_ioreq_rs::ioreq;
 use xen_ioreq_rs::ioreq::abi::{
-    HVMOP_IO_RANGE_MEMORY, HVMOP_IO_RANGE_PCI, HVMOP_IO_RANGE_PORT, HVM_PARAM_IOREQ_PFN,
+    FromBytes, IntoBytes, HVMOP_IO_RANGE_MEMORY, HVMOP_IO_RANGE_PCI, HVMOP_IO_RANGE_PORT,
+    HVM_PARAM_IOREQ_PFN,
 };
 use xen_ioreq_rs::ioreq::claims::pci_sbdf_claimed_by;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
@@ -61,7 +62,7 @@ impl Env {
             state: 0,
         };
         HostDomain::set_current(caller);
-        let h = guest_buffer(&arg.to_bytes());
+        let h = guest_buffer(arg.as_bytes());
         let rc = hvmop_pci_hotplug(h.0 as *mut c_void);
         take_guest_buffer(h);
         assert_eq!(HostDomain::outstanding_rcu_locks(), 0);
@@ -76,10 +77,10 @@ impl Env {
             state: 0,
         };
         HostDomain::set_current(self.dom0);
-        let h = guest_buffer(&arg.to_bytes());
+        let h = guest_buffer(arg.as_bytes());
         assert_eq!(hvmop_pci_hotplug(h.0 as *mut c_void), 0);
         let out: [u8; 8] = take_guest_buffer(h).try_into().unwrap();
-        xen_hvm_pci_hotplug::from_bytes(&out).state
+        xen_hvm_pci_hotplug::read_from_bytes(&out).unwrap().state
     }
 }
 

@@ -16,6 +16,7 @@ use xen_ioreq_rs::hotplug::hypercall::{
     XEN_HVM_PCI_HOTPLUG_PLUG, XEN_HVM_PCI_HOTPLUG_QUERY, XEN_HVM_PCI_HOTPLUG_UNPLUG,
 };
 use xen_ioreq_rs::hotplug::save::HVM_PCI_HOTPLUG_RECORD_SIZE;
+use xen_ioreq_rs::ioreq::abi::{FromBytes, IntoBytes};
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::irq::{sci_forget, sci_line};
@@ -147,9 +148,12 @@ impl Env {
             enable,
             state: 0xdead_beef,
         };
-        let (rc, out) = self.hypercall_raw(caller, &arg.to_bytes());
+        let (rc, out) = self.hypercall_raw(caller, arg.as_bytes());
         let out: [u8; 8] = out.try_into().unwrap();
-        (rc, xen_hvm_pci_hotplug::from_bytes(&out).state)
+        (
+            rc,
+            xen_hvm_pci_hotplug::read_from_bytes(&out).unwrap().state,
+        )
     }
 
     fn plug(&self, slot: u8) -> i32 {
@@ -776,7 +780,7 @@ fn slot_claims_gate_plug_and_unplug_not_query() {
             state: 0,
         };
         HostDomain::set_current(e.dm);
-        let h = guest_buffer(&arg.to_bytes());
+        let h = guest_buffer(arg.as_bytes());
         let rc = xen_ioreq_rs::errno::to_c(hvmop_pci_hotplug_with::<Host, OnlySlot3>(h));
         take_guest_buffer(h);
         assert_eq!(HostDomain::outstanding_rcu_locks(), 0);

@@ -16,6 +16,7 @@ use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
+use xen_ioreq_rs::ioreq::abi::IntoBytes;
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::irq::{sci_forget, sci_line};
@@ -177,7 +178,7 @@ fn controller_matches_qemu21_except_listed_entries() {
             enable,
             state: 0,
         };
-        HostPlatform::copy_to_guest(buf, &arg.to_bytes()).expect("buffer");
+        HostPlatform::copy_to_guest(buf, arg.as_bytes()).expect("buffer");
         HostDomain::set_current(dm);
         hvmop_pci_hotplug(buf.0 as *mut c_void)
     };

@@ -5,6 +5,7 @@ mod ioreq_common;
 use ioreq_common::*;
 
 use core::ptr::null_mut;
+use std::mem::offset_of;
 use xen_ioreq_rs::hvmop::ffi::hvmop_ioreq_server;
 use xen_ioreq_rs::ioreq::abi::*;
 use xen_ioreq_rs::ioreq::ffi::*;
@@ -144,7 +145,7 @@ fn c_abi_round_trip() {
             HVM_IOREQ_WAIT
         );
         assert_eq!(port, p.vp_eport);
-        emu.write_u8(32 + IOREQ_OFF_FLAGS, STATE_IORESP_READY);
+        emu.write_u8(32 + offset_of!(IoreqSlot, flags), STATE_IORESP_READY);
         assert_eq!(
             hvm_ioreq_complete(env.vcpus[1].as_ptr().cast(), req_ptr(&mut resp), &mut port),
             HVM_IOREQ_COMPLETED
@@ -178,7 +179,7 @@ fn c_abi_round_trip() {
         assert_eq!(val, u64::from(DM));
         // The HVMOP entry.
         let a = HvmDestroyIoreqServer { domid: GUEST, id };
-        let h = guest_buffer(&a.to_bytes());
+        let h = guest_buffer(a.as_bytes());
         assert_eq!(hvmop_ioreq_server(21, h.0 as *mut _), 0);
         take_guest_buffer(h);
         assert_eq!(hvm_destroy_ioreq_server(d(&env), id), -2);

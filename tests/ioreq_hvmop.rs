@@ -77,7 +77,7 @@ fn prologue_errors_for_every_op() {
         domid: GUEST,
         ..Default::default()
     };
-    assert_eq!(hvmop(0x1100 | 17, &a.to_bytes()).0, 0);
+    assert_eq!(hvmop(0x1100 | 17, a.as_bytes()).0, 0);
     teardown(env);
 }
 
@@ -90,16 +90,16 @@ fn create_copies_back_the_id_on_success_only() {
         pad: 0xaa,
         id: 0xbeef,
     };
-    let (rc, b) = hvmop(HVMOP_CREATE_IOREQ_SERVER, &a.to_bytes());
+    let (rc, b) = hvmop(HVMOP_CREATE_IOREQ_SERVER, a.as_bytes());
     assert_eq!(rc, 0);
-    let out = HvmCreateIoreqServer::from_bytes(&b.clone().try_into().unwrap());
+    let out = HvmCreateIoreqServer::read_from_bytes(&b).unwrap();
     assert_eq!(out, HvmCreateIoreqServer { id: 1, ..a });
     assert!(get_info(1).unwrap().bufioreq_port != 0);
     // Failure: nothing copied back.
     memory::fail_next_map(Some(Errno::ENOENT));
-    let (rc, b2) = hvmop(HVMOP_CREATE_IOREQ_SERVER, &a.to_bytes());
+    let (rc, b2) = hvmop(HVMOP_CREATE_IOREQ_SERVER, a.as_bytes());
     assert_eq!(rc, ENOENT);
-    assert_eq!(b2, a.to_bytes());
+    assert_eq!(b2, a.as_bytes());
     teardown(env);
 }
 
@@ -223,9 +223,9 @@ fn copy_back_rules() {
         ioreq_pfn: 1,
         bufioreq_pfn: 0x5678,
     };
-    let (rc, b) = hvmop(HVMOP_GET_IOREQ_SERVER_INFO, &a.to_bytes());
+    let (rc, b) = hvmop(HVMOP_GET_IOREQ_SERVER_INFO, a.as_bytes());
     assert_eq!(rc, 0);
-    let out = HvmGetIoreqServerInfo::from_bytes(&b.try_into().unwrap());
+    let out = HvmGetIoreqServerInfo::read_from_bytes(&b).unwrap();
     assert_eq!(
         out,
         HvmGetIoreqServerInfo {
@@ -248,8 +248,8 @@ fn copy_back_rules() {
     );
     // Failed get_info: untouched.
     let bad = HvmGetIoreqServerInfo { id: 999, ..a };
-    let (rc, b) = hvmop(HVMOP_GET_IOREQ_SERVER_INFO, &bad.to_bytes());
-    assert_eq!((rc, b), (ENOENT, bad.to_bytes().to_vec()));
+    let (rc, b) = hvmop(HVMOP_GET_IOREQ_SERVER_INFO, bad.as_bytes());
+    assert_eq!((rc, b), (ENOENT, bad.as_bytes().to_vec()));
     // The others never write.
     let r = HvmIoRange {
         domid: GUEST,
@@ -259,8 +259,8 @@ fn copy_back_rules() {
         end: 2,
     };
     for op in [19, 20] {
-        let (_, b) = hvmop(op, &r.to_bytes());
-        assert_eq!(b, r.to_bytes());
+        let (_, b) = hvmop(op, r.as_bytes());
+        assert_eq!(b, r.as_bytes());
     }
     let s = HvmSetIoreqServerState {
         domid: GUEST,
@@ -268,14 +268,14 @@ fn copy_back_rules() {
         enabled: 2,
         pad: 9,
     };
-    let (rc, b) = hvmop(22, &s.to_bytes());
-    assert_eq!((rc, b), (0, s.to_bytes().to_vec()));
+    let (rc, b) = hvmop(22, s.as_bytes());
+    assert_eq!((rc, b), (0, s.as_bytes().to_vec()));
     assert!(ioreq::snapshot::<H>(env.d)
         .servers
         .iter()
         .any(|x| x.id == id && x.enabled));
     let dd = HvmDestroyIoreqServer { domid: GUEST, id };
-    let (rc, b) = hvmop(21, &dd.to_bytes());
-    assert_eq!((rc, b), (0, dd.to_bytes().to_vec()));
+    let (rc, b) = hvmop(21, dd.as_bytes());
+    assert_eq!((rc, b), (0, dd.as_bytes().to_vec()));
     teardown(env);
 }

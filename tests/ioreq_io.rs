@@ -6,6 +6,8 @@
 mod ioreq_common;
 use ioreq_common::*;
 
+use std::mem::offset_of;
+
 use xen_ioreq_rs::ioreq::abi::*;
 use xen_ioreq_rs::ioreq::{self, IoCompletion, IoreqSlot};
 use xen_ioreq_rs::platform::host::alloc::CountingAllocator;
@@ -40,11 +42,11 @@ fn slot(e: &Emu, vcpu: u32) -> IoreqSlot {
     for (i, c) in b.chunks_mut(8).enumerate() {
         c.copy_from_slice(&e.io.read_u64(vcpu as usize * 32 + i * 8).to_le_bytes());
     }
-    IoreqSlot::from_bytes(&b)
+    IoreqSlot::read_from_bytes(&b).unwrap()
 }
 
 fn set_slot_state(e: &Emu, vcpu: u32, s: u8) {
-    let off = vcpu as usize * 32 + IOREQ_OFF_FLAGS;
+    let off = vcpu as usize * 32 + offset_of!(IoreqSlot, flags);
     let f = e.io.read_u8(off);
     e.io.write_u8(off, (f & !0x0f) | s);
 }
@@ -139,8 +141,14 @@ fn broadcast_reaches_every_enabled_server() {
     ioreq::broadcast_assist_req::<H>(env.d, v(&env, 0), &p);
     assert_eq!(slot(&e, 0).state(), STATE_IOREQ_READY);
     assert_eq!(slot(&e, 0).type_, IOREQ_TYPE_INVALIDATE);
-    assert_eq!(def.read_u8(IOREQ_OFF_FLAGS) & 0xf, STATE_IOREQ_READY);
-    assert_eq!(def.read_u8(IOREQ_OFF_TYPE), IOREQ_TYPE_INVALIDATE);
+    assert_eq!(
+        def.read_u8(offset_of!(IoreqSlot, flags)) & 0xf,
+        STATE_IOREQ_READY
+    );
+    assert_eq!(
+        def.read_u8(offset_of!(IoreqSlot, type_)),
+        IOREQ_TYPE_INVALIDATE
+    );
     let info = get_info(off).unwrap();
     let offp = EmulatorPage::map(env.d, info.ioreq_pfn).unwrap();
     assert!(offp.is_zero());
@@ -150,7 +158,10 @@ fn broadcast_reaches_every_enabled_server() {
 }
 
 fn ring_slot(e: &Emu, i: u32) -> BufIoreqSlot {
-    BufIoreqSlot::from_u64(e.buf.read_u64(BUFPAGE_OFF_SLOTS + (i % 511) as usize * 8))
+    BufIoreqSlot::from_u64(
+        e.buf
+            .read_u64(offset_of!(BufferedIopage, buf_ioreq) + (i % 511) as usize * 8),
+    )
 }
 
 #[test]
@@ -161,7 +172,7 @@ fn buffered_ring_one_and_two_slot_writes() {
     let mut w = mmio(0xa0010, 4, 1, false);
     w.data = 0x1122_3344;
     assert!(ioreq::buffered_io_send::<H>(env.d, &mut w));
-    assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), 1);
+    assert_eq!(e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)), 1);
     let s = ring_slot(&e, 0);
     assert_eq!(
         (s.type_(), s.size_code(), s.addr(), s.data),
@@ -172,7 +183,7 @@ fn buffered_ring_one_and_two_slot_writes() {
     let mut q = mmio(0xa0020, 8, 1, false);
     q.data = 0xaaaa_bbbb_cccc_dddd;
     assert!(ioreq::buffered_io_send::<H>(env.d, &mut q));
-    assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), 3);
+    assert_eq!(e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)), 3);
     assert_eq!(
         (ring_slot(&e, 1).size_code(), ring_slot(&e, 1).data),
         (3, 0xcccc_dddd)
@@ -197,7 +208,7 @@ fn buffered_ring_one_and_two_slot_writes() {
         env.d,
         &mut mmio(0xc0000, 4, 1, false)
     ));
-    assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), 3);
+    assert_eq!(e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)), 3);
     drop(e);
     teardown(env);
 }
@@ -207,8 +218,10 @@ fn buffered_ring_full_and_pointer_wrap() {
     let env = setup(1);
     let e = emulator(&env);
     // Full: 510 of 511 slots used leaves room for one single-slot write, none for a two-slot one.
-    e.buf.write_u32(BUFPAGE_OFF_READ_POINTER, 1000);
-    e.buf.write_u32(BUFPAGE_OFF_WRITE_POINTER, 1000 + 510);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, read_pointer), 1000);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, write_pointer), 1000 + 510);
     assert!(!ioreq::buffered_io_send::<H>(
         env.d,
         &mut mmio(0xa0000, 8, 1, false)
@@ -221,12 +234,17 @@ fn buffered_ring_full_and_pointer_wrap() {
         env.d,
         &mut mmio(0xa0000, 4, 1, false)
     ));
-    assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), 1511);
+    assert_eq!(
+        e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)),
+        1511
+    );
 
     // Near 2^32: slots below the wrap are used as usual ...
     let near = u32::MAX - 1;
-    e.buf.write_u32(BUFPAGE_OFF_READ_POINTER, near - 5);
-    e.buf.write_u32(BUFPAGE_OFF_WRITE_POINTER, near);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, read_pointer), near - 5);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, write_pointer), near);
     assert!(ioreq::buffered_io_send::<H>(
         env.d,
         &mut mmio(0xa0000, 4, 1, false)
@@ -236,7 +254,7 @@ fn buffered_ring_full_and_pointer_wrap() {
         &mut mmio(0xa0000, 4, 1, false)
     ));
     assert_eq!(
-        e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER),
+        e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)),
         0,
         "the pointer wrapped"
     );
@@ -246,17 +264,20 @@ fn buffered_ring_full_and_pointer_wrap() {
         &mut mmio(0xa0000, 4, 1, false)
     ));
     // A two-slot write straddling the wrap is allowed on an empty ring only.
-    e.buf.write_u32(BUFPAGE_OFF_READ_POINTER, u32::MAX - 1);
-    e.buf.write_u32(BUFPAGE_OFF_WRITE_POINTER, u32::MAX);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, read_pointer), u32::MAX - 1);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, write_pointer), u32::MAX);
     assert!(!ioreq::buffered_io_send::<H>(
         env.d,
         &mut mmio(0xa0000, 8, 1, false)
     ));
-    e.buf.write_u32(BUFPAGE_OFF_READ_POINTER, u32::MAX);
+    e.buf
+        .write_u32(offset_of!(BufferedIopage, read_pointer), u32::MAX);
     let mut q = mmio(0xa0008, 8, 1, false);
     q.data = 0x1_0000_0002;
     assert!(ioreq::buffered_io_send::<H>(env.d, &mut q));
-    assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), 1);
+    assert_eq!(e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)), 1);
     assert_eq!(ring_slot(&e, u32::MAX).data, 2);
     assert_eq!(
         ring_slot(&e, 0).data,
@@ -268,12 +289,12 @@ fn buffered_ring_full_and_pointer_wrap() {
         env.d,
         &mut mmio(0xa0000, 4, 1, false)
     ));
-    e.buf.write_u32(BUFPAGE_OFF_READ_POINTER, 1);
+    e.buf.write_u32(offset_of!(BufferedIopage, read_pointer), 1);
     assert!(ioreq::buffered_io_send::<H>(
         env.d,
         &mut mmio(0xa0000, 4, 1, false)
     ));
-    assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), 2);
+    assert_eq!(e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)), 2);
     drop(e);
     teardown(env);
 }
@@ -295,21 +316,21 @@ fn adversarial_emulator_crashes_the_domain_never_xen() {
     assert_eq!(evtchn::notifications(env.d, port), n);
     set_slot_state(&e, 0, STATE_IOREQ_NONE);
     // B4: the emulator rewrote vp_eport: crash, and never use its port.
-    e.io.write_u32(IOREQ_OFF_VP_EPORT, port + 100);
+    e.io.write_u32(offset_of!(IoreqSlot, vp_eport), port + 100);
     assert!(!ioreq::send_assist_req::<H>(
         env.d,
         v(&env, 0),
         &mut pio(0x100, 1, 0)
     ));
     assert_eq!(crashes(env.d), 2);
-    e.io.write_u32(IOREQ_OFF_VP_EPORT, port);
+    e.io.write_u32(offset_of!(IoreqSlot, vp_eport), port);
     // A request in flight whose port the emulator rewrites: we still wait on ours.
     assert!(ioreq::send_assist_req::<H>(
         env.d,
         v(&env, 0),
         &mut pio(0x100, 1, 0)
     ));
-    e.io.write_u32(IOREQ_OFF_VP_EPORT, 0xffff);
+    e.io.write_u32(offset_of!(IoreqSlot, vp_eport), 0xffff);
     assert_eq!(
         ioreq::complete_io::<H>(env.d, v(&env, 0)),
         IoCompletion::Wait { port }
@@ -342,19 +363,24 @@ fn adversarial_emulator_crashes_the_domain_never_xen() {
         (0x8000_0000, 7),
         (3, 3),
     ] {
-        e.buf.write_u32(BUFPAGE_OFF_READ_POINTER, rp);
-        e.buf.write_u32(BUFPAGE_OFF_WRITE_POINTER, wp);
+        e.buf
+            .write_u32(offset_of!(BufferedIopage, read_pointer), rp);
+        e.buf
+            .write_u32(offset_of!(BufferedIopage, write_pointer), wp);
         let ok = ioreq::buffered_io_send::<H>(env.d, &mut mmio(0xa0000, 8, 1, false));
         let used = wp.wrapping_sub(rp);
         if ok {
             assert!(used < 510, "({rp}, {wp}) accepted with {used} used");
             assert!(wp >= rp, "never across the wrap with entries outstanding");
             assert_eq!(
-                e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER),
+                e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)),
                 wp.wrapping_add(2)
             );
         } else {
-            assert_eq!(e.buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), wp);
+            assert_eq!(
+                e.buf.read_u32(offset_of!(BufferedIopage, write_pointer)),
+                wp
+            );
         }
     }
     // The guest's own vCPU 1 slot garbage does not affect vCPU 0.

@@ -6,6 +6,8 @@
 mod ioreq_common;
 use ioreq_common::*;
 
+use std::mem::offset_of;
+
 use xen_ioreq_rs::errno::Errno;
 use xen_ioreq_rs::ioreq;
 use xen_ioreq_rs::ioreq::abi::*;
@@ -119,7 +121,7 @@ fn enable_and_disable_move_pages_out_of_and_into_the_p2m() {
     io.write_u64(0, 0xdead_beef);
     buf.write_u32(0, 7);
     assert_eq!(
-        io.read_u32(IOREQ_OFF_VP_EPORT),
+        io.read_u32(offset_of!(IoreqSlot, vp_eport)),
         0,
         "no ports while disabled"
     );
@@ -134,7 +136,10 @@ fn enable_and_disable_move_pages_out_of_and_into_the_p2m() {
     // Each vCPU's port is published in its slot.
     let snap = ioreq::snapshot::<H>(env.d);
     for (vid, port) in &snap.servers[0].vcpu_ports {
-        assert_eq!(io.read_u32(*vid as usize * 32 + IOREQ_OFF_VP_EPORT), *port);
+        assert_eq!(
+            io.read_u32(*vid as usize * 32 + offset_of!(IoreqSlot, vp_eport)),
+            *port
+        );
         assert_eq!(evtchn::evtchn(env.d, *port).unwrap().vcpu_id, *vid);
         assert_eq!(evtchn::evtchn(env.d, *port).unwrap().remote_domid, DM);
     }
@@ -296,7 +301,10 @@ fn dm_domain_change_replumbs_the_default_server() {
     let io = EmulatorPage::map(env.d, IOREQ_PFN).unwrap();
     for (vid, port) in &s2.vcpu_ports {
         assert_eq!(evtchn::evtchn(env.d, *port).unwrap().remote_domid, DM);
-        assert_eq!(io.read_u32(*vid as usize * 32 + IOREQ_OFF_VP_EPORT), *port);
+        assert_eq!(
+            io.read_u32(*vid as usize * 32 + offset_of!(IoreqSlot, vp_eport)),
+            *port
+        );
     }
     let (_, bport) = s2.bufioreq.unwrap();
     assert_eq!(evtchn::evtchn(env.d, bport).unwrap().remote_domid, DM);

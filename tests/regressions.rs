@@ -32,6 +32,7 @@ use ioreq_common::*;
 use core::ffi::{c_ulong, c_void};
 use core::ptr::{null, null_mut, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::mem::offset_of;
 use std::sync::Arc;
 
 use xen_ioreq_rs::errno::Errno;
@@ -172,7 +173,7 @@ fn port_of(env: &Env, id: u16, vcpu: u32) -> u32 {
 
 /// The emulator's write of vCPU `vcpu`'s slot state.
 fn set_slot_state(page: &EmulatorPage, vcpu: usize, s: u8) {
-    let off = vcpu * 32 + IOREQ_OFF_FLAGS;
+    let off = vcpu * 32 + offset_of!(IoreqSlot, flags);
     let f = page.read_u8(off);
     page.write_u8(off, (f & !0x0f) | s);
 }
@@ -246,7 +247,7 @@ fn xsa_238_inverted_ranges_are_einval_and_change_nothing() {
                     start: s,
                     end: e,
                 };
-                assert_eq!(c_hvmop(op, &a.to_bytes()).0, -22, "HVMOP {op} {ty}");
+                assert_eq!(c_hvmop(op, a.as_bytes()).0, -22, "HVMOP {op} {ty}");
             }
         }
     }
@@ -306,10 +307,10 @@ fn xsa_166_the_slot_state_is_read_once_per_decision() {
     let port = port_of(&env, id, 0);
     let mut p = pio(0x104, 2, IOREQ_READ);
     assert_eq!(c_send(&mut p), X86EMUL_RETRY);
-    page.write_u64(IOREQ_OFF_DATA, 0xabcd);
+    page.write_u64(offset_of!(IoreqSlot, data), 0xabcd);
 
     // The page lives (the emulator's mapping holds it) until the thread is joined.
-    let flags = page.host_ptr().unwrap().as_ptr() as usize + IOREQ_OFF_FLAGS;
+    let flags = page.host_ptr().unwrap().as_ptr() as usize + offset_of!(IoreqSlot, flags);
     let stop = Arc::new(AtomicBool::new(false));
     let flipper = {
         let stop = Arc::clone(&stop);
@@ -411,7 +412,7 @@ fn xsa_262_state_driven_backwards_or_looping_never_hangs_xen() {
         "a backwards move is not a crash here (I200)"
     );
     // The answer still completes it.
-    page.write_u64(IOREQ_OFF_DATA, 7);
+    page.write_u64(offset_of!(IoreqSlot, data), 7);
     set_slot_state(&page, 0, STATE_IORESP_READY);
     let (rc, resp, _) = c_complete(v);
     assert_eq!((rc, resp.data), (HVM_IOREQ_COMPLETED, 7));
@@ -769,16 +770,16 @@ fn b4_event_channel_comes_from_our_record_not_the_shared_page() {
     let (id, page) = port_server(&env);
     let port = port_of(&env, id, 0);
     let bogus = port + 100;
-    page.write_u32(IOREQ_OFF_VP_EPORT, bogus);
+    page.write_u32(offset_of!(IoreqSlot, vp_eport), bogus);
     let n = evtchn::notifications(env.d, port);
     assert_eq!(c_send(&mut pio(0x100, 1, IOREQ_READ)), X86EMUL_UNHANDLEABLE);
     assert_eq!(crashes(env.d), 1);
     assert_eq!(evtchn::notifications(env.d, port), n);
     assert_eq!(evtchn::notifications(env.d, bogus), 0);
-    page.write_u32(IOREQ_OFF_VP_EPORT, port);
+    page.write_u32(offset_of!(IoreqSlot, vp_eport), port);
     assert_eq!(c_send(&mut pio(0x100, 1, IOREQ_READ)), X86EMUL_RETRY);
     assert_eq!(evtchn::notifications(env.d, port), n + 1);
-    page.write_u32(IOREQ_OFF_VP_EPORT, bogus);
+    page.write_u32(offset_of!(IoreqSlot, vp_eport), bogus);
     assert_eq!(
         c_complete(env.vcpus[0]),
         (HVM_IOREQ_WAIT, IoreqSlot::default(), port)

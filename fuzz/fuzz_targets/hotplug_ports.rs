@@ -20,6 +20,7 @@ use xen_ioreq_rs::hotplug::controller::{GPE0_BASE, PCIHP_B0EJ, PCIHP_BASE};
 use xen_ioreq_rs::hotplug::domain::snapshot;
 use xen_ioreq_rs::hotplug::ffi::*;
 use xen_ioreq_rs::hotplug::hypercall::xen_hvm_pci_hotplug;
+use xen_ioreq_rs::ioreq::abi::{FromBytes, IntoBytes};
 use xen_ioreq_rs::platform::host::domain::HostDomain;
 use xen_ioreq_rs::platform::host::guest_copy::{guest_buffer, take_guest_buffer};
 use xen_ioreq_rs::platform::host::irq::{sci_forget, sci_line};
@@ -137,7 +138,7 @@ fuzz_target!(|steps: Vec<Step>| {
                     enable,
                     state: 0,
                 };
-                HostPlatform::copy_to_guest(buf, &arg.to_bytes()).expect("buffer");
+                HostPlatform::copy_to_guest(buf, arg.as_bytes()).expect("buffer");
                 HostDomain::set_current(dm);
                 let rc = hvmop_pci_hotplug(buf.0 as *mut c_void);
                 let mut out = [0u8; 8];
@@ -156,7 +157,7 @@ fuzz_target!(|steps: Vec<Step>| {
                     assert_eq!(rc == 0, before.present() & (1 << s) != 0);
                 }
                 if rc == 0 && enable == 2 {
-                    let st = xen_hvm_pci_hotplug::from_bytes(&out).state;
+                    let st = xen_hvm_pci_hotplug::read_from_bytes(&out).unwrap().state;
                     assert_eq!(Ok(st), before.slot_state(s));
                 }
             }

@@ -10,6 +10,8 @@
 mod ioreq_env;
 use ioreq_env::*;
 
+use std::mem::offset_of;
+
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -117,8 +119,8 @@ fuzz_target!(|steps: Vec<Step>| {
                 }
             }
             Step::Buffered { addr, size, data } => {
-                let rp = buf.read_u32(BUFPAGE_OFF_READ_POINTER);
-                let wp = buf.read_u32(BUFPAGE_OFF_WRITE_POINTER);
+                let rp = buf.read_u32(offset_of!(BufferedIopage, read_pointer));
+                let wp = buf.read_u32(offset_of!(BufferedIopage, write_pointer));
                 let mut p = req(
                     IOREQ_TYPE_COPY,
                     u64::from(addr % 0x20_0000),
@@ -135,18 +137,18 @@ fuzz_target!(|steps: Vec<Step>| {
                         "accepted into a full ring"
                     );
                     assert_eq!(
-                        buf.read_u32(BUFPAGE_OFF_WRITE_POINTER),
+                        buf.read_u32(offset_of!(BufferedIopage, write_pointer)),
                         wp.wrapping_add(slots)
                     );
                 } else {
-                    assert_eq!(buf.read_u32(BUFPAGE_OFF_WRITE_POINTER), wp);
+                    assert_eq!(buf.read_u32(offset_of!(BufferedIopage, write_pointer)), wp);
                 }
             }
             Step::Complete { vcpu: w } => {
                 let v = vcpu(w);
                 if let IoCompletion::Completed(r) = ioreq::complete_io::<H>(env.d, v) {
                     assert_eq!(r.state(), STATE_IOREQ_NONE);
-                    let off = usize::from(w) * 32 + IOREQ_OFF_FLAGS;
+                    let off = usize::from(w) * 32 + offset_of!(IoreqSlot, flags);
                     assert_ne!(io.read_u8(off) & 0xf, STATE_IORESP_READY);
                 }
             }
@@ -159,7 +161,7 @@ fuzz_target!(|steps: Vec<Step>| {
             }
             Step::PokeBuf { off, val, width } => poke(&buf, off, val, width),
             Step::State { vcpu: w, state } => {
-                let off = usize::from(w) * 32 + IOREQ_OFF_FLAGS;
+                let off = usize::from(w) * 32 + offset_of!(IoreqSlot, flags);
                 let f = io.read_u8(off);
                 // The emulator's legal move is READY/INPROCESS -> IORESP_READY; anything else is
                 // misbehaviour.
@@ -172,8 +174,8 @@ fuzz_target!(|steps: Vec<Step>| {
                 io.write_u8(off, (f & !0xf) | s);
             }
             Step::Ptrs { rp, wp } => {
-                buf.write_u32(BUFPAGE_OFF_READ_POINTER, rp);
-                buf.write_u32(BUFPAGE_OFF_WRITE_POINTER, wp);
+                buf.write_u32(offset_of!(BufferedIopage, read_pointer), rp);
+                buf.write_u32(offset_of!(BufferedIopage, write_pointer), wp);
             }
             Step::Toggle { on } => {
                 ioreq::set_server_state::<H>(env.d, id, on).unwrap();

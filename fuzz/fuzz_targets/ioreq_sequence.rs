@@ -10,6 +10,8 @@
 mod ioreq_env;
 use ioreq_env::*;
 
+use std::mem::offset_of;
+
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -234,7 +236,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         if let Some(pg) = memory::EmulatorPage::map_any(env.d, s.ioreq_gmfn) {
                             let vid = <H as xen_ioreq_rs::platform::domain::HvmDomains>::vcpu_id(v)
                                 as usize;
-                            let off = vid * 32 + IOREQ_OFF_FLAGS;
+                            let off = vid * 32 + offset_of!(IoreqSlot, flags);
                             let f = pg.read_u8(off);
                             if f & 0xf == STATE_IOREQ_READY {
                                 pg.write_u8(off, (f & !0xf) | STATE_IORESP_READY);

@@ -13,7 +13,7 @@ use crate::errno::{to_c, Errno};
 use crate::ffi::domain;
 use crate::platform::{Active, Domains, GuestHandle};
 
-use crate::ioreq::abi::{IOREQ_READ, IOREQ_WRITE, X86EMUL_OKAY, X86EMUL_UNHANDLEABLE};
+use crate::ioreq::abi::{IntoBytes, IOREQ_READ, IOREQ_WRITE, X86EMUL_OKAY, X86EMUL_UNHANDLEABLE};
 
 /// `HVMOP_pci_hotplug`'s number: 26, the first free HVMOP of Xen 4.17 (its 23, the series' next
 /// free one, is `HVMOP_set_evtchn_upcall_vector`: H7). The one definition: `do_hvm_op` dispatches
@@ -166,9 +166,10 @@ pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut domain, buf: *mut u8, len:
     let Some(c) = per_domain::snapshot::<Active>(d) else {
         return Errno::EOPNOTSUPP.to_neg();
     };
-    let rec = c.save().to_bytes();
+    let rec = c.save();
+    let rec = rec.as_bytes();
     // SAFETY: `buf` is non-NULL and valid for `len` >= rec.len() bytes (caller's contract); the
-    // source is a local array, so the two do not overlap.
+    // source is a local, so the two do not overlap.
     unsafe { core::ptr::copy_nonoverlapping(rec.as_ptr(), buf, rec.len()) };
     // The record is 32 bytes (asserted in save.rs), so the cast is exact.
     HVM_PCI_HOTPLUG_RECORD_SIZE as c_int

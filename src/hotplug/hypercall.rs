@@ -12,7 +12,8 @@ use core::marker::PhantomData;
 use super::controller::check_slot;
 use super::domain::{has_controller, with_controller};
 use crate::errno::{Errno, XenResult};
-use crate::hvmop::{hvmop_call, CopyBack};
+use crate::hvmop::{hvmop_arg, hvmop_call, CopyBack, HvmopArg};
+use crate::ioreq::abi::{assert_layout, FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::ioreq::claims::pci_sbdf_claimed_by;
 use crate::ioreq::IoreqPlatform;
 use crate::platform::{DomainRef, GuestHandle, Platform};
@@ -31,7 +32,9 @@ pub const XEN_HVM_PCI_HOTPLUG_QUERY: u8 = 2;
 
 /// `struct xen_hvm_pci_hotplug`, the argument of [`HVMOP_PCI_HOTPLUG`].
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 #[allow(non_camel_case_types)]
 pub struct xen_hvm_pci_hotplug {
     /// IN: the target domain.
@@ -45,36 +48,8 @@ pub struct xen_hvm_pci_hotplug {
     pub state: u32,
 }
 
-/// Bytes in the argument.
-pub const XEN_HVM_PCI_HOTPLUG_SIZE: usize = 8;
-
-const _: () = {
-    assert!(core::mem::size_of::<xen_hvm_pci_hotplug>() == XEN_HVM_PCI_HOTPLUG_SIZE);
-    assert!(core::mem::align_of::<xen_hvm_pci_hotplug>() == 4);
-    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, domid) == 0);
-    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, slot) == 2);
-    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, enable) == 3);
-    assert!(core::mem::offset_of!(xen_hvm_pci_hotplug, state) == 4);
-};
-
-impl xen_hvm_pci_hotplug {
-    pub fn from_bytes(b: &[u8; XEN_HVM_PCI_HOTPLUG_SIZE]) -> Self {
-        Self {
-            domid: u16::from_le_bytes([b[0], b[1]]),
-            slot: b[2],
-            enable: b[3],
-            state: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; XEN_HVM_PCI_HOTPLUG_SIZE] {
-        let mut b = [0u8; XEN_HVM_PCI_HOTPLUG_SIZE];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2] = self.slot;
-        b[3] = self.enable;
-        b[4..8].copy_from_slice(&self.state.to_le_bytes());
-        b
-    }
-}
+assert_layout!(xen_hvm_pci_hotplug, size 8, align 4, domid @ 0, slot @ 2, enable @ 3, state @ 4);
+hvmop_arg!(xen_hvm_pci_hotplug);
 
 /// `HVMOP_PCI_SBDF(s, b, d, f)` (one definition, with the ioreq ABI).
 pub use crate::ioreq::abi::hvmop_pci_sbdf as pci_sbdf;
@@ -115,12 +90,7 @@ impl<P: IoreqPlatform> SlotClaims for IoreqServerClaims<P> {
 /// controller, -EPERM if the caller has not claimed the slot, then the controller's own errors
 /// (plug: -EEXIST, -EBUSY; unplug: -ENOENT). A query copies the whole struct back (-EFAULT).
 pub fn hvmop_pci_hotplug<P: Platform, C: SlotClaims>(arg: GuestHandle) -> XenResult<()> {
-    hvmop_call::<P, XEN_HVM_PCI_HOTPLUG_SIZE>(arg, HVMOP_PCI_HOTPLUG, |d, b| {
-        let mut op = xen_hvm_pci_hotplug::from_bytes(b);
-        let c = slot_op::<P, C>(d, &mut op)?;
-        *b = op.to_bytes();
-        Ok(c)
-    })
+    hvmop_call::<P, xen_hvm_pci_hotplug>(arg, HVMOP_PCI_HOTPLUG, slot_op::<P, C>)
 }
 
 /// The op itself, on the locked HVM domain the caller has DM privilege over.

@@ -8,7 +8,7 @@
 
 use super::controller::{HotplugController, SLOT_MASK};
 use crate::errno::{Errno, XenResult};
-use crate::platform::guest_copy::bytes_at;
+use crate::ioreq::abi::{assert_layout, FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// "HPCR" read as a little-endian u32.
 pub const HVM_PCI_HOTPLUG_MAGIC: u32 = u32::from_le_bytes(*b"HPCR");
@@ -16,10 +16,12 @@ pub const HVM_PCI_HOTPLUG_VERSION: u16 = 1;
 /// Bytes in a record (`sizeof(struct hvm_pci_hotplug_record)`).
 pub const HVM_PCI_HOTPLUG_RECORD_SIZE: usize = 32;
 
-/// The save record as C sees it. x86 is little-endian, so its memory image is the byte string
-/// [`HotplugController::save`] produces.
+/// The save record as C sees it; its bytes are its memory image (`as_bytes`, `read_from_bytes`),
+/// little-endian on x86.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 #[allow(non_camel_case_types)]
 pub struct hvm_pci_hotplug_record {
     /// [`HVM_PCI_HOTPLUG_MAGIC`].
@@ -44,62 +46,9 @@ pub struct hvm_pci_hotplug_record {
     pub reserved: u32,
 }
 
-const _: () = {
-    assert!(core::mem::size_of::<hvm_pci_hotplug_record>() == HVM_PCI_HOTPLUG_RECORD_SIZE);
-    assert!(core::mem::align_of::<hvm_pci_hotplug_record>() == 4);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, magic) == 0);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, version) == 4);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, size) == 6);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, gpe_sts) == 8);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, gpe_en) == 10);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, present) == 12);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, up) == 16);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, down) == 20);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, ejected) == 24);
-    assert!(core::mem::offset_of!(hvm_pci_hotplug_record, reserved) == 28);
-};
-
-fn u16_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u16 {
-    u16::from_le_bytes(bytes_at(b, off))
-}
-
-fn u32_at(b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE], off: usize) -> u32 {
-    u32::from_le_bytes(bytes_at(b, off))
-}
-
-impl hvm_pci_hotplug_record {
-    pub fn to_bytes(&self) -> [u8; HVM_PCI_HOTPLUG_RECORD_SIZE] {
-        let mut b = [0u8; HVM_PCI_HOTPLUG_RECORD_SIZE];
-        b[0..4].copy_from_slice(&self.magic.to_le_bytes());
-        b[4..6].copy_from_slice(&self.version.to_le_bytes());
-        b[6..8].copy_from_slice(&self.size.to_le_bytes());
-        b[8..10].copy_from_slice(&self.gpe_sts.to_le_bytes());
-        b[10..12].copy_from_slice(&self.gpe_en.to_le_bytes());
-        b[12..16].copy_from_slice(&self.present.to_le_bytes());
-        b[16..20].copy_from_slice(&self.up.to_le_bytes());
-        b[20..24].copy_from_slice(&self.down.to_le_bytes());
-        b[24..28].copy_from_slice(&self.ejected.to_le_bytes());
-        b[28..32].copy_from_slice(&self.reserved.to_le_bytes());
-        b
-    }
-
-    /// Parses exactly [`HVM_PCI_HOTPLUG_RECORD_SIZE`] bytes (-EINVAL for any other length).
-    pub fn from_bytes(bytes: &[u8]) -> XenResult<Self> {
-        let b: &[u8; HVM_PCI_HOTPLUG_RECORD_SIZE] = bytes.try_into().map_err(|_| Errno::EINVAL)?;
-        Ok(Self {
-            magic: u32_at(b, 0),
-            version: u16_at(b, 4),
-            size: u16_at(b, 6),
-            gpe_sts: u16_at(b, 8),
-            gpe_en: u16_at(b, 10),
-            present: u32_at(b, 12),
-            up: u32_at(b, 16),
-            down: u32_at(b, 20),
-            ejected: u32_at(b, 24),
-            reserved: u32_at(b, 28),
-        })
-    }
-}
+assert_layout!(hvm_pci_hotplug_record, size HVM_PCI_HOTPLUG_RECORD_SIZE, align 4,
+    magic @ 0, version @ 4, size @ 6, gpe_sts @ 8, gpe_en @ 10, present @ 12, up @ 16,
+    down @ 20, ejected @ 24, reserved @ 28);
 
 impl HotplugController {
     pub fn save(&self) -> hvm_pci_hotplug_record {
@@ -122,7 +71,7 @@ impl HotplugController {
     /// magic, version or size field, reserved bits set, slot 0 named, or a state the controller
     /// cannot reach (a latch on an empty slot, an ejected slot still present).
     pub fn restore(bytes: &[u8]) -> XenResult<Self> {
-        let r = hvm_pci_hotplug_record::from_bytes(bytes)?;
+        let r = hvm_pci_hotplug_record::read_from_bytes(bytes).map_err(|_| Errno::EINVAL)?;
         if r.magic != HVM_PCI_HOTPLUG_MAGIC
             || r.version != HVM_PCI_HOTPLUG_VERSION
             || usize::from(r.size) != HVM_PCI_HOTPLUG_RECORD_SIZE
@@ -157,7 +106,7 @@ mod tests {
         c.plug(7).unwrap();
         c.unplug_request(7).unwrap();
         c.gpe_write(2, 1, 0x06);
-        let good = c.save().to_bytes();
+        let good: [u8; HVM_PCI_HOTPLUG_RECORD_SIZE] = zerocopy::transmute!(c.save());
         assert_eq!(&good[0..4], b"HPCR");
         assert_eq!(HotplugController::restore(&good), Ok(c));
 

@@ -12,13 +12,12 @@ pub mod ffi;
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::{
-    HvmCreateIoreqServer, HvmDestroyIoreqServer, HvmGetIoreqServerInfo, HvmIoRange,
-    HvmSetIoreqServerState, HVMOP_CREATE_IOREQ_SERVER, HVMOP_DESTROY_IOREQ_SERVER,
-    HVMOP_GET_IOREQ_SERVER_INFO, HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, HVMOP_OP_MASK,
-    HVMOP_SET_IOREQ_SERVER_STATE, HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
+    FromBytes, HvmCreateIoreqServer, HvmDestroyIoreqServer, HvmGetIoreqServerInfo, HvmIoRange,
+    HvmSetIoreqServerState, Immutable, IntoBytes, HVMOP_CREATE_IOREQ_SERVER,
+    HVMOP_DESTROY_IOREQ_SERVER, HVMOP_GET_IOREQ_SERVER_INFO, HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER,
+    HVMOP_OP_MASK, HVMOP_SET_IOREQ_SERVER_STATE, HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
 };
 use crate::ioreq::{self, IoreqPlatform};
-use crate::platform::guest_copy::bytes_at;
 use crate::platform::{DomainRef, GuestHandle, Platform};
 
 /// Whether the prologue copies the argument back to the caller after the op.
@@ -28,26 +27,52 @@ pub enum CopyBack {
     No,
 }
 
+/// An HVMOP's argument: a `#[repr(C)]` struct of the ABI whose `domid` names the target domain.
+pub trait HvmopArg: FromBytes + IntoBytes + Immutable {
+    fn domid(&self) -> u16;
+}
+
+/// Implements [`HvmopArg`] for structs with a `domid: u16` field.
+macro_rules! hvmop_arg {
+    ($($t:ty),*) => {
+        $(impl HvmopArg for $t {
+            fn domid(&self) -> u16 {
+                self.domid
+            }
+        })*
+    };
+}
+pub(crate) use hvmop_arg;
+
+hvmop_arg!(
+    HvmCreateIoreqServer,
+    HvmGetIoreqServerInfo,
+    HvmIoRange,
+    HvmSetIoreqServerState,
+    HvmDestroyIoreqServer
+);
+
 /// The prologue and epilogue every HVMOP of this crate shares (the series' 17-22 and
-/// `HVMOP_pci_hotplug`): copy the `N`-byte argument in (-EFAULT), lock the target domain named
-/// by its first field (-ESRCH, -EPERM for the caller itself), HVM only (-EINVAL), XSM
-/// device-model privilege for `op` (-EPERM), run `body` on the domain and the argument, then copy
-/// the argument back if `body` says so (-EFAULT; what `body` did stays done), unlock.
-pub fn hvmop_call<P: Platform, const N: usize>(
+/// `HVMOP_pci_hotplug`): copy the argument in (-EFAULT), lock the target domain it names
+/// (-ESRCH, -EPERM for the caller itself), HVM only (-EINVAL), XSM device-model privilege for
+/// `op` (-EPERM), run `body` on the domain and the argument, then copy the argument back if
+/// `body` says so (-EFAULT; what `body` did stays done), unlock. The argument is a private copy:
+/// the caller's memory is read once and never referenced.
+pub fn hvmop_call<P: Platform, A: HvmopArg>(
     arg: GuestHandle,
     op: u32,
-    body: impl FnOnce(DomainRef, &mut [u8; N]) -> XenResult<CopyBack>,
+    body: impl FnOnce(DomainRef, &mut A) -> XenResult<CopyBack>,
 ) -> XenResult<()> {
-    let mut b = [0u8; N];
-    P::copy_from_guest(&mut b, arg)?;
-    let d = P::lock_remote_domain(u16::from_le_bytes(bytes_at(&b, 0)))?;
+    let mut a = A::new_zeroed();
+    P::copy_from_guest(a.as_mut_bytes(), arg)?;
+    let d = P::lock_remote_domain(a.domid())?;
     let r = if !P::is_hvm(d) {
         Err(Errno::EINVAL)
     } else {
         P::xsm_dm_priv(d, op)
-            .and_then(|()| body(d, &mut b))
+            .and_then(|()| body(d, &mut a))
             .and_then(|c| match c {
-                CopyBack::Yes => P::copy_to_guest(arg, &b),
+                CopyBack::Yes => P::copy_to_guest(arg, a.as_bytes()),
                 CopyBack::No => Ok(()),
             })
     };
@@ -57,18 +82,15 @@ pub fn hvmop_call<P: Platform, const N: usize>(
 
 fn create<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     let caller = P::domain_id(P::current_domain());
-    hvmop_call::<P, { HvmCreateIoreqServer::SIZE }>(arg, HVMOP_CREATE_IOREQ_SERVER, |d, b| {
-        let mut op = HvmCreateIoreqServer::from_bytes(b);
+    hvmop_call::<P, HvmCreateIoreqServer>(arg, HVMOP_CREATE_IOREQ_SERVER, |d, op| {
         op.id = ioreq::create_server::<P>(d, caller, false, op.handle_bufioreq != 0)?;
         // The server stays created if the copy-back fails, as in the C.
-        *b = op.to_bytes();
         Ok(CopyBack::Yes)
     })
 }
 
 fn get_info<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
-    hvmop_call::<P, { HvmGetIoreqServerInfo::SIZE }>(arg, HVMOP_GET_IOREQ_SERVER_INFO, |d, b| {
-        let mut op = HvmGetIoreqServerInfo::from_bytes(b);
+    hvmop_call::<P, HvmGetIoreqServerInfo>(arg, HVMOP_GET_IOREQ_SERVER_INFO, |d, op| {
         let info = ioreq::get_server_info::<P>(d, op.id)?;
         op.ioreq_pfn = info.ioreq_pfn;
         // Without a ring the caller's own values are echoed back, as in the C.
@@ -76,14 +98,12 @@ fn get_info<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
             op.bufioreq_pfn = pfn;
             op.bufioreq_port = port;
         }
-        *b = op.to_bytes();
         Ok(CopyBack::Yes)
     })
 }
 
 fn io_range<P: IoreqPlatform>(arg: GuestHandle, op_no: u32) -> XenResult<()> {
-    hvmop_call::<P, { HvmIoRange::SIZE }>(arg, op_no, |d, b| {
-        let op = HvmIoRange::from_bytes(b);
+    hvmop_call::<P, HvmIoRange>(arg, op_no, |d, op| {
         if op_no == HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER {
             ioreq::map_io_range::<P>(d, op.id, op.type_, op.start, op.end)?;
         } else {
@@ -94,16 +114,14 @@ fn io_range<P: IoreqPlatform>(arg: GuestHandle, op_no: u32) -> XenResult<()> {
 }
 
 fn set_state<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
-    hvmop_call::<P, { HvmSetIoreqServerState::SIZE }>(arg, HVMOP_SET_IOREQ_SERVER_STATE, |d, b| {
-        let op = HvmSetIoreqServerState::from_bytes(b);
+    hvmop_call::<P, HvmSetIoreqServerState>(arg, HVMOP_SET_IOREQ_SERVER_STATE, |d, op| {
         ioreq::set_server_state::<P>(d, op.id, op.enabled != 0)?;
         Ok(CopyBack::No)
     })
 }
 
 fn destroy<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
-    hvmop_call::<P, { HvmDestroyIoreqServer::SIZE }>(arg, HVMOP_DESTROY_IOREQ_SERVER, |d, b| {
-        let op = HvmDestroyIoreqServer::from_bytes(b);
+    hvmop_call::<P, HvmDestroyIoreqServer>(arg, HVMOP_DESTROY_IOREQ_SERVER, |d, op| {
         ioreq::destroy_server::<P>(d, op.id)?;
         Ok(CopyBack::No)
     })

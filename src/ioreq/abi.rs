@@ -1,9 +1,11 @@
 //! Byte layouts shared with emulators and toolstacks: the ioreq slot of the shared page, the
-//! buffered ring, the series' HVMOP argument structs, and the constants that go with them.
+//! buffered ring, the series' HVMOP argument structs, Xen 4.17's ioreq-server DMOP argument
+//! structs, and the constants that go with them.
 //!
 //! Every struct is a `#[repr(C)]` mirror of a Xen public type (`xen/include/public/hvm/ioreq.h`,
-//! `hvm_op.h`, `params.h` as of the 2014 series, unchanged in 4.17 except where noted), checked at
-//! compile time for size and field offsets. The Rust names differ from Xen's (`ioreq_t` is
+//! `hvm_op.h`, `params.h` as of the 2014 series, unchanged in 4.17 except where noted;
+//! `dm_op.h` of 4.17), checked at compile time for size, alignment and field offsets
+//! (`assert_layout!`). The Rust names differ from Xen's (`ioreq_t` is
 //! [`IoreqSlot`], ...) so that the generated header can be included next to Xen's own headers.
 //!
 //! | Rust | Xen | size |
@@ -18,18 +20,43 @@
 //! | [`HvmDestroyIoreqServer`] | `xen_hvm_destroy_ioreq_server_t` | 4 |
 //! | [`HvmSetIoreqServerState`] | `xen_hvm_set_ioreq_server_state_t` | 6 |
 //! | [`HvmParam`] | `xen_hvm_param_t` | 16 |
+//! | [`DmopCreateIoreqServer`] | `xen_dm_op_create_ioreq_server_t` | 6 |
+//! | [`DmopGetIoreqServerInfo`] | `xen_dm_op_get_ioreq_server_info_t` | 24 |
+//! | [`DmopIoreqServerRange`] | `xen_dm_op_ioreq_server_range_t` | 24 |
+//! | [`DmopSetIoreqServerState`] | `xen_dm_op_set_ioreq_server_state_t` | 4 |
+//! | [`DmopDestroyIoreqServer`] | `xen_dm_op_destroy_ioreq_server_t` | 4 |
 //!
-//! The HVMOP structs are read from guest memory as raw bytes (`from_bytes`) and written back with
-//! `to_bytes`, so no padding byte of ours ever reaches the guest and no field needs validating to
-//! be representable.
+//! Byte conversions are derived (zerocopy's [`FromBytes`] and [`IntoBytes`], re-exported here):
+//! every struct has no padding and every bit pattern is a valid value, so an argument is copied
+//! in from the caller's bytes by value (`read_from_bytes`, `read_from_prefix`) and written back
+//! whole (`as_bytes`, `write_to_prefix`), and no field needs validating to be representable.
+//! Nothing keeps a reference into memory an emulator or guest can write: the shared ioreq pages
+//! are read field by field through atomic loads, at `offset_of!` of these structs. The bytes
+//! are the native memory image: x86, the only target, is little-endian, as Xen's ABI is there
+//! (asserted below), so no conversion swaps bytes.
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
-use core::mem::{offset_of, size_of};
+use core::mem::size_of;
 
-use crate::platform::guest_copy::bytes_at;
+pub use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+const _: () = assert!(cfg!(target_endian = "little"));
+
+/// Compile-time layout checks of a `#[repr(C)]` ABI struct: its size, its alignment and the
+/// offset of each field the C header defines.
+macro_rules! assert_layout {
+    ($t:ty, size $size:expr, align $align:expr $(, $field:ident @ $off:expr)* $(,)?) => {
+        const _: () = {
+            assert!(core::mem::size_of::<$t>() == $size);
+            assert!(core::mem::align_of::<$t>() == $align);
+            $(assert!(core::mem::offset_of!($t, $field) == $off);)*
+        };
+    };
+}
+pub(crate) use assert_layout;
 
 // ---- ioreq_t ------------------------------------------------------------------------------------
 
@@ -73,7 +100,9 @@ pub const IOREQ_TYPE_INVALIDATE: u8 = 8;
 /// `state:4` (bits 0-3), `data_is_ptr:1` (bit 4), `dir:1` (bit 5), `df:1` (bit 6), `_pad1:1`.
 /// Use the accessors; Rust has no bitfields.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct IoreqSlot {
     /// Physical address or port; for `IOREQ_TYPE_PCI_CONFIG` `(sbdf << 32) | register`.
     pub addr: u64,
@@ -92,37 +121,9 @@ pub struct IoreqSlot {
     pub type_: u8,
 }
 
-const _: () = assert!(size_of::<IoreqSlot>() == 32);
-const _: () = assert!(core::mem::align_of::<IoreqSlot>() == 8);
-const _: () = assert!(offset_of!(IoreqSlot, addr) == 0);
-const _: () = assert!(offset_of!(IoreqSlot, data) == 8);
-const _: () = assert!(offset_of!(IoreqSlot, count) == 16);
-const _: () = assert!(offset_of!(IoreqSlot, size) == 20);
-const _: () = assert!(offset_of!(IoreqSlot, vp_eport) == 24);
-const _: () = assert!(offset_of!(IoreqSlot, pad0) == 28);
-const _: () = assert!(offset_of!(IoreqSlot, flags) == 30);
-const _: () = assert!(offset_of!(IoreqSlot, type_) == 31);
-
-/// Byte offsets inside an [`IoreqSlot`], for field-wise access to a slot in a shared page.
-pub const IOREQ_OFF_ADDR: usize = 0;
-pub const IOREQ_OFF_DATA: usize = 8;
-pub const IOREQ_OFF_COUNT: usize = 16;
-pub const IOREQ_OFF_SIZE: usize = 20;
-pub const IOREQ_OFF_VP_EPORT: usize = 24;
-/// `pad0`, and the start of the aligned word `pad0 | flags << 16 | type << 24`.
-pub const IOREQ_OFF_PAD0: usize = 28;
-pub const IOREQ_OFF_FLAGS: usize = 30;
-pub const IOREQ_OFF_TYPE: usize = 31;
-const _: () = {
-    assert!(IOREQ_OFF_ADDR == offset_of!(IoreqSlot, addr));
-    assert!(IOREQ_OFF_DATA == offset_of!(IoreqSlot, data));
-    assert!(IOREQ_OFF_COUNT == offset_of!(IoreqSlot, count));
-    assert!(IOREQ_OFF_SIZE == offset_of!(IoreqSlot, size));
-    assert!(IOREQ_OFF_VP_EPORT == offset_of!(IoreqSlot, vp_eport));
-    assert!(IOREQ_OFF_PAD0 == offset_of!(IoreqSlot, pad0));
-    assert!(IOREQ_OFF_FLAGS == offset_of!(IoreqSlot, flags));
-    assert!(IOREQ_OFF_TYPE == offset_of!(IoreqSlot, type_));
-};
+// `pad0` starts the aligned word `pad0 | flags << 16 | type << 24` that slot writes store whole.
+assert_layout!(IoreqSlot, size 32, align 8,
+    addr @ 0, data @ 8, count @ 16, size @ 20, vp_eport @ 24, pad0 @ 28, flags @ 30, type_ @ 31);
 
 /// The `state` nibble of [`IoreqSlot::flags`].
 pub const FLAG_STATE_MASK: u8 = 0x0f;
@@ -166,33 +167,6 @@ impl IoreqSlot {
             self.flags &= !bit;
         }
     }
-
-    /// The 32 bytes as Xen lays them out.
-    pub fn to_bytes(&self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        b[0..8].copy_from_slice(&self.addr.to_le_bytes());
-        b[8..16].copy_from_slice(&self.data.to_le_bytes());
-        b[16..20].copy_from_slice(&self.count.to_le_bytes());
-        b[20..24].copy_from_slice(&self.size.to_le_bytes());
-        b[24..28].copy_from_slice(&self.vp_eport.to_le_bytes());
-        b[28..30].copy_from_slice(&self.pad0.to_le_bytes());
-        b[30] = self.flags;
-        b[31] = self.type_;
-        b
-    }
-
-    pub fn from_bytes(b: &[u8; 32]) -> Self {
-        Self {
-            addr: le_u64(b, 0),
-            data: le_u64(b, 8),
-            count: le_u32(b, 16),
-            size: le_u32(b, 20),
-            vp_eport: le_u32(b, 24),
-            pad0: le_u16(b, 28),
-            flags: b[30],
-            type_: b[31],
-        }
-    }
 }
 
 /// `shared_iopage_t`: one page of [`IoreqSlot`]s indexed by `vcpu_id`, hence at most this many
@@ -209,15 +183,16 @@ pub const IOREQ_BUFFER_SLOT_NUM: u32 = 511;
 /// 9, `size:2` bits 10-11 (0: 1 byte, 1: 2, 2: 4, 3: 8 bytes using two slots), `addr:20` bits
 /// 12-31. Dword 1: `data` (for an 8-byte access the second slot carries `data >> 32`).
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct BufIoreqSlot {
     /// `type | pad << 8 | dir << 9 | size << 10 | addr << 12`.
     pub word0: u32,
     pub data: u32,
 }
 
-const _: () = assert!(size_of::<BufIoreqSlot>() == 8);
-const _: () = assert!(offset_of!(BufIoreqSlot, data) == 4);
+assert_layout!(BufIoreqSlot, size 8, align 4, word0 @ 0, data @ 4);
 
 /// The largest address a buffered request can carry (20 bits).
 pub const BUF_IOREQ_MAX_ADDR: u64 = 0xfffff;
@@ -246,37 +221,31 @@ impl BufIoreqSlot {
     pub const fn addr(&self) -> u32 {
         self.word0 >> 12
     }
-    /// The 8 bytes as Xen lays them out.
+    /// The slot's memory image as one word, for the single 64-bit store that publishes it.
     pub fn to_u64(self) -> u64 {
-        u64::from(self.word0) | (u64::from(self.data) << 32)
+        zerocopy::transmute!(self)
     }
+    /// The slot a 64-bit load of its memory image read.
     pub fn from_u64(v: u64) -> Self {
-        Self {
-            word0: v as u32,
-            data: (v >> 32) as u32,
-        }
+        zerocopy::transmute!(v)
     }
 }
 
 /// `buffered_iopage_t`: `read_pointer` (advanced by the emulator), `write_pointer` (advanced by
 /// Xen), then the ring. Both pointers count slots modulo 2^32; the slot of pointer `p` is
 /// `p % IOREQ_BUFFER_SLOT_NUM`.
+/// Only its layout is used: the page is shared, so it is read and written field by field, at
+/// `offset_of!` of this struct.
 #[repr(C)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct BufferedIopage {
     pub read_pointer: u32,
     pub write_pointer: u32,
     pub buf_ioreq: [BufIoreqSlot; IOREQ_BUFFER_SLOT_NUM as usize],
 }
 
-const _: () = assert!(size_of::<BufferedIopage>() == 4096);
-const _: () = assert!(offset_of!(BufferedIopage, read_pointer) == 0);
-const _: () = assert!(offset_of!(BufferedIopage, write_pointer) == 4);
-const _: () = assert!(offset_of!(BufferedIopage, buf_ioreq) == 8);
-
-/// Byte offsets inside the buffered page.
-pub const BUFPAGE_OFF_READ_POINTER: usize = 0;
-pub const BUFPAGE_OFF_WRITE_POINTER: usize = 4;
-pub const BUFPAGE_OFF_SLOTS: usize = 8;
+assert_layout!(BufferedIopage, size 4096, align 4,
+    read_pointer @ 0, write_pointer @ 4, buf_ioreq @ 8);
 
 // ---- HVMOPs -------------------------------------------------------------------------------------
 
@@ -313,20 +282,23 @@ pub const fn hvmop_pci_sbdf(seg: u32, bus: u32, dev: u32, func: u32) -> u32 {
 
 /// `xen_hvm_create_ioreq_server_t` (6 bytes): `domid` IN, `handle_bufioreq` IN, `id` OUT.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct HvmCreateIoreqServer {
     pub domid: u16,
     pub handle_bufioreq: u8,
     pub pad: u8,
     pub id: u16,
 }
-const _: () = assert!(size_of::<HvmCreateIoreqServer>() == 6);
-const _: () = assert!(offset_of!(HvmCreateIoreqServer, handle_bufioreq) == 2);
-const _: () = assert!(offset_of!(HvmCreateIoreqServer, id) == 4);
+assert_layout!(HvmCreateIoreqServer, size 6, align 2,
+    domid @ 0, handle_bufioreq @ 2, pad @ 3, id @ 4);
 
 /// `xen_hvm_get_ioreq_server_info_t` (24 bytes): `domid`, `id` IN; the rest OUT.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct HvmGetIoreqServerInfo {
     pub domid: u16,
     pub id: u16,
@@ -334,15 +306,14 @@ pub struct HvmGetIoreqServerInfo {
     pub ioreq_pfn: u64,
     pub bufioreq_pfn: u64,
 }
-const _: () = assert!(size_of::<HvmGetIoreqServerInfo>() == 24);
-const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, id) == 2);
-const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, bufioreq_port) == 4);
-const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, ioreq_pfn) == 8);
-const _: () = assert!(offset_of!(HvmGetIoreqServerInfo, bufioreq_pfn) == 16);
+assert_layout!(HvmGetIoreqServerInfo, size 24, align 8,
+    domid @ 0, id @ 2, bufioreq_port @ 4, ioreq_pfn @ 8, bufioreq_pfn @ 16);
 
 /// `xen_hvm_io_range_t` (24 bytes), for map and unmap: `end` is inclusive.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct HvmIoRange {
     pub domid: u16,
     pub id: u16,
@@ -350,176 +321,46 @@ pub struct HvmIoRange {
     pub start: u64,
     pub end: u64,
 }
-const _: () = assert!(size_of::<HvmIoRange>() == 24);
-const _: () = assert!(offset_of!(HvmIoRange, id) == 2);
-const _: () = assert!(offset_of!(HvmIoRange, type_) == 4);
-const _: () = assert!(offset_of!(HvmIoRange, start) == 8);
-const _: () = assert!(offset_of!(HvmIoRange, end) == 16);
+assert_layout!(HvmIoRange, size 24, align 8,
+    domid @ 0, id @ 2, type_ @ 4, start @ 8, end @ 16);
 
 /// `xen_hvm_destroy_ioreq_server_t` (4 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct HvmDestroyIoreqServer {
     pub domid: u16,
     pub id: u16,
 }
-const _: () = assert!(size_of::<HvmDestroyIoreqServer>() == 4);
-const _: () = assert!(offset_of!(HvmDestroyIoreqServer, id) == 2);
+assert_layout!(HvmDestroyIoreqServer, size 4, align 2, domid @ 0, id @ 2);
 
 /// `xen_hvm_set_ioreq_server_state_t` (6 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct HvmSetIoreqServerState {
     pub domid: u16,
     pub id: u16,
     pub enabled: u8,
     pub pad: u8,
 }
-const _: () = assert!(size_of::<HvmSetIoreqServerState>() == 6);
-const _: () = assert!(offset_of!(HvmSetIoreqServerState, enabled) == 4);
+assert_layout!(HvmSetIoreqServerState, size 6, align 2,
+    domid @ 0, id @ 2, enabled @ 4, pad @ 5);
 
 /// `xen_hvm_param_t` (16 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct HvmParam {
     pub domid: u16,
     pub pad: u16,
     pub index: u32,
     pub value: u64,
 }
-const _: () = assert!(size_of::<HvmParam>() == 16);
-const _: () = assert!(offset_of!(HvmParam, index) == 4);
-const _: () = assert!(offset_of!(HvmParam, value) == 8);
-
-fn le_u16(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes(bytes_at(b, off))
-}
-fn le_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(bytes_at(b, off))
-}
-fn le_u64(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(bytes_at(b, off))
-}
-
-impl HvmCreateIoreqServer {
-    pub const SIZE: usize = 6;
-    pub fn from_bytes(b: &[u8; 6]) -> Self {
-        Self {
-            domid: le_u16(b, 0),
-            handle_bufioreq: b[2],
-            pad: b[3],
-            id: le_u16(b, 4),
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; 6] {
-        let mut b = [0u8; 6];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2] = self.handle_bufioreq;
-        b[3] = self.pad;
-        b[4..6].copy_from_slice(&self.id.to_le_bytes());
-        b
-    }
-}
-
-impl HvmGetIoreqServerInfo {
-    pub const SIZE: usize = 24;
-    pub fn from_bytes(b: &[u8; 24]) -> Self {
-        Self {
-            domid: le_u16(b, 0),
-            id: le_u16(b, 2),
-            bufioreq_port: le_u32(b, 4),
-            ioreq_pfn: le_u64(b, 8),
-            bufioreq_pfn: le_u64(b, 16),
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; 24] {
-        let mut b = [0u8; 24];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2..4].copy_from_slice(&self.id.to_le_bytes());
-        b[4..8].copy_from_slice(&self.bufioreq_port.to_le_bytes());
-        b[8..16].copy_from_slice(&self.ioreq_pfn.to_le_bytes());
-        b[16..24].copy_from_slice(&self.bufioreq_pfn.to_le_bytes());
-        b
-    }
-}
-
-impl HvmIoRange {
-    pub const SIZE: usize = 24;
-    pub fn from_bytes(b: &[u8; 24]) -> Self {
-        Self {
-            domid: le_u16(b, 0),
-            id: le_u16(b, 2),
-            type_: le_u32(b, 4),
-            start: le_u64(b, 8),
-            end: le_u64(b, 16),
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; 24] {
-        let mut b = [0u8; 24];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2..4].copy_from_slice(&self.id.to_le_bytes());
-        b[4..8].copy_from_slice(&self.type_.to_le_bytes());
-        b[8..16].copy_from_slice(&self.start.to_le_bytes());
-        b[16..24].copy_from_slice(&self.end.to_le_bytes());
-        b
-    }
-}
-
-impl HvmDestroyIoreqServer {
-    pub const SIZE: usize = 4;
-    pub fn from_bytes(b: &[u8; 4]) -> Self {
-        Self {
-            domid: le_u16(b, 0),
-            id: le_u16(b, 2),
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; 4] {
-        let mut b = [0u8; 4];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2..4].copy_from_slice(&self.id.to_le_bytes());
-        b
-    }
-}
-
-impl HvmSetIoreqServerState {
-    pub const SIZE: usize = 6;
-    pub fn from_bytes(b: &[u8; 6]) -> Self {
-        Self {
-            domid: le_u16(b, 0),
-            id: le_u16(b, 2),
-            enabled: b[4],
-            pad: b[5],
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; 6] {
-        let mut b = [0u8; 6];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2..4].copy_from_slice(&self.id.to_le_bytes());
-        b[4] = self.enabled;
-        b[5] = self.pad;
-        b
-    }
-}
-
-impl HvmParam {
-    pub const SIZE: usize = 16;
-    pub fn from_bytes(b: &[u8; 16]) -> Self {
-        Self {
-            domid: le_u16(b, 0),
-            pad: le_u16(b, 2),
-            index: le_u32(b, 4),
-            value: le_u64(b, 8),
-        }
-    }
-    pub fn to_bytes(&self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[0..2].copy_from_slice(&self.domid.to_le_bytes());
-        b[2..4].copy_from_slice(&self.pad.to_le_bytes());
-        b[4..8].copy_from_slice(&self.index.to_le_bytes());
-        b[8..16].copy_from_slice(&self.value.to_le_bytes());
-        b
-    }
-}
+assert_layout!(HvmParam, size 16, align 8, domid @ 0, pad @ 2, index @ 4, value @ 8);
 
 // ---- DMOPs (Xen 4.17's ioreq-server device-model ops, public/hvm/dm_op.h) ----------------------
 
@@ -534,13 +375,74 @@ pub const XEN_DMOP_DESTROY_IOREQ_SERVER: u32 = 6;
 pub const XEN_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER: u32 = 15;
 /// get_info's `flags`: report no guest frames (the emulator maps the pages as a resource).
 pub const XEN_DMOP_NO_GFNS: u16 = 1;
-/// Bytes of each DMOP argument (the members of `struct xen_dm_op`'s union): create 6, get_info
-/// 24, ranges 24, set_state 4, destroy 4. Offsets as section 10.3 of the series description.
-pub const DMOP_CREATE_SIZE: usize = 6;
-pub const DMOP_GET_INFO_SIZE: usize = 24;
-pub const DMOP_RANGE_SIZE: usize = 24;
-pub const DMOP_SET_STATE_SIZE: usize = 4;
-pub const DMOP_DESTROY_SIZE: usize = 4;
+
+// The DMOP arguments: members of `struct xen_dm_op`'s union. They are the series' HVMOP structs
+// without `domid` (a hypercall argument now): `id` and a pad or flags take the first 4 bytes.
+
+/// `xen_dm_op_create_ioreq_server_t`: `handle_bufioreq` IN, `pad` (zero), `id` OUT.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DmopCreateIoreqServer {
+    pub handle_bufioreq: u8,
+    pub pad: [u8; 3],
+    pub id: u16,
+}
+assert_layout!(DmopCreateIoreqServer, size 6, align 2, handle_bufioreq @ 0, pad @ 1, id @ 4);
+
+/// `xen_dm_op_get_ioreq_server_info_t`: `id`, `flags` IN ([`XEN_DMOP_NO_GFNS`]); the rest OUT.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DmopGetIoreqServerInfo {
+    pub id: u16,
+    pub flags: u16,
+    pub bufioreq_port: u32,
+    pub ioreq_gfn: u64,
+    pub bufioreq_gfn: u64,
+}
+assert_layout!(DmopGetIoreqServerInfo, size 24, align 8,
+    id @ 0, flags @ 2, bufioreq_port @ 4, ioreq_gfn @ 8, bufioreq_gfn @ 16);
+
+/// `xen_dm_op_ioreq_server_range_t`, for map and unmap: `pad` zero, `end` inclusive.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DmopIoreqServerRange {
+    pub id: u16,
+    pub pad: u16,
+    pub type_: u32,
+    pub start: u64,
+    pub end: u64,
+}
+assert_layout!(DmopIoreqServerRange, size 24, align 8,
+    id @ 0, pad @ 2, type_ @ 4, start @ 8, end @ 16);
+
+/// `xen_dm_op_set_ioreq_server_state_t`: `pad` zero.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DmopSetIoreqServerState {
+    pub id: u16,
+    pub enabled: u8,
+    pub pad: u8,
+}
+assert_layout!(DmopSetIoreqServerState, size 4, align 2, id @ 0, enabled @ 2, pad @ 3);
+
+/// `xen_dm_op_destroy_ioreq_server_t`: `pad` zero.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DmopDestroyIoreqServer {
+    pub id: u16,
+    pub pad: u16,
+}
+assert_layout!(DmopDestroyIoreqServer, size 4, align 2, id @ 0, pad @ 2);
 
 /// `HVM_IOREQSRV_BUFIOREQ_OFF` / `_LEGACY` / `_ATOMIC`.
 pub const HVM_IOREQSRV_BUFIOREQ_OFF: u8 = 0;
@@ -583,8 +485,8 @@ mod tests {
         p.set_dir(IOREQ_READ);
         p.set_df(true);
         assert_eq!(p.flags, 0x03 | 0x10 | 0x20 | 0x40);
-        assert_eq!(p.to_bytes()[30], 0x73);
-        assert_eq!(IoreqSlot::from_bytes(&p.to_bytes()), p);
+        assert_eq!(p.as_bytes()[30], 0x73);
+        assert_eq!(IoreqSlot::read_from_bytes(p.as_bytes()).ok(), Some(p));
         p.set_state(STATE_IOREQ_NONE);
         assert_eq!(p.state(), 0);
         assert!(p.df() && p.data_is_ptr() && p.dir() == 1);
@@ -596,6 +498,7 @@ mod tests {
         assert_eq!(s.word0, 0xfffff000 | 1 | (3 << 10));
         assert_eq!(s.addr(), 0xfffff);
         assert_eq!(s.size_code(), 3);
+        assert_eq!(s.to_u64(), (0x1234 << 32) | u64::from(s.word0));
         assert_eq!(BufIoreqSlot::from_u64(s.to_u64()), s);
     }
 

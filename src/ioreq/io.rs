@@ -9,14 +9,14 @@
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::{fence, Ordering};
 
-use crate::ioreq::abi::BufIoreqSlot;
 use crate::ioreq::abi::{
-    IoreqSlot, BUFPAGE_OFF_READ_POINTER, BUFPAGE_OFF_SLOTS, BUFPAGE_OFF_WRITE_POINTER,
-    BUF_IOREQ_MAX_ADDR, FLAG_STATE_MASK, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_FLAGS, IOREQ_READ,
-    IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_WRITE, PCI_CFC_PORT,
-    STATE_IOREQ_INPROCESS, STATE_IOREQ_NONE, STATE_IOREQ_READY, STATE_IORESP_READY,
+    BufIoreqSlot, BufferedIopage, IoreqSlot, BUF_IOREQ_MAX_ADDR, FLAG_STATE_MASK,
+    IOREQ_BUFFER_SLOT_NUM, IOREQ_READ, IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO,
+    IOREQ_WRITE, PCI_CFC_PORT, STATE_IOREQ_INPROCESS, STATE_IOREQ_NONE, STATE_IOREQ_READY,
+    STATE_IORESP_READY,
 };
 use crate::platform::console::Piece;
 use crate::platform::{DomainRef, VcpuRef};
@@ -242,7 +242,7 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
     P::prepare_wait_on_xen_evtchn(v, port);
     fence(Ordering::Release);
     page.store_u8(
-        off + IOREQ_OFF_FLAGS,
+        off + offset_of!(IoreqSlot, flags),
         (proto.flags & !FLAG_STATE_MASK) | STATE_IOREQ_READY,
     );
     P::notify_xen_evtchn(s.target, port);
@@ -409,8 +409,8 @@ fn send_buffered<P: IoreqPlatform>(s: &Server<P>, p: &IoreqSlot) -> Sent {
 
     let _g = s.buf_lock.write();
     let page = buf.map.page();
-    let rp = page.load_u32(BUFPAGE_OFF_READ_POINTER);
-    let wp = page.load_u32(BUFPAGE_OFF_WRITE_POINTER);
+    let rp = page.load_u32(offset_of!(BufferedIopage, read_pointer));
+    let wp = page.load_u32(offset_of!(BufferedIopage, write_pointer));
     let used = wp.wrapping_sub(rp);
     if used >= IOREQ_BUFFER_SLOT_NUM - (slots - 1) {
         return Sent::NotPosted;
@@ -425,27 +425,33 @@ fn send_buffered<P: IoreqPlatform>(s: &Server<P>, p: &IoreqSlot) -> Sent {
     if wp_linear + u64::from(slots) > (1u64 << 32) && rp != wp {
         return Sent::NotPosted;
     }
-    let idx = |ptr: u32| BUFPAGE_OFF_SLOTS + (ptr % IOREQ_BUFFER_SLOT_NUM) as usize * 8;
+    let idx = |ptr: u32| {
+        offset_of!(BufferedIopage, buf_ioreq)
+            + (ptr % IOREQ_BUFFER_SLOT_NUM) as usize * size_of::<BufIoreqSlot>()
+    };
     page.store_u64(idx(wp), first.to_u64());
     if slots == 2 {
         page.store_u64(idx(wp.wrapping_add(1)), second.to_u64());
     }
     fence(Ordering::Release);
-    page.store_u32(BUFPAGE_OFF_WRITE_POINTER, wp.wrapping_add(slots));
+    page.store_u32(
+        offset_of!(BufferedIopage, write_pointer),
+        wp.wrapping_add(slots),
+    );
     if s.bufioreq_handling == BufioreqHandling::Atomic {
         // Both pointers down by whole turns of the ring, in one exchange with the emulator's
         // read pointer; bounded as Xen 4.17 bounds it.
         let mut tries = slots - 1;
         while tries < IOREQ_BUFFER_SLOT_NUM {
             tries += 1;
-            let both = page.load_u64(BUFPAGE_OFF_READ_POINTER);
+            let both = page.load_u64(offset_of!(BufferedIopage, read_pointer));
             let (r, w) = (both as u32, (both >> 32) as u32);
             if r < IOREQ_BUFFER_SLOT_NUM {
                 break;
             }
             let turns = (r / IOREQ_BUFFER_SLOT_NUM) * IOREQ_BUFFER_SLOT_NUM;
             let new = u64::from(r - turns) | (u64::from(w.wrapping_sub(turns)) << 32);
-            let _ = page.compare_exchange_u64(BUFPAGE_OFF_READ_POINTER, both, new);
+            let _ = page.compare_exchange_u64(offset_of!(BufferedIopage, read_pointer), both, new);
         }
     }
     P::notify_xen_evtchn(s.target, s.bufioreq_evtchn);
@@ -494,8 +500,8 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
             STATE_IORESP_READY => {
                 fence(Ordering::Acquire);
                 let mut resp = read_slot(page, off);
-                let flags = page.load_u8(off + IOREQ_OFF_FLAGS);
-                page.store_u8(off + IOREQ_OFF_FLAGS, flags & !FLAG_STATE_MASK);
+                let flags = page.load_u8(off + offset_of!(IoreqSlot, flags));
+                page.store_u8(off + offset_of!(IoreqSlot, flags), flags & !FLAG_STATE_MASK);
                 resp.set_state(STATE_IOREQ_NONE);
                 done = Some(resp);
             }

@@ -6,13 +6,13 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::mem::offset_of;
 use core::sync::atomic::AtomicU32;
 
 use crate::errno::{Errno, XenResult};
 use crate::ioreq::abi::{
     IoreqSlot, FLAG_STATE_MASK, HVM_PARAM_BUFIOREQ_EVTCHN, HVM_PARAM_BUFIOREQ_PFN,
-    HVM_PARAM_IOREQ_PFN, IOREQ_OFF_ADDR, IOREQ_OFF_COUNT, IOREQ_OFF_DATA, IOREQ_OFF_FLAGS,
-    IOREQ_OFF_PAD0, IOREQ_OFF_SIZE, IOREQ_OFF_VP_EPORT, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
+    HVM_PARAM_IOREQ_PFN, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
 };
 use crate::platform::domain::{IoreqKey, RegistryKind, SlotState, SlotValue};
 use crate::platform::memory::{GuestPageMapping, SharedPage};
@@ -130,13 +130,15 @@ pub(crate) fn slot_offset(vcpu_id: u32) -> Option<usize> {
     reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
 )]
 pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
-    let [pad_lo, pad_hi, flags, type_] = page.load_u32(off + IOREQ_OFF_PAD0).to_le_bytes();
+    let [pad_lo, pad_hi, flags, type_] = page
+        .load_u32(off + offset_of!(IoreqSlot, pad0))
+        .to_le_bytes();
     IoreqSlot {
-        addr: page.load_u64(off + IOREQ_OFF_ADDR),
-        data: page.load_u64(off + IOREQ_OFF_DATA),
-        count: page.load_u32(off + IOREQ_OFF_COUNT),
-        size: page.load_u32(off + IOREQ_OFF_SIZE),
-        vp_eport: page.load_u32(off + IOREQ_OFF_VP_EPORT),
+        addr: page.load_u64(off + offset_of!(IoreqSlot, addr)),
+        data: page.load_u64(off + offset_of!(IoreqSlot, data)),
+        count: page.load_u32(off + offset_of!(IoreqSlot, count)),
+        size: page.load_u32(off + offset_of!(IoreqSlot, size)),
+        vp_eport: page.load_u32(off + offset_of!(IoreqSlot, vp_eport)),
         pad0: u16::from_le_bytes([pad_lo, pad_hi]),
         flags,
         type_,
@@ -151,20 +153,20 @@ pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
 )]
 pub(crate) fn write_slot(page: SharedPage<'_>, off: usize, s: &IoreqSlot) {
     let [pad_lo, pad_hi] = s.pad0.to_le_bytes();
-    page.store_u64(off + IOREQ_OFF_ADDR, s.addr);
-    page.store_u64(off + IOREQ_OFF_DATA, s.data);
-    page.store_u32(off + IOREQ_OFF_COUNT, s.count);
-    page.store_u32(off + IOREQ_OFF_SIZE, s.size);
-    page.store_u32(off + IOREQ_OFF_VP_EPORT, s.vp_eport);
+    page.store_u64(off + offset_of!(IoreqSlot, addr), s.addr);
+    page.store_u64(off + offset_of!(IoreqSlot, data), s.data);
+    page.store_u32(off + offset_of!(IoreqSlot, count), s.count);
+    page.store_u32(off + offset_of!(IoreqSlot, size), s.size);
+    page.store_u32(off + offset_of!(IoreqSlot, vp_eport), s.vp_eport);
     page.store_u32(
-        off + IOREQ_OFF_PAD0,
+        off + offset_of!(IoreqSlot, pad0),
         u32::from_le_bytes([pad_lo, pad_hi, s.flags, s.type_]),
     );
 }
 
 /// The state nibble of a slot.
 pub(crate) fn slot_state(page: SharedPage<'_>, off: usize) -> u8 {
-    page.load_u8(off.saturating_add(IOREQ_OFF_FLAGS)) & FLAG_STATE_MASK
+    page.load_u8(off.saturating_add(offset_of!(IoreqSlot, flags))) & FLAG_STATE_MASK
 }
 
 /// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`, Xen 4.17's
@@ -516,7 +518,7 @@ impl<P: IoreqPlatform> Server<P> {
     /// Writes our record of `sv`'s port into its slot (`hvm_update_ioreq_evtchn`).
     fn update_evtchn(&self, sv: &ServerVcpu) {
         if let (Some(off), Some(page)) = (slot_offset(sv.vcpu_id), self.ioreq_page()) {
-            page.store_u32(off.saturating_add(IOREQ_OFF_VP_EPORT), sv.port);
+            page.store_u32(off.saturating_add(offset_of!(IoreqSlot, vp_eport)), sv.port);
         }
     }
 

@@ -92,9 +92,9 @@ pub fn create(bufioreq: bool) -> Result<u16, i64> {
         handle_bufioreq: u8::from(bufioreq),
         ..Default::default()
     };
-    let (rc, b) = hvmop(HVMOP_CREATE_IOREQ_SERVER, &a.to_bytes());
+    let (rc, b) = hvmop(HVMOP_CREATE_IOREQ_SERVER, a.as_bytes());
     if rc == 0 {
-        Ok(HvmCreateIoreqServer::from_bytes(&b.try_into().unwrap()).id)
+        Ok(HvmCreateIoreqServer::read_from_bytes(&b).unwrap().id)
     } else {
         Err(rc)
     }
@@ -106,9 +106,9 @@ pub fn get_info(id: u16) -> Result<HvmGetIoreqServerInfo, i64> {
         id,
         ..Default::default()
     };
-    let (rc, b) = hvmop(HVMOP_GET_IOREQ_SERVER_INFO, &a.to_bytes());
+    let (rc, b) = hvmop(HVMOP_GET_IOREQ_SERVER_INFO, a.as_bytes());
     if rc == 0 {
-        Ok(HvmGetIoreqServerInfo::from_bytes(&b.try_into().unwrap()))
+        Ok(HvmGetIoreqServerInfo::read_from_bytes(&b).unwrap())
     } else {
         Err(rc)
     }
@@ -122,7 +122,7 @@ pub fn map(id: u16, type_: u32, start: u64, end: u64) -> i64 {
         start,
         end,
     };
-    hvmop(HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, &a.to_bytes()).0
+    hvmop(HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, a.as_bytes()).0
 }
 
 pub fn unmap(id: u16, type_: u32, start: u64, end: u64) -> i64 {
@@ -133,7 +133,7 @@ pub fn unmap(id: u16, type_: u32, start: u64, end: u64) -> i64 {
         start,
         end,
     };
-    hvmop(HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, &a.to_bytes()).0
+    hvmop(HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, a.as_bytes()).0
 }
 
 pub fn set_state(id: u16, enabled: bool) -> i64 {
@@ -143,12 +143,12 @@ pub fn set_state(id: u16, enabled: bool) -> i64 {
         enabled: u8::from(enabled),
         pad: 0,
     };
-    hvmop(HVMOP_SET_IOREQ_SERVER_STATE, &a.to_bytes()).0
+    hvmop(HVMOP_SET_IOREQ_SERVER_STATE, a.as_bytes()).0
 }
 
 pub fn destroy(id: u16) -> i64 {
     let a = HvmDestroyIoreqServer { domid: GUEST, id };
-    hvmop(HVMOP_DESTROY_IOREQ_SERVER, &a.to_bytes()).0
+    hvmop(HVMOP_DESTROY_IOREQ_SERVER, a.as_bytes()).0
 }
 
 pub fn pio(port: u64, size: u32, dir: u8) -> IoreqSlot {

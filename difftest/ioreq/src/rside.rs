@@ -6,6 +6,7 @@
 //! them, if they are in the guest's P2M then (as demu does); it stays valid after enabling.
 
 use std::collections::BTreeMap;
+use std::mem::size_of;
 
 use xen_ioreq_rs::ioreq::abi::*;
 use xen_ioreq_rs::ioreq::{self, IoCompletion, IoreqSlot, Selected};
@@ -100,13 +101,13 @@ impl RustSide {
         }
         let op = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));
         let size = match op {
-            XEN_DMOP_CREATE_IOREQ_SERVER => DMOP_CREATE_SIZE,
-            XEN_DMOP_GET_IOREQ_SERVER_INFO => DMOP_GET_INFO_SIZE,
+            XEN_DMOP_CREATE_IOREQ_SERVER => size_of::<DmopCreateIoreqServer>(),
+            XEN_DMOP_GET_IOREQ_SERVER_INFO => size_of::<DmopGetIoreqServerInfo>(),
             XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER | XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER => {
-                DMOP_RANGE_SIZE
+                size_of::<DmopIoreqServerRange>()
             }
-            XEN_DMOP_SET_IOREQ_SERVER_STATE => DMOP_SET_STATE_SIZE,
-            XEN_DMOP_DESTROY_IOREQ_SERVER => DMOP_DESTROY_SIZE,
+            XEN_DMOP_SET_IOREQ_SERVER_STATE => size_of::<DmopSetIoreqServerState>(),
+            XEN_DMOP_DESTROY_IOREQ_SERVER => size_of::<DmopDestroyIoreqServer>(),
             _ => return -95,
         };
         if buf.len() < 8 + size {
@@ -263,11 +264,11 @@ impl Side for RustSide {
             pad,
             id: 0,
         };
-        let (rc, b) = self.hvmop(caller, HVMOP_CREATE_IOREQ_SERVER, &a.to_bytes());
+        let (rc, b) = self.hvmop(caller, HVMOP_CREATE_IOREQ_SERVER, a.as_bytes());
         if rc != 0 {
             return Err(rc);
         }
-        let out = HvmCreateIoreqServer::from_bytes(&b.try_into().expect("6 bytes"));
+        let out = HvmCreateIoreqServer::read_from_bytes(&b).expect("6 bytes");
         self.drop_emulator_views(out.id);
         Ok(out.id)
     }
@@ -278,11 +279,11 @@ impl Side for RustSide {
             id,
             ..Default::default()
         };
-        let (rc, b) = self.hvmop(caller, HVMOP_GET_IOREQ_SERVER_INFO, &a.to_bytes());
+        let (rc, b) = self.hvmop(caller, HVMOP_GET_IOREQ_SERVER_INFO, a.as_bytes());
         if rc != 0 {
             return Err(rc);
         }
-        let out = HvmGetIoreqServerInfo::from_bytes(&b.try_into().expect("24 bytes"));
+        let out = HvmGetIoreqServerInfo::read_from_bytes(&b).expect("24 bytes");
         let has_buf = self.server(id).is_some_and(|s| s.bufioreq.is_some());
         if target == self.world.guest {
             // The emulator maps what it was told, if the guest's P2M has it now.
@@ -321,7 +322,7 @@ impl Side for RustSide {
             start: s,
             end: e,
         };
-        self.hvmop(caller, HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, &a.to_bytes())
+        self.hvmop(caller, HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, a.as_bytes())
             .0
     }
 
@@ -342,12 +343,8 @@ impl Side for RustSide {
             start: s,
             end: e,
         };
-        self.hvmop(
-            caller,
-            HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
-            &a.to_bytes(),
-        )
-        .0
+        self.hvmop(caller, HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, a.as_bytes())
+            .0
     }
 
     fn set_state(&mut self, caller: u16, target: u16, id: u16, enabled: u8, pad: u8) -> i32 {
@@ -357,14 +354,14 @@ impl Side for RustSide {
             enabled,
             pad,
         };
-        self.hvmop(caller, HVMOP_SET_IOREQ_SERVER_STATE, &a.to_bytes())
+        self.hvmop(caller, HVMOP_SET_IOREQ_SERVER_STATE, a.as_bytes())
             .0
     }
 
     fn destroy(&mut self, caller: u16, target: u16, id: u16, _pad: u16) -> i32 {
         let a = HvmDestroyIoreqServer { domid: target, id };
         let rc = self
-            .hvmop(caller, HVMOP_DESTROY_IOREQ_SERVER, &a.to_bytes())
+            .hvmop(caller, HVMOP_DESTROY_IOREQ_SERVER, a.as_bytes())
             .0;
         if rc == 0 && target == self.world.guest {
             self.drop_emulator_views(id);

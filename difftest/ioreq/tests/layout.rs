@@ -19,7 +19,7 @@ fn layout_against_xen_headers() {
 #[test]
 fn layout_against_xen_headers() {
     use abi::*;
-    use core::mem::{align_of, offset_of, size_of};
+    use core::mem::{align_of, offset_of, size_of, size_of_val};
     use std::collections::BTreeMap;
 
     let probe: BTreeMap<String, u64> = difftest_ioreq::ffi::layout_probe("4.17")
@@ -49,12 +49,6 @@ fn layout_against_xen_headers() {
     );
     eq("offsetof ioreq_t._pad0", u(offset_of!(IoreqSlot, pad0)));
     eq("offsetof ioreq_t.type", u(offset_of!(IoreqSlot, type_)));
-    eq("offsetof ioreq_t.addr", IOREQ_OFF_ADDR as u64);
-    eq("offsetof ioreq_t.data", IOREQ_OFF_DATA as u64);
-    eq("offsetof ioreq_t.count", IOREQ_OFF_COUNT as u64);
-    eq("offsetof ioreq_t.size", IOREQ_OFF_SIZE as u64);
-    eq("offsetof ioreq_t.vp_eport", IOREQ_OFF_VP_EPORT as u64);
-    eq("offsetof ioreq_t.type", IOREQ_OFF_TYPE as u64);
     for (f, w) in [
         ("addr", 8),
         ("data", 8),
@@ -65,7 +59,7 @@ fn layout_against_xen_headers() {
         eq(&format!("fieldsize ioreq_t.{f}"), w);
     }
     // Bitfields: the Rust accessors, set alone to all-ones, give the same bytes 24..31.
-    let hi = |s: IoreqSlot| u64::from_le_bytes(s.to_bytes()[24..32].try_into().unwrap());
+    let hi = |s: IoreqSlot| u64::from_le_bytes(s.as_bytes()[24..32].try_into().unwrap());
     let mut s = IoreqSlot::default();
     s.set_state(0xf);
     eq("bits ioreq_t.state bytes24..31", hi(s));
@@ -82,7 +76,7 @@ fn layout_against_xen_headers() {
     for f in ["state", "data_is_ptr", "dir", "df", "_pad1"] {
         eq(&format!("bits ioreq_t.{f} bytes0..23 zero"), 1);
     }
-    assert_eq!(IoreqSlot::default().to_bytes().len(), 32);
+    assert_eq!(IoreqSlot::default().as_bytes().len(), 32);
 
     // shared_iopage_t: one slot per vcpu, 32-byte stride.
     eq("sizeof shared_iopage_t", u(size_of::<IoreqSlot>()));
@@ -131,18 +125,6 @@ fn layout_against_xen_headers() {
     eq(
         "offsetof buffered_iopage_t.buf_ioreq",
         u(offset_of!(BufferedIopage, buf_ioreq)),
-    );
-    eq(
-        "offsetof buffered_iopage_t.read_pointer",
-        BUFPAGE_OFF_READ_POINTER as u64,
-    );
-    eq(
-        "offsetof buffered_iopage_t.write_pointer",
-        BUFPAGE_OFF_WRITE_POINTER as u64,
-    );
-    eq(
-        "offsetof buffered_iopage_t.buf_ioreq",
-        BUFPAGE_OFF_SLOTS as u64,
     );
     eq("IOREQ_BUFFER_SLOT_NUM", u64::from(IOREQ_BUFFER_SLOT_NUM));
 
@@ -312,6 +294,58 @@ fn layout_against_xen_headers() {
     eq(
         "XEN_DMOP_PCI_SBDF(0xffffffff, 0xfff, 0xff, 0xff)",
         u64::from(hvmop_pci_sbdf(0xffff_ffff, 0xfff, 0xff, 0xff)),
+    );
+    // The DMOP argument structs the library decodes (ioreq::dmop) and the live emulator sends.
+    macro_rules! dmop_struct {
+        ($t:ty, $c:literal $(, $f:ident = $cf:literal)*) => {
+            eq(concat!("sizeof struct ", $c), u(size_of::<$t>()));
+            eq(concat!("alignof struct ", $c), u(align_of::<$t>()));
+            $(
+                eq(concat!("offsetof struct ", $c, ".", $cf), u(offset_of!($t, $f)));
+                eq(
+                    concat!("fieldsize struct ", $c, ".", $cf),
+                    u(size_of_val(&<$t>::default().$f)),
+                );
+            )*
+        };
+    }
+    dmop_struct!(
+        DmopCreateIoreqServer,
+        "xen_dm_op_create_ioreq_server",
+        handle_bufioreq = "handle_bufioreq",
+        pad = "pad",
+        id = "id"
+    );
+    dmop_struct!(
+        DmopGetIoreqServerInfo,
+        "xen_dm_op_get_ioreq_server_info",
+        id = "id",
+        flags = "flags",
+        bufioreq_port = "bufioreq_port",
+        ioreq_gfn = "ioreq_gfn",
+        bufioreq_gfn = "bufioreq_gfn"
+    );
+    dmop_struct!(
+        DmopIoreqServerRange,
+        "xen_dm_op_ioreq_server_range",
+        id = "id",
+        pad = "pad",
+        type_ = "type",
+        start = "start",
+        end = "end"
+    );
+    dmop_struct!(
+        DmopSetIoreqServerState,
+        "xen_dm_op_set_ioreq_server_state",
+        id = "id",
+        enabled = "enabled",
+        pad = "pad"
+    );
+    dmop_struct!(
+        DmopDestroyIoreqServer,
+        "xen_dm_op_destroy_ioreq_server",
+        id = "id",
+        pad = "pad"
     );
     // The spec's section 10.3 DMOP table (checks the spec itself).
     eq("XEN_DMOP_create_ioreq_server", 1);

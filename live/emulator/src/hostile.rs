@@ -14,6 +14,7 @@
 //! Rewriting `state` itself to a regression or an unknown value is not done: Xen 4.17's answer
 //! to that is `domain_crash()` of the guest (`wait_for_io`), which would end the run.
 
+use std::mem::offset_of;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
@@ -24,9 +25,8 @@ use xen_ioreq_live_script::layout::{
     HOSTILE_PORT_LEN, HOSTILE_READS,
 };
 use xen_ioreq_rs::ioreq::abi::{
-    IoreqSlot, IOREQ_OFF_ADDR, IOREQ_OFF_COUNT, IOREQ_OFF_FLAGS, IOREQ_OFF_PAD0, IOREQ_OFF_SIZE,
-    IOREQ_OFF_TYPE, IOREQ_OFF_VP_EPORT, IOREQ_READ, IOREQ_TYPE_PIO, SHARED_IOPAGE_SLOTS,
-    STATE_IOREQ_INPROCESS, STATE_IORESP_READY,
+    IoreqSlot, IOREQ_READ, IOREQ_TYPE_PIO, SHARED_IOPAGE_SLOTS, STATE_IOREQ_INPROCESS,
+    STATE_IORESP_READY,
 };
 
 use crate::dmop::{DeviceModel, RANGE_PORT, XENMEM_RESOURCE_IOREQ_SERVER};
@@ -218,27 +218,33 @@ pub fn run(dm: &DeviceModel, evtchn: &Evtchn, log: &mut Transcript, timeout: Dur
             let base = s.ioreq_off();
             let _ = s.set_state(0, &r, STATE_IOREQ_INPROCESS);
             if let Some(p) = pages {
-                let _ = p.write_u64(base + IOREQ_OFF_ADDR, 0xdead_beef_dead_beef);
-                let _ = p.write_u32(base + IOREQ_OFF_COUNT, 0xffff_ffff);
-                let _ = p.write_u32(base + IOREQ_OFF_SIZE, 0x7777);
+                let _ = p.write_u64(base + offset_of!(IoreqSlot, addr), 0xdead_beef_dead_beef);
+                let _ = p.write_u32(base + offset_of!(IoreqSlot, count), 0xffff_ffff);
+                let _ = p.write_u32(base + offset_of!(IoreqSlot, size), 0x7777);
                 // pad0, then flags with every non-state bit flipped, then type
-                let _ = p.write_u8(base + IOREQ_OFF_PAD0, 0xff);
-                let _ = p.write_u8(base + IOREQ_OFF_PAD0 + 1, 0xff);
+                let _ = p.write_u8(base + offset_of!(IoreqSlot, pad0), 0xff);
+                let _ = p.write_u8(base + offset_of!(IoreqSlot, pad0) + 1, 0xff);
                 let _ = p.write_u8(
-                    base + IOREQ_OFF_FLAGS,
+                    base + offset_of!(IoreqSlot, flags),
                     (!r.flags & 0xf0) | STATE_IOREQ_INPROCESS,
                 );
-                let _ = p.write_u8(base + IOREQ_OFF_TYPE, 0xee);
+                let _ = p.write_u8(base + offset_of!(IoreqSlot, type_), 0xee);
                 for vcpu in 1..SHARED_IOPAGE_SLOTS {
                     let o = base + vcpu * 32;
                     let _ = p.write_u64(o, 0x4141_4141_4141_4141);
-                    let _ = p.write_u32(o + IOREQ_OFF_VP_EPORT, 0xffff_0000 | vcpu as u32);
-                    let _ = p.write_u8(o + IOREQ_OFF_FLAGS, (vcpu % 16) as u8);
+                    let _ = p.write_u32(
+                        o + offset_of!(IoreqSlot, vp_eport),
+                        0xffff_0000 | vcpu as u32,
+                    );
+                    let _ = p.write_u8(o + offset_of!(IoreqSlot, flags), (vcpu % 16) as u8);
                 }
-                let _ = p.write_u64(base + 8, u64::from(hostile_value(0)));
+                let _ = p.write_u64(
+                    base + offset_of!(IoreqSlot, data),
+                    u64::from(hostile_value(0)),
+                );
                 fence(Ordering::Release);
                 let _ = p.write_u8(
-                    base + IOREQ_OFF_FLAGS,
+                    base + offset_of!(IoreqSlot, flags),
                     (!r.flags & 0xf0) | STATE_IORESP_READY,
                 );
             }

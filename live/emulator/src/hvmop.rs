@@ -4,11 +4,12 @@
 //! Xen 4.17 answers -ENOSYS: it has no such HVMOPs.
 
 use xen_ioreq_rs::ioreq::abi::{
-    HvmCreateIoreqServer, HvmDestroyIoreqServer, HvmGetIoreqServerInfo, HvmIoRange, HvmParam,
-    HvmSetIoreqServerState, HVMOP_CREATE_IOREQ_SERVER, HVMOP_DESTROY_IOREQ_SERVER,
-    HVMOP_GET_IOREQ_SERVER_INFO, HVMOP_IO_RANGE_PORT, HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER,
-    HVMOP_SET_IOREQ_SERVER_STATE, HVMOP_SET_PARAM, HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
-    HVM_PARAM_IOREQ_SERVER_PFN, HVM_PARAM_NR_IOREQ_SERVER_PAGES,
+    FromBytes, HvmCreateIoreqServer, HvmDestroyIoreqServer, HvmGetIoreqServerInfo, HvmIoRange,
+    HvmParam, HvmSetIoreqServerState, IntoBytes, HVMOP_CREATE_IOREQ_SERVER,
+    HVMOP_DESTROY_IOREQ_SERVER, HVMOP_GET_IOREQ_SERVER_INFO, HVMOP_IO_RANGE_PORT,
+    HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, HVMOP_SET_IOREQ_SERVER_STATE, HVMOP_SET_PARAM,
+    HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, HVM_PARAM_IOREQ_SERVER_PFN,
+    HVM_PARAM_NR_IOREQ_SERVER_PAGES,
 };
 
 use crate::sys::Privcmd;
@@ -17,9 +18,10 @@ const HYPERVISOR_HVM_OP: u64 = 34;
 /// A port range nobody else claims, for map/unmap.
 const HVMOP_PORTS: (u64, u64) = (0x5d0, 0x5d7);
 
-fn call(privcmd: &mut Privcmd, op: u32, arg: &mut [u8]) -> i64 {
+/// HVMOP `op` on `arg`, which Xen may write back.
+fn call<A: FromBytes + IntoBytes>(privcmd: &mut Privcmd, op: u32, arg: &mut A) -> i64 {
     privcmd
-        .hypercall_with_buf(HYPERVISOR_HVM_OP, u64::from(op), arg)
+        .hypercall_with_buf(HYPERVISOR_HVM_OP, u64::from(op), arg.as_mut_bytes())
         .unwrap_or_else(|e| -i64::from(e.0))
 }
 
@@ -56,8 +58,7 @@ pub fn drive(privcmd: &mut Privcmd, domid: u16, id: u16) -> (Vec<String>, bool) 
             pad: 0,
             index,
             value,
-        }
-        .to_bytes();
+        };
         let rc = call(privcmd, HVMOP_SET_PARAM, &mut b);
         expect(&mut lines, format!("0 set_param {index}={value:#x}"), rc, 0);
     }
@@ -78,10 +79,9 @@ pub fn drive(privcmd: &mut Privcmd, domid: u16, id: u16) -> (Vec<String>, bool) 
         handle_bufioreq: 1,
         pad: 0,
         id: 0,
-    }
-    .to_bytes();
+    };
     let rc = call(privcmd, HVMOP_CREATE_IOREQ_SERVER, &mut b);
-    let new_id = HvmCreateIoreqServer::from_bytes(&b).id;
+    let new_id = b.id;
     expect(
         &mut lines,
         format!("17 create_ioreq_server handle_bufioreq=1 -> id={new_id}"),
@@ -115,7 +115,7 @@ pub fn drive(privcmd: &mut Privcmd, domid: u16, id: u16) -> (Vec<String>, bool) 
             (HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, "19 map_io_range"),
             (HVMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, "20 unmap_io_range"),
         ] {
-            let rc = call(privcmd, op, &mut range.to_bytes());
+            let rc = call(privcmd, op, &mut { range });
             expect(
                 &mut lines,
                 format!("{name} id={sid} port {:#x}-{:#x}", range.start, range.end),
@@ -130,8 +130,7 @@ pub fn drive(privcmd: &mut Privcmd, domid: u16, id: u16) -> (Vec<String>, bool) 
                 id: sid,
                 enabled,
                 pad: 0,
-            }
-            .to_bytes();
+            };
             let rc = call(privcmd, HVMOP_SET_IOREQ_SERVER_STATE, &mut b);
             expect(
                 &mut lines,
@@ -142,7 +141,7 @@ pub fn drive(privcmd: &mut Privcmd, domid: u16, id: u16) -> (Vec<String>, bool) 
         }
     }
 
-    let mut b = HvmDestroyIoreqServer { domid, id: new_id }.to_bytes();
+    let mut b = HvmDestroyIoreqServer { domid, id: new_id };
     let rc = call(privcmd, HVMOP_DESTROY_IOREQ_SERVER, &mut b);
     expect(
         &mut lines,
@@ -158,8 +157,7 @@ fn get_info(privcmd: &mut Privcmd, domid: u16, id: u16) -> (HvmGetIoreqServerInf
         domid,
         id,
         ..Default::default()
-    }
-    .to_bytes();
+    };
     let rc = call(privcmd, HVMOP_GET_IOREQ_SERVER_INFO, &mut b);
-    (HvmGetIoreqServerInfo::from_bytes(&b), rc)
+    (b, rc)
 }

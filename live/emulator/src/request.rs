@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use xen_ioreq_live_script::layout::SERVERS;
-    use xen_ioreq_rs::ioreq::abi::IOREQ_WRITE;
+    use xen_ioreq_rs::ioreq::abi::{FromBytes, IOREQ_WRITE};
 
     #[derive(Default)]
     struct Ram(HashMap<u64, u8>);
@@ -328,7 +328,7 @@ mod tests {
                 x = xen_ioreq_live_script::splitmix64(x);
                 chunk.copy_from_slice(&x.to_le_bytes());
             }
-            let mut s = IoreqSlot::from_bytes(&b);
+            let mut s = IoreqSlot::read_from_bytes(&b).unwrap();
             // keep some requests plausible so the element loops run too
             if x % 3 == 0 {
                 s.size = [1, 2, 4, 8][(x >> 8) as usize % 4];

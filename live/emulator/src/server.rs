@@ -3,16 +3,15 @@
 //! then unmap ranges, disable, unbind, unmap pages and destroy.
 
 use std::collections::HashMap;
+use std::mem::{offset_of, size_of};
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
 use xen_ioreq_live_script::device::Device;
 use xen_ioreq_live_script::layout::{ServerLayout, CF8_PORT, PORT_REGS, SERVERS};
 use xen_ioreq_rs::ioreq::abi::{
-    BufIoreqSlot, IoreqSlot, BUFPAGE_OFF_READ_POINTER, BUFPAGE_OFF_SLOTS,
-    BUFPAGE_OFF_WRITE_POINTER, FLAG_STATE_MASK, IOREQ_BUFFER_SLOT_NUM, IOREQ_OFF_DATA,
-    IOREQ_OFF_FLAGS, IOREQ_OFF_VP_EPORT, IOREQ_WRITE, SHARED_IOPAGE_SLOTS, STATE_IOREQ_INPROCESS,
-    STATE_IOREQ_READY, STATE_IORESP_READY,
+    BufIoreqSlot, BufferedIopage, FromBytes, IoreqSlot, FLAG_STATE_MASK, IOREQ_BUFFER_SLOT_NUM,
+    IOREQ_WRITE, SHARED_IOPAGE_SLOTS, STATE_IOREQ_INPROCESS, STATE_IOREQ_READY, STATE_IORESP_READY,
 };
 
 use crate::dmop::{
@@ -23,7 +22,7 @@ use crate::request::{serve, GuestMemory, Served};
 use crate::sys::{Errno, Evtchn, Mapping, Privcmd, PAGE_SIZE};
 use crate::Transcript;
 
-const SLOT_SIZE: usize = 32;
+const SLOT_SIZE: usize = size_of::<IoreqSlot>();
 
 /// Guest RAM through privcmd foreign mappings, one page at a time, cached.
 pub struct ForeignMemory<'a> {
@@ -281,7 +280,7 @@ impl Server {
         let n = (nr_vcpus as usize).min(SHARED_IOPAGE_SLOTS);
         for v in 0..n {
             let port = self
-                .slot_u32(v, IOREQ_OFF_VP_EPORT)
+                .slot_u32(v, offset_of!(IoreqSlot, vp_eport))
                 .ok_or_else(|| format!("server {}: no slot for vcpu {v}", self.name))?;
             self.vp_eports.push(port);
             let local = evtchn
@@ -334,7 +333,7 @@ impl Server {
     pub fn ready_request(&self, vcpu: usize) -> Option<IoreqSlot> {
         let pages = self.pages.as_ref()?;
         let base = self.slot_off(vcpu, 0)?;
-        let flags = pages.read_u8(base.checked_add(IOREQ_OFF_FLAGS)?)?;
+        let flags = pages.read_u8(base.checked_add(offset_of!(IoreqSlot, flags))?)?;
         if flags & FLAG_STATE_MASK != STATE_IOREQ_READY {
             return None;
         }
@@ -344,7 +343,7 @@ impl Server {
             let w = pages.read_u64(base.checked_add(i * 8)?)?;
             chunk.copy_from_slice(&w.to_le_bytes());
         }
-        let mut req = IoreqSlot::from_bytes(&b);
+        let mut req = IoreqSlot::read_from_bytes(&b).ok()?;
         // The state we act on is the one we checked, whatever the page says by now.
         req.set_state(STATE_IOREQ_READY);
         Some(req)
@@ -352,7 +351,7 @@ impl Server {
 
     /// Writes the slot's state nibble, keeping the other bits of the byte as `req` had them.
     pub fn set_state(&self, vcpu: usize, req: &IoreqSlot, state: u8) -> Option<()> {
-        let off = self.slot_off(vcpu, IOREQ_OFF_FLAGS)?;
+        let off = self.slot_off(vcpu, offset_of!(IoreqSlot, flags))?;
         self.pages.as_ref()?.write_u8(
             off,
             (req.flags & !FLAG_STATE_MASK) | (state & FLAG_STATE_MASK),
@@ -360,7 +359,7 @@ impl Server {
     }
 
     pub fn write_data(&self, vcpu: usize, data: u64) -> Option<()> {
-        let off = self.slot_off(vcpu, IOREQ_OFF_DATA)?;
+        let off = self.slot_off(vcpu, offset_of!(IoreqSlot, data))?;
         self.pages.as_ref()?.write_u64(off, data)
     }
 
@@ -391,8 +390,8 @@ impl Server {
             return 0;
         };
         let (Some(rp), Some(wp)) = (
-            pages.read_u32(BUFPAGE_OFF_READ_POINTER),
-            pages.read_u32(BUFPAGE_OFF_WRITE_POINTER),
+            pages.read_u32(offset_of!(BufferedIopage, read_pointer)),
+            pages.read_u32(offset_of!(BufferedIopage, write_pointer)),
         ) else {
             return 0;
         };
@@ -403,13 +402,13 @@ impl Server {
         }
         if pending > IOREQ_BUFFER_SLOT_NUM {
             log.note(&format!("server {} bufioreq pointers inconsistent (read {rp:#x} write {wp:#x}): resynchronised", self.name));
-            let _ = pages.write_u32(BUFPAGE_OFF_READ_POINTER, wp);
+            let _ = pages.write_u32(offset_of!(BufferedIopage, read_pointer), wp);
             return 0;
         }
         let slot_at = |p: u32| -> Option<BufIoreqSlot> {
             let idx = (p % IOREQ_BUFFER_SLOT_NUM) as usize;
             pages
-                .read_u64(BUFPAGE_OFF_SLOTS.checked_add(idx.checked_mul(8)?)?)
+                .read_u64(offset_of!(BufferedIopage, buf_ioreq).checked_add(idx.checked_mul(8)?)?)
                 .map(BufIoreqSlot::from_u64)
         };
         let mut done = 0u32;
@@ -441,7 +440,10 @@ impl Server {
             done += used;
         }
         fence(Ordering::Release);
-        let _ = pages.write_u32(BUFPAGE_OFF_READ_POINTER, rp.wrapping_add(done));
+        let _ = pages.write_u32(
+            offset_of!(BufferedIopage, read_pointer),
+            rp.wrapping_add(done),
+        );
         for mut req in reqs {
             // Buffered requests are writes by construction; treat any other as one.
             req.set_dir(IOREQ_WRITE);

@@ -19,19 +19,13 @@ mod xen;
 /// The crate's own `#[repr(C)]` ioreq/HVMOP ABI (src/ioreq/abi.rs), compiled in directly: the
 /// library itself needs a platform this freestanding guest does not have.
 #[path = "../../../src/ioreq/abi.rs"]
-#[allow(dead_code, clippy::wrong_self_convention)]
+#[allow(
+    dead_code,
+    unused_imports,
+    unused_macros,
+    clippy::wrong_self_convention
+)]
 mod abi;
-/// What abi.rs takes from the library's platform layer.
-mod platform {
-    pub mod guest_copy {
-        pub fn bytes_at<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-            b.get(off..)
-                .and_then(<[u8]>::first_chunk::<N>)
-                .copied()
-                .unwrap_or([0; N])
-        }
-    }
-}
 
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};

@@ -5,7 +5,7 @@ use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use crate::abi::{HvmParam, DOMID_SELF, HVMOP_GET_PARAM};
+use crate::abi::{HvmParam, IntoBytes, DOMID_SELF, HVMOP_GET_PARAM};
 use crate::hw;
 
 const HYPERVISOR_SCHED_OP: usize = 29;
@@ -157,17 +157,16 @@ impl Xen {
 
 /// `HVMOP_get_param` for this domain.
 fn get_param(index: u32) -> Option<u64> {
-    let mut buf = HvmParam {
+    let mut arg = HvmParam {
         domid: DOMID_SELF,
         pad: 0,
         index,
         value: 0,
-    }
-    .to_bytes();
+    };
     let rc = hypercall2(
         HYPERVISOR_HVM_OP,
         u64::from(HVMOP_GET_PARAM),
-        buf.as_mut_ptr() as u64,
+        arg.as_mut_bytes().as_mut_ptr() as u64,
     );
-    (rc == 0).then(|| HvmParam::from_bytes(&buf).value)
+    (rc == 0).then_some(arg.value)
 }
