@@ -214,7 +214,7 @@ impl Machine {
     }
 }
 
-// ---- the emulator's hypercalls: raw argument bytes, laid out as in series §6 ---------------------
+// ---- the emulator's hypercalls: raw argument bytes, laid out as in docs/series.md, Hypercalls ---
 
 fn le16(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
@@ -842,7 +842,7 @@ fn emulator_life(m: &Machine) -> Step<Emulator> {
         "bufioreq channel {ch:?}"
     );
 
-    // -- map both pages while they are still in the guest's P2M (series §4.7).
+    // -- map both pages while they are in the guest's P2M (docs/series.md, Enable and disable).
     let ioreq_page = EmulatorPage::map(m.guest, ioreq_gmfn).ok_or("ioreq page not in the P2M")?;
     let buf_page =
         EmulatorPage::map(m.guest, bufioreq_gmfn).ok_or("bufioreq page not in the P2M")?;

@@ -1,8 +1,8 @@
 //! The controller against a model of what it copies: QEMU 2.1's ACPI GPE block (`hw/acpi/core.c`)
-//! and PCI hotplug registers (`hw/acpi/pcihp.c`, legacy PIIX mode, bus 0), written here from the
-//! spec (§9.3) as an executable oracle. Random guest accesses and emulator requests go to both;
-//! every divergence must be one of the FIDELITY H entries that says it differs from QEMU, and
-//! each of those must be seen.
+//! and PCI hotplug registers (`hw/acpi/pcihp.c`, legacy PIIX mode, bus 0), written here from a
+//! description of their behaviour (not from QEMU's C) as an executable oracle. Random guest
+//! accesses and emulator requests go to both; every divergence must be one of the FIDELITY H
+//! entries that says it differs from QEMU, and each of those must be seen.
 //!
 //! This is a model check, not a differential test against C: QEMU 2.1's source is not built here.
 

@@ -1,5 +1,5 @@
-//! HVMOP 17-22 through the dispatcher: every error code of series §6's summary, the prologue's
-//! order, and the copy-back rules of §4.13. Failing calls leave the state unchanged.
+//! HVMOP 17-22 through the dispatcher: every error code of docs/series.md's Hypercalls summary,
+//! the prologue's order, and the copy-back rules. Failing calls leave the state unchanged.
 
 mod ioreq_common;
 use ioreq_common::*;

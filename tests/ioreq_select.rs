@@ -1,4 +1,4 @@
-//! Server selection (series §5) through the public API, with B6 and B9 fixed.
+//! Server selection (docs/series.md) through the public API, with B6 and B9 fixed.
 
 mod ioreq_common;
 use ioreq_common::*;

@@ -1,6 +1,6 @@
 //! Named regression tests: one test function per security advisory (XSA) class of this code and per
-//! defect B1-B10 of the 2014 series (`shared/spec/series.md` §4.14), so that a reader finds each
-//! by its number. Every test drives the C ABI exports, as the hypervisor's callers do
+//! defect B1-B10 of the 2014 series (docs/series.md, Known defects B1-B10), so that a reader finds
+//! each by its number. Every test drives the C ABI exports, as the hypervisor's callers do
 //! (`hvm_*ioreq*`, `hvmop_ioreq_server`, `rangeset_*`), on the host platform, which counts pages,
 //! mappings, P2M entries, event channels, heap blocks, pauses and RCU locks.
 //!
@@ -915,7 +915,7 @@ fn b9_mmio_selection_honours_df() {
     teardown(env);
 }
 
-/// B10 (rangeset, series §8.2): the series' `rangeset_report_ranges` reported nothing when `s`
+/// B10 (rangeset): the series' `rangeset_report_ranges` reported nothing when `s`
 /// was below the first range (fixed `b1c780cd31`: FIDELITY R3), and `rangeset_remove_range`
 /// grows the range below `s` or wraps at ~0UL (still in Xen 4.17; the port removes correctly:
 /// FIDELITY R1, R2).

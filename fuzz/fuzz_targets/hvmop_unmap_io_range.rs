@@ -1,6 +1,6 @@
 //! HVMOP 20 with raw argument bytes from any caller, after an arbitrary set-up of servers and
-//! injected faults. Checks: no panic, the return code is one series §6 allows for the op, a
-//! failing call copies nothing back, and nothing leaks.
+//! injected faults. Checks: no panic, the return code is one the op may return (docs/series.md,
+//! Hypercalls), a failing call copies nothing back, and nothing leaks.
 #![no_main]
 
 #[path = "ioreq_env/mod.rs"]

@@ -105,7 +105,8 @@ fn check(rc: Result<(), Errno>, ok: &[Errno], what: &str) {
     }
 }
 
-/// The server §5 (with B6 fixed) should pick for a port or MMIO request, from the snapshot.
+/// The server that selection (docs/series.md, Server selection; B6 fixed) should pick for a port
+/// or MMIO request, from the snapshot.
 fn model_select(snap: &ioreq::DomainSnapshot, p: &IoreqSlot) -> Option<u16> {
     let (first, last) = if p.type_ == IOREQ_TYPE_PIO {
         let l = p.addr.checked_add(u64::from(p.size).checked_sub(1)?)?;

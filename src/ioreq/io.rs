@@ -68,7 +68,8 @@ enum RangeKind {
     Pci,
 }
 
-/// Series §5 on a locked registry; may rewrite `p` into a PCI config request.
+/// Server selection (docs/series.md) on a locked registry; may rewrite `p` into a PCI config
+/// request.
 fn select_in<'a, P: IoreqPlatform>(
     d: DomainRef,
     reg: &'a Registry<P>,
@@ -278,7 +279,8 @@ pub fn send_assist_req<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &mut Ioreq
 /// How [`select_and_send`] finds the server.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Route {
-    /// By the request's port, MMIO or PCI config ranges (series section 5); synchronous.
+    /// By the request's port, MMIO or PCI config ranges (docs/series.md, Server selection);
+    /// synchronous.
     ByRange,
     /// By range, then queued on that server's ring (stdvga's buffered writes).
     ByRangeBuffered,

@@ -11,7 +11,7 @@
 //! Every function is generic over the platform `P: IoreqPlatform` (`platform::Active` from C,
 //! `HostPlatform` in tests) and takes the target domain. Errors are the C version's errno values.
 //!
-//! Toolstack side ([`ops`], the HVMOP helpers of series §4.8-4.11):
+//! Toolstack side ([`ops`], behind the HVMOPs; docs/series.md, ioreq servers):
 //! * [`create_server`]`(d, emulator_domid, is_default, handle_bufioreq) -> XenResult<u16>` (id)
 //! * [`destroy_server`]`(d, id)`, [`get_server_info`]`(d, id) -> ServerInfo`
 //! * [`map_io_range`] / [`unmap_io_range`]`(d, id, type, start, end)` (type 0 port, 1 memory, 2 PCI)
@@ -20,7 +20,7 @@
 //!   [`domain_destroy`]`(d)` (frees the per-domain state; call last), [`set_dm_domain`]`(d, domid)`
 //! * [`get_param_hook`]`(d, index)`, [`set_param_hook`]`(d, index, value) -> value to store`
 //!
-//! Guest side ([`io`], series §4.12 and §5):
+//! Guest side ([`io`]; docs/series.md, Server selection):
 //! * [`access_cf8`]`(d, dir, bytes, val)` (always `X86EMUL_UNHANDLEABLE`)
 //! * [`select_server`]`(d, &mut IoreqSlot) -> Option<Selected>` (may rewrite to PCI_CONFIG)
 //! * [`send_to_server`]`(d, v, Selected, &mut IoreqSlot) -> bool`,

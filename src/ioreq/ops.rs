@@ -1,10 +1,11 @@
 //! Toolstack-side operations: create, destroy, info, ranges, state, vCPUs, teardown, DM domain.
 //!
-//! Lock order (series §11): domain pause -> registry lock -> (server state, only under the
-//! registry lock here) -> the platform's event lock. Where the C takes the registry lock and then
-//! pauses (destroy, set_state, set_dm_domain), we look the server up under the read lock first,
-//! then pause, then take the write lock and look it up again: same results and no pause when the
-//! server does not exist, but a vCPU spinning on the registry lock can never stall the pause.
+//! Lock order (docs/series.md, Lock order and pausing): domain pause -> registry lock -> (server
+//! state, only under the registry lock here) -> the platform's event lock. Where the C takes the
+//! registry lock and then pauses (destroy, set_state, set_dm_domain), we look the server up under
+//! the read lock first, then pause, then take the write lock and look it up again: same results
+//! and no pause when the server does not exist, but a vCPU spinning on the registry lock can never
+//! stall the pause.
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)

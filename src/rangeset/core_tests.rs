@@ -1,4 +1,4 @@
-//! Unit tests of the core: the verified examples of the spec (series.md §8.2–8.4) verbatim, the
+//! Unit tests of the core: fixed examples whose results were checked on the series' C, the
 //! budget, swap counters, printing, and one test per FIDELITY `R` entry.
 
 use super::*;

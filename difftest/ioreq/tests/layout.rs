@@ -3,7 +3,7 @@
 //! headers: sizes, alignments, offsets, bitfield bit positions and constants.
 //!
 //! The 2014 HVMOP structs (ops 17-22) no longer exist in 4.14's or 4.17's headers (replaced by
-//! DMOPs in 4.9): they are checked against the series' table (spec section 6) and their
+//! DMOPs in 4.9): they are checked against the series' table (docs/series.md, Hypercalls) and their
 //! correspondence to the DMOP structs that replaced them is checked against the probe.
 
 #[cfg(not(xen_c_unavailable))]
@@ -179,7 +179,7 @@ fn layout_against_xen_headers() {
     eq("sizeof domid_t", 2);
     eq("sizeof evtchn_port_t", 4);
 
-    // The series' HVMOP structs, against spec section 6 (they are gone from Xen's headers).
+    // The series' HVMOP structs (docs/series.md, Hypercalls; they are gone from Xen's headers).
     assert_eq!(
         (HVMOP_CREATE_IOREQ_SERVER, HVMOP_GET_IOREQ_SERVER_INFO),
         (17, 18)
@@ -347,7 +347,7 @@ fn layout_against_xen_headers() {
         id = "id",
         pad = "pad"
     );
-    // The spec's section 10.3 DMOP table (checks the spec itself).
+    // The DMOP numbers and fields docs/series.md gives (Hypercalls), against 4.17's headers.
     eq("XEN_DMOP_create_ioreq_server", 1);
     eq("XEN_DMOP_get_ioreq_server_info", 2);
     eq("XEN_DMOP_map_io_range_to_ioreq_server", 3);

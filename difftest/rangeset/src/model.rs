@@ -216,25 +216,25 @@ mod tests {
     #[test]
     fn removal_examples_from_the_notes_and_spec() {
         let ok = RemoveDefects::default();
-        // notes: removing [45,50] from {[36,38],[48,86]} gives {[36,44],[51,86]} in the C.
+        // FIDELITY R1: removing [45,50] from {[36,38],[48,86]} gives {[36,44],[51,86]} in the C.
         let pre = [(36, 38), (48, 86)];
         assert_eq!(remove(&pre, 45, 50, GROW), vec![(36, 44), (51, 86)]);
         assert_eq!(remove(&pre, 45, 50, ok), vec![(36, 38), (51, 86)]);
-        // spec 8.2: {0-1, 4-5} remove 3-4 gives {0-2, 5} in the C.
+        // FIDELITY R1: {0-1, 4-5} remove 3-4 gives {0-2, 5} in the C.
         assert_eq!(remove(&[(0, 1), (4, 5)], 3, 4, GROW), vec![(0, 2), (5, 5)]);
-        // spec 8.2: {0-1, 5-10} remove 3-MAX gives {0-2, 0-10} in the C.
+        // FIDELITY R2: {0-1, 5-10} remove 3-MAX gives {0-2, 0-10} in the C.
         assert_eq!(
             remove(&[(0, 1), (5, 10)], 3, u64::MAX, BOTH),
             vec![(0, 2), (0, 10)]
         );
         assert_eq!(remove(&[(0, 1), (5, 10)], 3, u64::MAX, ok), vec![(0, 1)]);
-        // notes: removing [0,~0] from {[5,10],[20,30]} gives {[0,30]}.
+        // FIDELITY R2: removing [0,~0] from {[5,10],[20,30]} gives {[0,30]}.
         assert_eq!(
             remove(&[(5, 10), (20, 30)], 0, u64::MAX, WRAP),
             vec![(0, 30)]
         );
         assert_eq!(remove(&[(5, 10), (20, 30)], 0, u64::MAX, ok), vec![]);
-        // spec 8.2 spanning removals.
+        // Removals spanning several ranges, as the series' C gives them.
         let r = remove(&[(5, 50), (60, 70)], 45, 65, ok);
         assert_eq!(r, vec![(5, 44), (66, 70)]);
         assert_eq!(remove(&r, 0, 1000, BOTH), vec![]);

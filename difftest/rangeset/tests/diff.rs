@@ -1,6 +1,6 @@
 //! The rangeset differential test: Xen 4.17's C and the Rust, in this one binary, on the same
-//! random operation sequences (and on the spec's verified examples). Every divergence must be one
-//! the fidelity ledger lists, and every divergence the ledger lists must actually occur.
+//! random operation sequences (and on fixed examples with known results). Every divergence must be
+//! one the fidelity ledger lists, and every divergence the ledger lists must actually occur.
 
 use difftest_rangeset::oracle;
 use difftest_rangeset::{missing_rust_declarations, C_AVAILABLE};
@@ -359,7 +359,7 @@ mod with_c {
 
     const MAX: u64 = u64::MAX;
 
-    /// Spec 8.2 "add_range" and "remove_range" verified sequences.
+    /// Fixed `add_range` and `remove_range` sequences with known results.
     #[test]
     fn spec_add_and_remove_sequences() {
         if skip_without_c() {
@@ -415,7 +415,7 @@ mod with_c {
         assert_eq!(c.last().unwrap(), &format!("{:?}", vec![(0, MAX)]));
     }
 
-    /// Spec 8.2 limit semantics and 8.4 claim_range examples.
+    /// The limit's semantics (docs/series.md, Rangesets) and `claim_range` examples.
     #[test]
     fn spec_limit_and_claim() {
         if skip_without_c() {
@@ -456,7 +456,8 @@ mod with_c {
         assert_eq!(c[6], "0 (-28, 0)");
     }
 
-    /// Spec 8.3 printk examples and 8.4 report_ranges (4.17: from the first range) and NULL sets.
+    /// printk examples (docs/series.md, Rangesets), report_ranges (4.17: from the first range),
+    /// NULL sets.
     #[test]
     fn spec_printk_report_and_null() {
         if skip_without_c() {
@@ -492,8 +493,8 @@ mod with_c {
         assert_eq!(c[2], "(true, false, false, false)");
     }
 
-    /// The ledger's removal divergences on the spec's own examples: the C shows the defect, the
-    /// Rust gives the correct result.
+    /// The ledger's removal divergences on the examples above (FIDELITY R1, R2): the C shows the
+    /// defect, the Rust gives the correct result.
     #[test]
     fn ledger_removal_divergences() {
         if skip_without_c() {

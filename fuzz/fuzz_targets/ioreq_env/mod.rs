@@ -116,7 +116,7 @@ pub fn hvmop(op: u64, arg: &[u8]) -> (i64, Vec<u8>) {
     (rc, take_guest_buffer(h))
 }
 
-/// The error codes series §6 allows for each op.
+/// The error codes each op may return (docs/series.md, Hypercalls).
 pub fn allowed(op: u32, rc: i64) -> bool {
     let e = |x: Errno| i64::from(x.to_neg());
     let common = [
