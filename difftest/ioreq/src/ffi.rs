@@ -171,6 +171,7 @@ harness_api! {
     fn domain_set_pool(d: *mut CDomainRaw, base: u64, nr_pages: c_uint) -> c_int;
     fn domain_set_cpu(d: *mut CDomainRaw, amd: bool, family: c_uint, cf8_ext: bool);
     fn vcpu_add(d: *mut CDomainRaw) -> c_int;
+    fn vcpu_add_again(d: *mut CDomainRaw, vcpu: c_uint) -> c_int;
     fn vcpu_remove_last(d: *mut CDomainRaw);
     fn nr_vcpus(d: *mut CDomainRaw) -> c_uint;
     fn set_current(d: *mut CDomainRaw, vcpu: c_uint);
@@ -326,6 +327,13 @@ impl CDomain {
     pub fn vcpu_add(&self) -> i32 {
         // SAFETY: live domain (owned by self).
         unsafe { (self.api.vcpu_add)(self.p()) }
+    }
+
+    /// Registers existing vcpu `vcpu` with every server again (a caller's misuse: FIDELITY I15);
+    /// 0 or -errno.
+    pub fn vcpu_add_again(&self, vcpu: u32) -> i32 {
+        // SAFETY: live domain (owned by self); the harness checks the index.
+        unsafe { (self.api.vcpu_add_again)(self.p(), vcpu) }
     }
 
     pub fn vcpu_remove_last(&self) {
