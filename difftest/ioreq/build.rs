@@ -22,6 +22,7 @@ fn main() {
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=XEN_SRC_CACHE");
     println!("cargo:rerun-if-env-changed=XEN_DIFF_REQUIRED");
+    println!("cargo:rerun-if-env-changed=XEN_C_SANITIZE");
 
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let top = manifest.join("../..");
@@ -138,6 +139,7 @@ fn build_bench(cdir: &Path, x417: &Path, xen_files: &[&str], out: &Path) {
         .filter(|s| {
             !s.starts_with("xenb_")
                 && !LIBC.contains(&s.as_str())
+                && !is_sanitizer_symbol(s)
                 && !BENCH_RUST_EXPORTS.contains(&s.as_str())
                 && s != "clock_gettime"
         })
@@ -308,7 +310,26 @@ fn harness_build_with(cdir: &Path, xen: &Path, extra: Option<&Path>, ours: bool)
     if ours {
         b.flag("-Wno-missing-field-initializers");
     }
+    sanitize(&mut b);
     b
+}
+
+/// `XEN_C_SANITIZE=address` (the ASan mode of `scripts/fuzz-campaign`): Xen's C and our C beside it
+/// are built with AddressSanitizer. Only for a Rust side built with `-Zsanitizer=address` (`cargo
+/// fuzz --sanitizer address`), whose runtime the instrumented C then uses.
+fn sanitize(b: &mut cc::Build) {
+    match env::var("XEN_C_SANITIZE").as_deref() {
+        Err(_) | Ok("") => {}
+        Ok("address") => {
+            b.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");
+        }
+        Ok(other) => panic!("XEN_C_SANITIZE={other}: only 'address' is supported"),
+    }
+}
+
+/// Whether `sym` is a sanitizer runtime's (the instrumented C calls them; never a Rust export).
+fn is_sanitizer_symbol(sym: &str) -> bool {
+    sym.starts_with("__asan_") || sym.starts_with("__sanitizer_")
 }
 
 fn ar() -> String {
@@ -436,7 +457,7 @@ fn check_closed(objects: &[PathBuf]) {
     let defined = symbols(objects, "--defined-only");
     let open: Vec<String> = symbols(objects, "--undefined-only")
         .into_iter()
-        .filter(|s| !defined.contains(s) && !LIBC.contains(&s.as_str()))
+        .filter(|s| !defined.contains(s) && !LIBC.contains(&s.as_str()) && !is_sanitizer_symbol(s))
         .collect();
     assert!(
         open.is_empty(),

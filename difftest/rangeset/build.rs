@@ -50,6 +50,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=XEN_SRC_CACHE");
+    println!("cargo:rerun-if-env-changed=XEN_C_SANITIZE");
 
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let top = manifest.join("../..");
@@ -105,6 +106,7 @@ fn main() {
         .warnings_into_errors(true)
         .file(xen.join("xen/common/rangeset.c"))
         .file(manifest.join("c/harness.c"));
+    sanitize(&mut build);
     let objects = build.compile_intermediates();
 
     // Rename every global the C defines, in every object, so cross-object calls follow.
@@ -269,6 +271,19 @@ fn defined_globals(object: &Path) -> Vec<String> {
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect()
+}
+
+/// `XEN_C_SANITIZE=address` (the ASan mode of `scripts/fuzz-campaign`): Xen's C and our C beside it
+/// are built with AddressSanitizer. Only for a Rust side built with `-Zsanitizer=address` (`cargo
+/// fuzz --sanitizer address`), whose runtime the instrumented C then uses.
+fn sanitize(b: &mut cc::Build) {
+    match env::var("XEN_C_SANITIZE").as_deref() {
+        Err(_) | Ok("") => {}
+        Ok("address") => {
+            b.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");
+        }
+        Ok(other) => panic!("XEN_C_SANITIZE={other}: only 'address' is supported"),
+    }
 }
 
 fn run(cmd: &mut Command) {
