@@ -273,18 +273,8 @@ fn defined_globals(object: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `XEN_C_SANITIZE=address` (the ASan mode of `scripts/fuzz-campaign`): Xen's C and our C beside it
-/// are built with AddressSanitizer. Only for a Rust side built with `-Zsanitizer=address` (`cargo
-/// fuzz --sanitizer address`), whose runtime the instrumented C then uses.
-fn sanitize(b: &mut cc::Build) {
-    match env::var("XEN_C_SANITIZE").as_deref() {
-        Err(_) | Ok("") => {}
-        Ok("address") => {
-            b.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");
-        }
-        Ok(other) => panic!("XEN_C_SANITIZE={other}: only 'address' is supported"),
-    }
-}
+// sanitize: the ASan mode shared with difftest/ioreq.
+include!("../c_sanitize.rs");
 
 fn run(cmd: &mut Command) {
     let res = cmd

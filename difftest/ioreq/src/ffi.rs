@@ -489,6 +489,17 @@ impl CDomain {
     }
 }
 
+/// The usual small world: a privileged dom0 (current, as the emulator) and HVM guest `guest` with
+/// `nr_vcpus` vcpus and an 8-page ioreq pool at 0xfeff0.
+pub fn dom0_and_guest(guest: u16, nr_vcpus: u32) -> (CDomain, CDomain) {
+    let dm = CDomain::create(0, 1).expect("dom0");
+    dm.set_privileged(true);
+    let g = CDomain::create(guest, nr_vcpus).expect("guest");
+    assert_eq!(g.set_pool(0xfeff0, 8), 0);
+    dm.make_current(0);
+    (dm, g)
+}
+
 /// The XEN_DMOP hypercall with one buffer, as the current vcpu; 0 or -errno.
 pub fn dm_op(domid: u16, buf: &mut [u8]) -> i32 {
     // SAFETY: `buf` is valid for writes of its length, which is passed.

@@ -31,15 +31,11 @@ type Outcome = (i32, i64, bool, bool);
 
 #[cfg(not(xen_c_unavailable))]
 fn c_side() -> Outcome {
-    use difftest_ioreq::ffi::{self, CDomain};
+    use difftest_ioreq::ffi;
 
     let _g = difftest_ioreq::c_lock();
     ffi::select_xen(ffi::XenC::V417);
-    let dm = CDomain::create(0, 1).expect("dom0");
-    dm.set_privileged(true);
-    let guest = CDomain::create(7, 1).expect("guest");
-    assert_eq!(guest.set_pool(0xfeff0, 8), 0);
-    dm.make_current(0);
+    let (dm, guest) = ffi::dom0_and_guest(7, 1);
     let mut id = 0;
     assert_eq!(ffi::create(7, 1, &mut id), 0);
     let old_ring = guest.server_bufioreq_evtchn(id).expect("ring port");
