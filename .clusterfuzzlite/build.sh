@@ -13,7 +13,8 @@ case "${SANITIZER:-address}" in
   # undefined, coverage, none: the base image's RUSTFLAGS carry what applies.
   *) san=none ;;
 esac
-target_dir=$WORK/cargo-fuzz
+# One cargo target dir per sanitizer, so switching does not rebuild the other.
+target_dir=$WORK/cargo-fuzz-$san
 targets=$(cd fuzz && cargo fuzz list)
 [ -n "$targets" ] || { echo "build.sh: 'cargo fuzz list' lists no target" >&2; exit 1; }
 for t in $targets; do
