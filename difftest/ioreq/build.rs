@@ -22,6 +22,7 @@ fn main() {
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=XEN_SRC_CACHE");
     println!("cargo:rerun-if-env-changed=XEN_DIFF_REQUIRED");
+    println!("cargo:rerun-if-env-changed=XEN_C_SANITIZE");
 
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let top = manifest.join("../..");
@@ -138,6 +139,7 @@ fn build_bench(cdir: &Path, x417: &Path, xen_files: &[&str], out: &Path) {
         .filter(|s| {
             !s.starts_with("xenb_")
                 && !LIBC.contains(&s.as_str())
+                && !is_sanitizer_symbol(s)
                 && !BENCH_RUST_EXPORTS.contains(&s.as_str())
                 && s != "clock_gettime"
         })
@@ -308,8 +310,12 @@ fn harness_build_with(cdir: &Path, xen: &Path, extra: Option<&Path>, ours: bool)
     if ours {
         b.flag("-Wno-missing-field-initializers");
     }
+    sanitize(&mut b);
     b
 }
+
+// sanitize, is_sanitizer_symbol: the ASan mode shared with difftest/rangeset.
+include!("../c_sanitize.rs");
 
 fn ar() -> String {
     env::var("AR").unwrap_or_else(|_| "ar".into())
@@ -436,7 +442,7 @@ fn check_closed(objects: &[PathBuf]) {
     let defined = symbols(objects, "--defined-only");
     let open: Vec<String> = symbols(objects, "--undefined-only")
         .into_iter()
-        .filter(|s| !defined.contains(s) && !LIBC.contains(&s.as_str()))
+        .filter(|s| !defined.contains(s) && !LIBC.contains(&s.as_str()) && !is_sanitizer_symbol(s))
         .collect();
     assert!(
         open.is_empty(),

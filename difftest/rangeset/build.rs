@@ -50,6 +50,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=XEN_SRC_CACHE");
+    println!("cargo:rerun-if-env-changed=XEN_C_SANITIZE");
 
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let top = manifest.join("../..");
@@ -105,6 +106,7 @@ fn main() {
         .warnings_into_errors(true)
         .file(xen.join("xen/common/rangeset.c"))
         .file(manifest.join("c/harness.c"));
+    sanitize(&mut build);
     let objects = build.compile_intermediates();
 
     // Rename every global the C defines, in every object, so cross-object calls follow.
@@ -270,6 +272,9 @@ fn defined_globals(object: &Path) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect()
 }
+
+// sanitize: the ASan mode shared with difftest/ioreq.
+include!("../c_sanitize.rs");
 
 fn run(cmd: &mut Command) {
     let res = cmd

@@ -202,6 +202,15 @@ int xenc_h_vcpu_add(struct domain *d)
     return 0;
 }
 
+int xenc_h_vcpu_add_again(struct domain *d, unsigned int vcpu)
+{
+    struct xenc_domain *xd = XD(d);
+
+    if ( vcpu >= xd->nr_vcpus )
+        return -EINVAL;
+    return xenc_v_add_vcpu_all(d, &xd->vcpus[vcpu]);
+}
+
 void xenc_h_vcpu_remove_last(struct domain *d)
 {
     struct xenc_domain *xd = XD(d);

@@ -114,6 +114,8 @@ int xenc_h_domain_set_pool(struct domain *d, unsigned long base, unsigned int nr
 void xenc_h_domain_set_cpu(struct domain *d, bool amd, unsigned int family, bool cf8_ext);
 /* Adds a vcpu (hvm_vcpu_initialise's ioreq step); <0 on failure (vcpu not added). */
 int xenc_h_vcpu_add(struct domain *d);
+/* hvm_vcpu_initialise's ioreq step again for existing vcpu `vcpu` (a caller's misuse, FIDELITY I15). */
+int xenc_h_vcpu_add_again(struct domain *d, unsigned int vcpu);
 /* Removes the highest vcpu (hvm_vcpu_destroy's ioreq step). */
 void xenc_h_vcpu_remove_last(struct domain *d);
 unsigned int xenc_h_nr_vcpus(struct domain *d);

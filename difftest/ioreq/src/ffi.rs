@@ -171,6 +171,7 @@ harness_api! {
     fn domain_set_pool(d: *mut CDomainRaw, base: u64, nr_pages: c_uint) -> c_int;
     fn domain_set_cpu(d: *mut CDomainRaw, amd: bool, family: c_uint, cf8_ext: bool);
     fn vcpu_add(d: *mut CDomainRaw) -> c_int;
+    fn vcpu_add_again(d: *mut CDomainRaw, vcpu: c_uint) -> c_int;
     fn vcpu_remove_last(d: *mut CDomainRaw);
     fn nr_vcpus(d: *mut CDomainRaw) -> c_uint;
     fn set_current(d: *mut CDomainRaw, vcpu: c_uint);
@@ -328,6 +329,13 @@ impl CDomain {
         unsafe { (self.api.vcpu_add)(self.p()) }
     }
 
+    /// Registers existing vcpu `vcpu` with every server again (a caller's misuse: FIDELITY I15);
+    /// 0 or -errno.
+    pub fn vcpu_add_again(&self, vcpu: u32) -> i32 {
+        // SAFETY: live domain (owned by self); the harness checks the index.
+        unsafe { (self.api.vcpu_add_again)(self.p(), vcpu) }
+    }
+
     pub fn vcpu_remove_last(&self) {
         // SAFETY: live domain (owned by self).
         unsafe { (self.api.vcpu_remove_last)(self.p()) }
@@ -479,6 +487,17 @@ impl CDomain {
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.as_ptr().add(off), bytes.len()) };
         true
     }
+}
+
+/// The usual small world: a privileged dom0 (current, as the emulator) and HVM guest `guest` with
+/// `nr_vcpus` vcpus and an 8-page ioreq pool at 0xfeff0.
+pub fn dom0_and_guest(guest: u16, nr_vcpus: u32) -> (CDomain, CDomain) {
+    let dm = CDomain::create(0, 1).expect("dom0");
+    dm.set_privileged(true);
+    let g = CDomain::create(guest, nr_vcpus).expect("guest");
+    assert_eq!(g.set_pool(0xfeff0, 8), 0);
+    dm.make_current(0);
+    (dm, g)
 }
 
 /// The XEN_DMOP hypercall with one buffer, as the current vcpu; 0 or -errno.

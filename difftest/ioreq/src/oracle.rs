@@ -239,6 +239,10 @@ pub const NOT_AGAINST_4_17: &[(&str, &str)] = &[
     ("I12", "at most 8 vcpus, all known to every server"),
     ("I13", "no allocation failure is injected"),
     ("I14", "the oracle uses the safe API, never NULL pointers"),
+    (
+        "I15",
+        "vcpus are added once each; the repeated add is shown by tests/vcpu_add_again.rs",
+    ),
     // The series against its later upstream history (I200+): the port keeps the series' behaviour
     // where 4.17 differs only with a misbehaving emulator, a shutting-down domain or a failing
     // P2M, none of which these operations produce; each has its own test (tests/).

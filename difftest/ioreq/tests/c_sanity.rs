@@ -253,17 +253,13 @@ fn c_sanity_on(which: difftest_ioreq::ffi::XenC) {
 #[cfg(not(xen_c_unavailable))]
 #[test]
 fn c_on_rust_rangeset() {
-    use difftest_ioreq::ffi::{self, CDomain, RawIoreq};
+    use difftest_ioreq::ffi::{self, RawIoreq};
 
     let _g = difftest_ioreq::c_lock();
     ffi::select_xen(ffi::XenC::V417);
     let base = ffi::counters();
     ffi::use_rust_rangeset(true);
-    let dm = CDomain::create(0, 1).expect("dom0");
-    dm.set_privileged(true);
-    let guest = CDomain::create(7, 1).expect("guest");
-    assert_eq!(guest.set_pool(0xfeff0, 8), 0);
-    dm.make_current(0);
+    let (dm, guest) = ffi::dom0_and_guest(7, 1);
     let mut id = 0;
     assert_eq!(ffi::create(7, 0, &mut id), 0);
     assert_eq!(guest.stats().rangesets, 0, "the sets are the Rust crate's");
