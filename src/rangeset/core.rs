@@ -557,7 +557,7 @@ impl RangeList {
         self.consume_ranges_with_limits(cb, || None)
     }
 
-    /// [`RangeSet::consume_ranges`] where `limit_set_by_cb` tells, after each callback, whether
+    /// [`RangeList::consume_ranges`] where `limit_set_by_cb` tells, after each callback, whether
     /// the callback called `rangeset_limit` on this very set (which takes no lock in Xen, so its
     /// new budget counts before the consumed range is freed, exactly as Xen's `nr_ranges` store).
     #[allow(
