@@ -21,6 +21,7 @@ mod ioreq_env;
 use ioreq_env::*;
 
 use std::ffi::c_void;
+use std::mem::{offset_of, size_of};
 use std::ptr::{null, null_mut, NonNull};
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -370,7 +371,7 @@ fn emulator_write(st: &State, server: u8, ring: bool, off: u16, bytes: &[u8]) {
 
 fn emulator_answer(st: &State, vcpu: u8) {
     let v = st.vcpu_ref(vcpu);
-    let off = (H::vcpu_id(v) as usize) * 32 + IOREQ_OFF_FLAGS;
+    let off = (H::vcpu_id(v) as usize) * size_of::<IoreqSlot>() + offset_of!(IoreqSlot, flags);
     if off >= 4096 {
         return;
     }
