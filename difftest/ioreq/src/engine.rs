@@ -571,8 +571,8 @@ impl<R: Side> Engine<R> {
                     let (s, end) = if e.chance(40) {
                         (a, b)
                     } else {
-                        let s = a + e.below(b - a + 1);
-                        (s, s + e.below(b - s + 1))
+                        let s = e.within(a, b);
+                        (s, e.within(s, b))
                     };
                     self.range_call(caller, target, srv, map, ty, s, end, pad);
                     return;
@@ -944,7 +944,7 @@ impl<R: Side> Engine<R> {
             0 => {
                 p.type_ = 0;
                 p.size = e.pick(&[1, 2, 4]);
-                p.addr = a + e.below(b - a + 1);
+                p.addr = e.within(a, b);
                 // Guest ports are 16-bit.
                 if p.addr > 0xffff {
                     return None;
@@ -954,7 +954,7 @@ impl<R: Side> Engine<R> {
                 p.type_ = 1;
                 p.size = e.pick(&[1, 2, 4, 8]);
                 p.count = if e.chance(80) { 1 } else { 2 };
-                p.addr = a + e.below(b - a + 1);
+                p.addr = e.within(a, b);
                 if e.chance(15) && p.addr >= 16 {
                     p.set_df(true);
                 }
@@ -965,7 +965,7 @@ impl<R: Side> Engine<R> {
             }
             _ => {
                 // Only segment 0 is reachable through CF8.
-                let sbdf = a + e.below(b - a + 1);
+                let sbdf = e.within(a, b);
                 if sbdf > 0xffff {
                     return None;
                 }
@@ -1180,17 +1180,27 @@ impl<R: Side> Engine<R> {
             }
             let within =
                 |rs: &[(u64, u64)], a: u64, b: u64| rs.iter().any(|&(s, e)| s <= a && b <= e);
+            // Xen computes an access's ends in wrapping 64-bit arithmetic; so does this model.
             let size = u64::from(p.size);
             match p.type_ {
-                0 => within(&v.ranges[0], p.addr, p.addr + size - 1),
+                0 => within(
+                    &v.ranges[0],
+                    p.addr,
+                    p.addr.wrapping_add(size).wrapping_sub(1),
+                ),
                 1 => {
-                    let total = size * u64::from(p.count);
+                    let total = size.wrapping_mul(u64::from(p.count));
                     let first = if p.df() {
-                        p.addr - (u64::from(p.count) - 1) * size
+                        p.addr
+                            .wrapping_sub(u64::from(p.count).wrapping_sub(1).wrapping_mul(size))
                     } else {
                         p.addr
                     };
-                    within(&v.ranges[1], first, first + total - 1)
+                    within(
+                        &v.ranges[1],
+                        first,
+                        first.wrapping_add(total).wrapping_sub(1),
+                    )
                 }
                 _ => within(&v.ranges[2], p.addr >> 32, p.addr >> 32),
             }

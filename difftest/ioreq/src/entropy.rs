@@ -8,6 +8,13 @@ pub trait Entropy {
     fn below(&mut self, n: u64) -> u64 {
         self.u64() % n.max(1)
     }
+    /// A value in `a..=b` (`a <= b`), the whole `u64` range included.
+    fn within(&mut self, a: u64, b: u64) -> u64 {
+        match (b - a).checked_add(1) {
+            Some(n) => a + self.below(n),
+            None => self.u64(),
+        }
+    }
     /// True with probability `pct`/100.
     fn chance(&mut self, pct: u64) -> bool {
         self.below(100) < pct
