@@ -17,13 +17,3 @@ pub trait GuestCopy {
     /// `copy_to_guest`: writes `src` to the caller's memory at `dst`; -EFAULT on failure.
     fn copy_to_guest(dst: GuestHandle, src: &[u8]) -> XenResult<()>;
 }
-
-/// The `N` bytes at `off` of an argument or record copied in as bytes (for little-endian field
-/// decoding). Decoders pass constant offsets inside their fixed-size buffers, so the zero fallback
-/// is never taken; it only keeps them panic-free.
-pub fn bytes_at<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    b.get(off..)
-        .and_then(<[u8]>::first_chunk::<N>)
-        .copied()
-        .unwrap_or([0; N])
-}
