@@ -27,7 +27,6 @@ pub trait Console {
 /// Hands the bytes of `pieces` to `out`, in order and in as many calls as it takes: the crate's one
 /// formatter (not generic, never inlined: one copy serves every caller).
 #[inline(never)]
-#[cfg_attr(feature = "xen", optimize(size))]
 pub fn write_pieces(pieces: &[Piece<'_>], out: &mut dyn FnMut(&[u8])) {
     for p in pieces {
         match *p {
@@ -40,7 +39,6 @@ pub fn write_pieces(pieces: &[Piece<'_>], out: &mut dyn FnMut(&[u8])) {
 
 /// `v` in `radix` (10 or 16), lower-case digits, no leading zeros.
 #[inline(never)]
-#[cfg_attr(feature = "xen", optimize(size))]
 fn write_number(mut v: u64, radix: u64, out: &mut dyn FnMut(&[u8])) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     // u64::MAX has 20 decimal digits.
