@@ -7,6 +7,11 @@
 //! supplied by the C glue in `xen-patches/`; the `host` feature implements it on std with resource
 //! counters, for tests, fuzzing, benchmarks and the demo.
 #![no_std]
+// Cold paths (creation, destruction, control operations, printing) carry
+// `#[cfg_attr(feature = "xen", optimize(size))]`: the hypervisor build compiles them for size and
+// the hot paths (rangeset lookups and writers, ioreq selection, send and completion) for speed.
+// That build already runs with RUSTC_BOOTSTRAP=1 (scripts/xen-rust-lib) for its -Z flags.
+#![cfg_attr(feature = "xen", feature(optimize_attribute))]
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)

@@ -53,6 +53,7 @@ impl PortBlock {
     }
 
     /// `port`'s offset into the block, or `None` outside it.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn offset_of(self, port: u32) -> Option<u32> {
         port.checked_sub(self.base())
             .filter(|o| *o < self.port_count())
@@ -91,6 +92,7 @@ pub mod slot_state {
 }
 
 /// Checks an emulator-supplied slot number: 1..=31.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn check_slot(slot: u32) -> XenResult<u32> {
     if slot == 0 || slot >= 32 {
         return Err(Errno::EINVAL);
@@ -99,6 +101,7 @@ pub fn check_slot(slot: u32) -> XenResult<u32> {
 }
 
 /// The bits a read of `bytes` bytes returns (`bytes` is 1, 2 or 4).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn width_mask(bytes: u32) -> u32 {
     match bytes {
         1 => 0xff,
@@ -109,10 +112,12 @@ fn width_mask(bytes: u32) -> u32 {
 
 /// What a read of `bytes` bytes that nothing decodes returns: all ones of that width (all 32
 /// bits for a width other than 1, 2 or 4).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn all_ones(bytes: u32) -> u32 {
     width_mask(bytes)
 }
 
+#[cfg_attr(feature = "xen", optimize(size))]
 fn valid_width(bytes: u32) -> bool {
     matches!(bytes, 1 | 2 | 4)
 }
@@ -145,10 +150,12 @@ impl HotplugController {
     }
 
     /// The controller's contribution to the SCI: any enabled GPE with its status set.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn sci_level(&self) -> bool {
         self.gpe_sts & self.gpe_en != 0
     }
 
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn gpe_status(&self) -> u16 {
         self.gpe_sts
     }
@@ -156,25 +163,30 @@ impl HotplugController {
         self.gpe_en
     }
     /// PCIU as the guest reads it.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn pciu(&self) -> u32 {
         self.up
     }
     /// PCID as the guest reads it.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn pcid(&self) -> u32 {
         self.down
     }
     /// RMV as the guest reads it.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn rmv(&self) -> u32 {
         self.present
     }
     pub fn present(&self) -> u32 {
         self.present
     }
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn ejected(&self) -> u32 {
         self.ejected
     }
 
     /// The GPE0 block's byte at `offset` (0-3), or `None` outside the block.
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn gpe_byte(&self, offset: u32) -> Option<u8> {
         let [s0, s1] = self.gpe_sts.to_le_bytes();
         let [e0, e1] = self.gpe_en.to_le_bytes();
@@ -189,6 +201,7 @@ impl HotplugController {
 
     /// A guest read of `bytes` bytes at `offset` into the GPE0 block. Bytes past the block read
     /// as 0xff (nothing decodes them); a width other than 1, 2 or 4 reads all ones.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn gpe_read(&self, offset: u32, bytes: u32) -> u32 {
         if !valid_width(bytes) {
             return all_ones(bytes);
@@ -206,6 +219,7 @@ impl HotplugController {
     /// A guest write of `bytes` bytes at `offset` into the GPE0 block: status bytes are
     /// write-1-to-clear, enable bytes are stored; bytes past the block and writes of another
     /// width than 1, 2 or 4 are ignored.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn gpe_write(&mut self, offset: u32, bytes: u32, val: u32) {
         if !valid_width(bytes) {
             return;
@@ -223,6 +237,7 @@ impl HotplugController {
 
     /// Sets GPE0 status bit `bit` (0-15), as a hardware event does: e.g. [`GPE_CPU_HOTPLUG`] for
     /// a CPU hotplug event, which shares the block with PCI hotplug.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn gpe_raise(&mut self, bit: u32) -> XenResult<()> {
         if bit >= NR_GPES {
             return Err(Errno::EINVAL);
@@ -232,6 +247,7 @@ impl HotplugController {
     }
 
     /// A guest read of `bytes` bytes at `offset` into `block`.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn port_read(&self, block: PortBlock, offset: u32, bytes: u32) -> u32 {
         match block {
             PortBlock::Gpe0 => self.gpe_read(offset, bytes),
@@ -240,6 +256,7 @@ impl HotplugController {
     }
 
     /// A guest write of `bytes` bytes of `val` at `offset` into `block`.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn port_write(&mut self, block: PortBlock, offset: u32, bytes: u32, val: u32) {
         match block {
             PortBlock::Gpe0 => self.gpe_write(offset, bytes, val),
@@ -249,6 +266,7 @@ impl HotplugController {
 
     /// A guest read of the 0xae00 registers. Only aligned 4-byte reads are decoded; others read
     /// all ones, like an access nothing claims.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn pcihp_read(&self, offset: u32, bytes: u32) -> u32 {
         if bytes != 4 {
             return all_ones(bytes);
@@ -264,6 +282,7 @@ impl HotplugController {
 
     /// A guest write to the 0xae00 registers: only an aligned 4-byte write to B0EJ does anything;
     /// writes to the read-only registers and of other widths are ignored.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn pcihp_write(&mut self, offset: u32, bytes: u32, val: u32) {
         if bytes == 4 && offset == PCIHP_B0EJ {
             self.eject(val);
@@ -272,6 +291,7 @@ impl HotplugController {
 
     /// B0EJ: the lowest set bit names the slot. The eject completes only if a removal of that
     /// slot is pending; it clears both latches and tells the emulator (EJECTED).
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn eject(&mut self, val: u32) {
         if val == 0 {
             return;
@@ -289,6 +309,7 @@ impl HotplugController {
     /// An emulator plugs a device into `slot`: PCIU latches it and GPE 1 fires. -EINVAL for slot
     /// 0 or >= 32, -EEXIST if the slot holds a device, -EBUSY if that device's removal is still
     /// pending (the guest has not ejected it yet).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn plug(&mut self, slot: u32) -> XenResult<()> {
         let bit = check_slot(slot)?;
         if self.present & bit != 0 {
@@ -307,6 +328,7 @@ impl HotplugController {
 
     /// An emulator asks the guest to release `slot`: PCID latches it and GPE 1 fires (again, if
     /// it was already requested). -EINVAL for slot 0 or >= 32, -ENOENT if the slot is empty.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn unplug_request(&mut self, slot: u32) -> XenResult<()> {
         let bit = check_slot(slot)?;
         if self.present & bit == 0 {
@@ -318,6 +340,7 @@ impl HotplugController {
     }
 
     /// The [`slot_state`] bits of `slot` (1..=31, else -EINVAL).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn slot_state(&self, slot: u32) -> XenResult<u32> {
         let bit = check_slot(slot)?;
         let mut s = 0;
@@ -336,6 +359,7 @@ impl HotplugController {
 
     /// Whether the state is one this controller can reach: latches and the ejected set only
     /// name hot-pluggable slots, latches only present slots, ejected slots are not present.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn is_consistent(&self) -> bool {
         let all = self.present | self.up | self.down | self.ejected;
         all & !SLOT_MASK == 0

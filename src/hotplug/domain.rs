@@ -28,12 +28,14 @@ impl<P: Platform> SlotValue<P> for HotplugKey {
 type ControllerSlot = SlotState<HotplugKey>;
 
 /// `d`'s controller; it stays valid until `deinit` (see the module's lifetime contract).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn shared<P: Platform>(d: DomainRef) -> Option<&'static SharedController<P>> {
     ControllerSlot::get::<P>(d)
 }
 
 /// Gives `d` a controller in its reset state (nothing plugged, all GPEs clear): -EEXIST if it has
 /// one, -ENOMEM if memory runs out.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn init<P: Platform>(d: DomainRef) -> XenResult<()> {
     // init/deinit are serialised by domain construction and destruction, so nothing can create a
     // controller between this check and the creation.
@@ -50,6 +52,7 @@ pub fn init<P: Platform>(d: DomainRef) -> XenResult<()> {
 /// controller may be running or start during or after this call (Xen: `hvm_domain_destroy`,
 /// after the RCU grace period), and `d`'s SCI line must still be usable. The controller's
 /// references are `'static` only by this contract.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe fn deinit<P: Platform>(d: DomainRef) {
     // SAFETY: the caller's contract: no vCPU or hypercall can hold or take a reference to the
     // controller.
@@ -63,6 +66,7 @@ pub unsafe fn deinit<P: Platform>(d: DomainRef) {
 }
 
 /// Whether `d` has a controller.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn has_controller<P: Platform>(d: DomainRef) -> bool {
     shared::<P>(d).is_some()
 }
@@ -70,6 +74,7 @@ pub fn has_controller<P: Platform>(d: DomainRef) -> bool {
 /// Runs `f` on `d`'s controller under its lock, then drives the controller's SCI source with the
 /// new level (still under the lock, so that concurrent accesses drive the line in the order they
 /// changed the state). `None` if `d` has no controller.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn with_controller<P: Platform, R>(
     d: DomainRef,
     f: impl FnOnce(&mut HotplugController) -> R,
@@ -81,6 +86,7 @@ pub fn with_controller<P: Platform, R>(
 }
 
 /// `d`'s controller state (a copy), or `None`. A read lock suffices for a copy and drives no line.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn snapshot<P: Platform>(d: DomainRef) -> Option<HotplugController> {
     let c = *shared::<P>(d)?.read();
     Some(c)
@@ -89,6 +95,7 @@ pub fn snapshot<P: Platform>(d: DomainRef) -> Option<HotplugController> {
 /// A guest access by a vCPU of `d` at `offset` into `block`; `write` selects the direction; the
 /// result is the value read (0 for a write). Without a controller the access reads all ones and
 /// writes nothing.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn port_io<P: Platform>(
     d: DomainRef,
     block: PortBlock,
@@ -110,12 +117,14 @@ pub fn port_io<P: Platform>(
 
 /// Raises GPE `bit` on `d` (e.g. bit 2 for a CPU hotplug event): -EINVAL for bit >= 16,
 /// -EOPNOTSUPP without a controller.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn gpe_raise<P: Platform>(d: DomainRef, bit: u32) -> XenResult<()> {
     with_controller::<P, _>(d, |c| c.gpe_raise(bit)).unwrap_or(Err(Errno::EOPNOTSUPP))
 }
 
 /// Replaces `d`'s controller state with a saved record (-EINVAL if malformed, state unchanged;
 /// -EOPNOTSUPP without a controller).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn load<P: Platform>(d: DomainRef, bytes: &[u8]) -> XenResult<()> {
     let new = HotplugController::restore(bytes)?;
     with_controller::<P, _>(d, |c| *c = new).ok_or(Errno::EOPNOTSUPP)

@@ -31,6 +31,7 @@ type Claims = IoreqServerClaims<Active>;
 /// # Safety
 /// `d` is NULL or a live `struct domain`.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_pci_hotplug_init(d: *mut domain) -> c_int {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     match unsafe { domain::handle(d) } {
@@ -45,6 +46,7 @@ pub unsafe extern "C" fn hvm_pci_hotplug_init(d: *mut domain) -> c_int {
 /// `d` is NULL or a live `struct domain` on which no hotplug call or port access is in progress
 /// or can start, and whose SCI line is still usable ([`per_domain::deinit`]).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_pci_hotplug_deinit(d: *mut domain) {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     if let Some(d) = unsafe { domain::handle(d) } {
@@ -59,6 +61,7 @@ pub unsafe extern "C" fn hvm_pci_hotplug_deinit(d: *mut domain) {
 ///
 /// # Safety
 /// `val` is NULL or valid for reading and writing one `uint32_t`.
+#[cfg_attr(feature = "xen", optimize(size))]
 unsafe fn port_action(
     block: PortBlock,
     dir: c_int,
@@ -97,6 +100,7 @@ unsafe fn port_action(
 /// # Safety
 /// `val` is NULL or valid for reading and writing one `uint32_t`.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_gpe_io(
     dir: c_int,
     port: c_uint,
@@ -112,6 +116,7 @@ pub unsafe extern "C" fn hvm_gpe_io(
 /// # Safety
 /// `val` is NULL or valid for reading and writing one `uint32_t`.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_pci_hotplug_io(
     dir: c_int,
     port: c_uint,
@@ -126,6 +131,7 @@ pub unsafe extern "C" fn hvm_pci_hotplug_io(
 /// `XEN_GUEST_HANDLE_PARAM(xen_hvm_pci_hotplug_t)` (its `.p`); it is only ever passed to
 /// `copy_from_guest`/`copy_to_guest`, which check it.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub extern "C" fn hvmop_pci_hotplug(arg: *mut c_void) -> c_int {
     to_c(hypercall::hvmop_pci_hotplug::<Active, Claims>(GuestHandle(
         arg as usize,
@@ -138,6 +144,7 @@ pub extern "C" fn hvmop_pci_hotplug(arg: *mut c_void) -> c_int {
 /// # Safety
 /// `d` is NULL or a live `struct domain`.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut domain, bit: c_uint) -> c_int {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     match unsafe { domain::handle(d) } {
@@ -152,6 +159,7 @@ pub unsafe extern "C" fn hvm_pci_hotplug_gpe_raise(d: *mut domain, bit: c_uint) 
 /// # Safety
 /// `d` is NULL or a live `struct domain`; `buf` is NULL or valid for writing `len` bytes.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut domain, buf: *mut u8, len: usize) -> c_int {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     let Some(d) = (unsafe { domain::handle(d) }) else {
@@ -181,6 +189,7 @@ pub unsafe extern "C" fn hvm_pci_hotplug_save(d: *mut domain, buf: *mut u8, len:
 /// # Safety
 /// `d` is NULL or a live `struct domain`; `buf` is NULL or valid for reading `len` bytes.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_pci_hotplug_load(d: *mut domain, buf: *const u8, len: usize) -> c_int {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     let Some(d) = (unsafe { domain::handle(d) }) else {

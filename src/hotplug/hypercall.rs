@@ -68,6 +68,7 @@ pub trait SlotClaims {
 pub struct NoClaimCheck;
 
 impl SlotClaims for NoClaimCheck {
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn slot_claimed(_d: DomainRef, _emulator: DomainRef, _sbdf: u32) -> bool {
         true
     }
@@ -79,6 +80,7 @@ impl SlotClaims for NoClaimCheck {
 pub struct IoreqServerClaims<P>(PhantomData<fn() -> P>);
 
 impl<P: IoreqPlatform> SlotClaims for IoreqServerClaims<P> {
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn slot_claimed(d: DomainRef, emulator: DomainRef, sbdf: u32) -> bool {
         pci_sbdf_claimed_by::<P>(d, P::domain_id(emulator), sbdf)
     }
@@ -89,11 +91,13 @@ impl<P: IoreqPlatform> SlotClaims for IoreqServerClaims<P> {
 /// then: -EINVAL for an unknown `enable` or a slot outside 1-31, -EOPNOTSUPP if the domain has no
 /// controller, -EPERM if the caller has not claimed the slot, then the controller's own errors
 /// (plug: -EEXIST, -EBUSY; unplug: -ENOENT). A query copies the whole struct back (-EFAULT).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn hvmop_pci_hotplug<P: Platform, C: SlotClaims>(arg: GuestHandle) -> XenResult<()> {
     hvmop_call::<P, xen_hvm_pci_hotplug>(arg, HVMOP_PCI_HOTPLUG, slot_op::<P, C>)
 }
 
 /// The op itself, on the locked HVM domain the caller has DM privilege over.
+#[cfg_attr(feature = "xen", optimize(size))]
 fn slot_op<P: Platform, C: SlotClaims>(
     d: DomainRef,
     op: &mut xen_hvm_pci_hotplug,

@@ -51,6 +51,7 @@ assert_layout!(hvm_pci_hotplug_record, size HVM_PCI_HOTPLUG_RECORD_SIZE, align 4
     down @ 20, ejected @ 24, reserved @ 28);
 
 impl HotplugController {
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn save(&self) -> hvm_pci_hotplug_record {
         hvm_pci_hotplug_record {
             magic: HVM_PCI_HOTPLUG_MAGIC,
@@ -70,6 +71,7 @@ impl HotplugController {
     /// The controller a record describes, or -EINVAL if the record is malformed: wrong length,
     /// magic, version or size field, reserved bits set, slot 0 named, or a state the controller
     /// cannot reach (a latch on an empty slot, an ejected slot still present).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn restore(bytes: &[u8]) -> XenResult<Self> {
         let r = hvm_pci_hotplug_record::read_from_bytes(bytes).map_err(|_| Errno::EINVAL)?;
         if r.magic != HVM_PCI_HOTPLUG_MAGIC

@@ -16,6 +16,7 @@ use crate::platform::{Active, GuestHandle};
 /// Must run in hypercall context; `arg` is only used through the platform's guest-copy checks.
 #[no_mangle]
 #[allow(clippy::useless_conversion)]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvmop_ioreq_server(op: c_ulong, arg: *mut c_void) -> c_long {
     super::ioreq_server_op::<Active>(u64::from(op), GuestHandle(arg as usize)) as c_long
 }

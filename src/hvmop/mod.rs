@@ -36,6 +36,7 @@ pub trait HvmopArg: FromBytes + IntoBytes + Immutable {
 macro_rules! hvmop_arg {
     ($($t:ty),*) => {
         $(impl HvmopArg for $t {
+            #[cfg_attr(feature = "xen", optimize(size))]
             fn domid(&self) -> u16 {
                 self.domid
             }
@@ -58,6 +59,7 @@ hvmop_arg!(
 /// `op` (-EPERM), run `body` on the domain and the argument, then copy the argument back if
 /// `body` says so (-EFAULT; what `body` did stays done), unlock. The argument is a private copy:
 /// the caller's memory is read once and never referenced.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn hvmop_call<P: Platform, A: HvmopArg>(
     arg: GuestHandle,
     op: u32,
@@ -80,6 +82,7 @@ pub fn hvmop_call<P: Platform, A: HvmopArg>(
     r
 }
 
+#[cfg_attr(feature = "xen", optimize(size))]
 fn create<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     let caller = P::domain_id(P::current_domain());
     hvmop_call::<P, HvmCreateIoreqServer>(arg, HVMOP_CREATE_IOREQ_SERVER, |d, op| {
@@ -89,6 +92,7 @@ fn create<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     })
 }
 
+#[cfg_attr(feature = "xen", optimize(size))]
 fn get_info<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     hvmop_call::<P, HvmGetIoreqServerInfo>(arg, HVMOP_GET_IOREQ_SERVER_INFO, |d, op| {
         let info = ioreq::get_server_info::<P>(d, op.id)?;
@@ -102,6 +106,7 @@ fn get_info<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     })
 }
 
+#[cfg_attr(feature = "xen", optimize(size))]
 fn io_range<P: IoreqPlatform>(arg: GuestHandle, op_no: u32) -> XenResult<()> {
     hvmop_call::<P, HvmIoRange>(arg, op_no, |d, op| {
         if op_no == HVMOP_MAP_IO_RANGE_TO_IOREQ_SERVER {
@@ -113,6 +118,7 @@ fn io_range<P: IoreqPlatform>(arg: GuestHandle, op_no: u32) -> XenResult<()> {
     })
 }
 
+#[cfg_attr(feature = "xen", optimize(size))]
 fn set_state<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     hvmop_call::<P, HvmSetIoreqServerState>(arg, HVMOP_SET_IOREQ_SERVER_STATE, |d, op| {
         ioreq::set_server_state::<P>(d, op.id, op.enabled != 0)?;
@@ -120,6 +126,7 @@ fn set_state<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     })
 }
 
+#[cfg_attr(feature = "xen", optimize(size))]
 fn destroy<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
     hvmop_call::<P, HvmDestroyIoreqServer>(arg, HVMOP_DESTROY_IOREQ_SERVER, |d, op| {
         ioreq::destroy_server::<P>(d, op.id)?;
@@ -128,12 +135,14 @@ fn destroy<P: IoreqPlatform>(arg: GuestHandle) -> XenResult<()> {
 }
 
 /// Whether `op` (after `& HVMOP_op_mask`) is one of the series' ioreq-server HVMOPs.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn is_ioreq_server_op(op: u64) -> bool {
     let op = (op & HVMOP_OP_MASK) as u32;
     (HVMOP_CREATE_IOREQ_SERVER..=HVMOP_SET_IOREQ_SERVER_STATE).contains(&op)
 }
 
 /// `do_hvm_op(op, arg)` for HVMOP 17-22: 0 or -errno; -ENOSYS for any other op.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn ioreq_server_op<P: IoreqPlatform>(op: u64, arg: GuestHandle) -> i64 {
     let r = match (op & HVMOP_OP_MASK) as u32 {
         HVMOP_CREATE_IOREQ_SERVER => create::<P>(arg),

@@ -24,6 +24,7 @@ use super::IoreqPlatform;
 
 /// A copy of the DMOP argument at the start of `buf` (dm.c copies the whole union in: a shorter
 /// buffer is our caller's error, -EFAULT).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn arg<A: FromBytes>(buf: &[u8]) -> XenResult<A> {
     A::read_from_prefix(buf)
         .map(|(a, _)| a)
@@ -31,6 +32,7 @@ fn arg<A: FromBytes>(buf: &[u8]) -> XenResult<A> {
 }
 
 /// Writes the argument back over the start of `buf`.
+#[cfg_attr(feature = "xen", optimize(size))]
 fn put<A: IntoBytes + Immutable>(buf: &mut [u8], a: &A) -> XenResult<()> {
     a.write_to_prefix(buf).map_err(|_| Errno::EFAULT)
 }
@@ -39,6 +41,7 @@ fn put<A: IntoBytes + Immutable>(buf: &mut [u8], a: &A) -> XenResult<()> {
 /// calling domain `caller`: 0 or -errno; -EOPNOTSUPP for any other op. Returns whether the op
 /// leaves the argument unchanged (`const_op`: dm.c copies the union back only when false).
 /// create and get_info write their outputs into `buf`.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn dm_op<P: IoreqPlatform>(
     d: DomainRef,
     caller: u16,
@@ -59,6 +62,7 @@ pub fn dm_op<P: IoreqPlatform>(
 }
 
 /// create: `pad` must be zero (-EINVAL); writes `id`.
+#[cfg_attr(feature = "xen", optimize(size))]
 fn create<P: IoreqPlatform>(d: DomainRef, caller: u16, buf: &mut [u8]) -> XenResult<()> {
     let mut a: DmopCreateIoreqServer = arg(buf)?;
     if a.pad != [0; 3] {
@@ -72,6 +76,7 @@ fn create<P: IoreqPlatform>(d: DomainRef, caller: u16, buf: &mut [u8]) -> XenRes
 /// get_info: `flags` only `XEN_DMOP_no_gfns` (else -EINVAL); writes `bufioreq_port`,
 /// `ioreq_gfn` and `bufioreq_gfn` each only when the server has it to report (the rest keeps the
 /// caller's bytes, as in Xen).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn get_info<P: IoreqPlatform>(d: DomainRef, who: Authority, buf: &mut [u8]) -> XenResult<()> {
     let mut a: DmopGetIoreqServerInfo = arg(buf)?;
     if a.flags & !XEN_DMOP_NO_GFNS != 0 {
@@ -91,6 +96,7 @@ fn get_info<P: IoreqPlatform>(d: DomainRef, who: Authority, buf: &mut [u8]) -> X
 }
 
 /// map / unmap: `pad` must be zero (-EINVAL).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn range<P: IoreqPlatform>(d: DomainRef, who: Authority, op: u32, buf: &[u8]) -> XenResult<()> {
     let a: DmopIoreqServerRange = arg(buf)?;
     if a.pad != 0 {
@@ -104,6 +110,7 @@ fn range<P: IoreqPlatform>(d: DomainRef, who: Authority, op: u32, buf: &[u8]) ->
 }
 
 /// set_state: `pad` must be zero (-EINVAL).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn set_state<P: IoreqPlatform>(d: DomainRef, who: Authority, buf: &[u8]) -> XenResult<()> {
     let a: DmopSetIoreqServerState = arg(buf)?;
     if a.pad != 0 {
@@ -113,6 +120,7 @@ fn set_state<P: IoreqPlatform>(d: DomainRef, who: Authority, buf: &[u8]) -> XenR
 }
 
 /// destroy: `pad` must be zero (-EINVAL).
+#[cfg_attr(feature = "xen", optimize(size))]
 fn destroy<P: IoreqPlatform>(d: DomainRef, who: Authority, buf: &[u8]) -> XenResult<()> {
     let a: DmopDestroyIoreqServer = arg(buf)?;
     if a.pad != 0 {

@@ -68,6 +68,7 @@ unsafe fn write_req(p: *mut ioreq, r: &IoreqSlot) {
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_create_ioreq_server(
     d: *mut domain,
     domid: u16,
@@ -96,6 +97,7 @@ pub unsafe extern "C" fn hvm_create_ioreq_server(
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_destroy_ioreq_server(d: *mut domain, id: u16) -> i32 {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
@@ -109,6 +111,7 @@ pub unsafe extern "C" fn hvm_destroy_ioreq_server(d: *mut domain, id: u16) -> i3
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_get_ioreq_server_info(
     d: *mut domain,
     id: u16,
@@ -144,6 +147,7 @@ pub unsafe extern "C" fn hvm_get_ioreq_server_info(
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_map_io_range_to_ioreq_server(
     d: *mut domain,
     id: u16,
@@ -162,6 +166,7 @@ pub unsafe extern "C" fn hvm_map_io_range_to_ioreq_server(
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_unmap_io_range_from_ioreq_server(
     d: *mut domain,
     id: u16,
@@ -180,6 +185,7 @@ pub unsafe extern "C" fn hvm_unmap_io_range_from_ioreq_server(
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_set_ioreq_server_state(d: *mut domain, id: u16, enabled: bool) -> i32 {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
@@ -192,6 +198,7 @@ pub unsafe extern "C" fn hvm_set_ioreq_server_state(d: *mut domain, id: u16, ena
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_all_ioreq_servers_add_vcpu(d: *mut domain, v: *mut vcpu) -> i32 {
     // SAFETY: the function's contract: `d` and `v` are NULL or live.
     match (unsafe { dom(d) }, unsafe { vcp(v) }) {
@@ -205,6 +212,7 @@ pub unsafe extern "C" fn hvm_all_ioreq_servers_add_vcpu(d: *mut domain, v: *mut 
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_all_ioreq_servers_remove_vcpu(d: *mut domain, v: *mut vcpu) {
     // SAFETY: the function's contract: `d` and `v` are NULL or live.
     if let (Some(d), Some(v)) = (unsafe { dom(d) }, unsafe { vcp(v) }) {
@@ -217,6 +225,7 @@ pub unsafe extern "C" fn hvm_all_ioreq_servers_remove_vcpu(d: *mut domain, v: *m
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_destroy_all_ioreq_servers(d: *mut domain) {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     if let Some(d) = unsafe { dom(d) } {
@@ -231,6 +240,7 @@ pub unsafe extern "C" fn hvm_destroy_all_ioreq_servers(d: *mut domain) {
 /// `d` is NULL or a live domain that nothing reaches any more: no vCPU, hypercall, DMOP or
 /// emulator path of it runs or can start ([`super::domain_destroy`]).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_domain_destroy(d: *mut domain) {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     if let Some(d) = unsafe { dom(d) } {
@@ -244,6 +254,7 @@ pub unsafe extern "C" fn hvm_ioreq_domain_destroy(d: *mut domain) {
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_set_dm_domain(d: *mut domain, domid: u16) -> i32 {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
@@ -256,6 +267,7 @@ pub unsafe extern "C" fn hvm_set_dm_domain(d: *mut domain, domid: u16) -> i32 {
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_has_dm(d: *mut domain) -> bool {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     unsafe { dom(d) }.is_some_and(super::has_dm::<Active>)
@@ -401,6 +413,7 @@ pub unsafe extern "C" fn hvm_access_cf8(dir: i32, port: u32, bytes: u32, val: *m
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_get_param(d: *mut domain, index: u32) -> i32 {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {
@@ -414,6 +427,7 @@ pub unsafe extern "C" fn hvm_ioreq_get_param(d: *mut domain, index: u32) -> i32 
 /// # Safety
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_set_param(d: *mut domain, index: u32, value: *mut u64) -> i32 {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     let Some(d) = (unsafe { dom(d) }) else {
@@ -449,6 +463,7 @@ fn caller() -> Authority {
 /// `d` is NULL or a live domain; `arg` is NULL or `len` writable bytes; `const_op` is NULL or
 /// writable.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_dm_op(
     d: *mut domain,
     op: u32,
@@ -480,6 +495,7 @@ pub unsafe extern "C" fn hvm_ioreq_dm_op(
 /// # Safety
 /// `d` is NULL or a live domain; `page` is NULL or writable.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_get_frame(
     d: *mut domain,
     id: u16,
@@ -508,6 +524,7 @@ pub unsafe extern "C" fn hvm_ioreq_get_frame(
 /// # Safety
 /// `d` is NULL or a live domain.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_map_mem_type(
     d: *mut domain,
     id: u16,
@@ -526,6 +543,7 @@ pub unsafe extern "C" fn hvm_ioreq_map_mem_type(
 /// # Safety
 /// `d` is NULL or a live domain; `page` is only compared.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_is_ioreq_server_page(d: *mut domain, page: *const c_void) -> bool {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     match (unsafe { dom(d) }, NonNull::new(page.cast_mut())) {
@@ -594,6 +612,7 @@ pub unsafe extern "C" fn hvm_ioreq_broadcast(p: *mut ioreq, buffered: bool) -> u
 /// # Safety
 /// `d` is NULL or a live domain.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn hvm_ioreq_pool_set_param(d: *mut domain, index: u32, value: u64) -> i32 {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     unsafe { dom(d) }.map_or(Errno::EINVAL.to_neg(), |d| {

@@ -39,6 +39,7 @@ pub enum Authority {
 }
 
 impl Authority {
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn check<P: IoreqPlatform>(self, s: &Server<P>) -> XenResult<()> {
         match self {
             Authority::DeviceModel => Ok(()),
@@ -61,6 +62,7 @@ pub enum Pages {
 
 /// Creates a server for `d` emulated by `emulator`, disabled unless it is the default server
 /// (at most one: -EEXIST). Returns the new id.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn create<P: IoreqPlatform>(
     d: DomainRef,
     emulator: u16,
@@ -102,6 +104,7 @@ pub fn create<P: IoreqPlatform>(
 
 /// `hvm_create_ioreq_server` (the series): a secondary server starts disabled; the default
 /// server (at most one: -EEXIST) is enabled at once; the pages are mapped now. Returns the id.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn create_server<P: IoreqPlatform>(
     d: DomainRef,
     emulator: u16,
@@ -120,6 +123,7 @@ pub fn create_server<P: IoreqPlatform>(
 /// Runs `f` on the secondary server `id` with the domain paused and the registry write-locked;
 /// -ENOENT (and no pause) if there is no such server, -EPERM (no pause) if `who` may not.
 /// (`f` is `dyn`: one copy of this serves every caller; these are control operations.)
+#[cfg_attr(feature = "xen", optimize(size))]
 fn with_paused_server<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -145,6 +149,7 @@ fn with_paused_server<P: IoreqPlatform>(
 
 /// Wakes every vCPU with a request outstanding on `s` (its slot not free): the server is going
 /// away, so no answer will come; the vCPU finds nothing pending when it runs again.
+#[cfg_attr(feature = "xen", optimize(size))]
 fn release_waiters<P: IoreqPlatform>(s: &Server<P>) {
     let Some(page) = s.ioreq_page() else {
         return;
@@ -161,6 +166,7 @@ fn release_waiters<P: IoreqPlatform>(s: &Server<P>) {
 /// `hvm_destroy_ioreq_server`: disables the server first, so an enabled server's pages return to
 /// the guest P2M (B5), then frees everything including its pool frames (B1). A vCPU waiting on it
 /// is woken (FIDELITY X7).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn destroy<P: IoreqPlatform>(d: DomainRef, id: u16, who: Authority) -> XenResult<()> {
     with_paused_server::<P>(d, id, who, &mut |reg, i| {
         // `i` was found under this same write lock, so it is in bounds.
@@ -177,6 +183,7 @@ pub fn destroy<P: IoreqPlatform>(d: DomainRef, id: u16, who: Authority) -> XenRe
 }
 
 /// `hvm_destroy_ioreq_server` (the series).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn destroy_server<P: IoreqPlatform>(d: DomainRef, id: u16) -> XenResult<()> {
     destroy::<P>(d, id, Authority::DeviceModel)
 }
@@ -194,6 +201,7 @@ pub struct ServerFrames {
 
 /// get_info: with `map_gfns`, the pages are mapped from guest frames first if they are not yet
 /// (-EPERM if they were allocated as frames of their own, -ENOMEM if the pool is empty).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn server_info<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -222,6 +230,7 @@ pub fn server_info<P: IoreqPlatform>(
 }
 
 /// `hvm_get_ioreq_server_info` (the series).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn get_server_info<P: IoreqPlatform>(d: DomainRef, id: u16) -> XenResult<ServerInfo> {
     let f = server_info::<P>(d, id, Authority::DeviceModel, true)?;
     Ok(ServerInfo {
@@ -239,6 +248,7 @@ pub const FRAME_IOREQ: u32 = 1;
 /// are not yet (-EPERM if they were mapped from guest frames); then frame `idx`'s page handle
 /// (`struct page_info *`): [`FRAME_BUFIOREQ`] (-ENOENT without a ring), [`FRAME_IOREQ`], any
 /// other index -EINVAL.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn get_frame<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -263,6 +273,7 @@ pub fn get_frame<P: IoreqPlatform>(
 }
 
 /// `is_ioreq_server_page`: whether `page` (a `struct page_info *`) is one of `d`'s servers'.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn is_server_page<P: IoreqPlatform>(d: DomainRef, page: NonNull<c_void>) -> bool {
     DomainIoreq::<P>::get(d).is_some_and(|st| {
         st.reg.read().servers.iter().any(|s| {
@@ -283,6 +294,7 @@ pub const HVMMEM_IOREQ_SERVER: u32 = 5;
 /// for the accesses in `flags` (write only), or unroutes them (`flags` 0, only by the server
 /// that has them). -EINVAL for another type or flag, -ENOENT, -EPERM, -EBUSY when another
 /// server has them.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn map_mem_type<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -310,6 +322,7 @@ pub fn map_mem_type<P: IoreqPlatform>(
 /// Runs `f` on server `id`'s set for `type_` with the registry write-locked, so that the check
 /// and the change `f` makes are one step. Errors in the C's order: -EINVAL for an inverted range
 /// (later Xen checks it first: I6), -ENOENT for no such server, -EINVAL for an unknown type.
+#[cfg_attr(feature = "xen", optimize(size))]
 fn with_range_set<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -338,6 +351,7 @@ fn with_range_set<P: IoreqPlatform>(
 
 /// `hvm_map_io_range_to_ioreq_server`: -EEXIST if the range overlaps one of the server's ranges of
 /// that type, -ENOMEM past 256 ranges.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn map_io_range<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -349,6 +363,7 @@ pub fn map_io_range<P: IoreqPlatform>(
 }
 
 /// Adds `[start, end]` to server `id`'s set of `type_` (see [`map_io_range`]).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn map_range<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -367,6 +382,7 @@ pub fn map_range<P: IoreqPlatform>(
 
 /// `hvm_unmap_io_range_from_ioreq_server`: the range must lie inside one registered range
 /// (-ENOENT otherwise); splitting one at the 256 limit gives -ENOMEM.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn unmap_io_range<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -378,6 +394,7 @@ pub fn unmap_io_range<P: IoreqPlatform>(
 }
 
 /// Removes `[start, end]` from server `id`'s set of `type_` (see [`unmap_io_range`]).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn unmap_range<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -395,11 +412,13 @@ pub fn unmap_range<P: IoreqPlatform>(
 }
 
 /// `hvm_set_ioreq_server_state` (idempotent).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn set_server_state<P: IoreqPlatform>(d: DomainRef, id: u16, enabled: bool) -> XenResult<()> {
     set_state::<P>(d, id, enabled, Authority::DeviceModel)
 }
 
 /// Enables or disables server `id` (idempotent).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn set_state<P: IoreqPlatform>(
     d: DomainRef,
     id: u16,
@@ -418,6 +437,7 @@ pub fn set_state<P: IoreqPlatform>(
 }
 
 /// `hvm_all_ioreq_servers_add_vcpu`: on the first failure `v` is removed from every server again.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn add_vcpu_all<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> XenResult<()> {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return Ok(());
@@ -439,6 +459,7 @@ pub fn add_vcpu_all<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> XenResult<()>
 }
 
 /// `hvm_all_ioreq_servers_remove_vcpu`.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn remove_vcpu_all<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) {
     if let Some(st) = DomainIoreq::<P>::get(d) {
         for s in st.reg.write().servers.iter_mut() {
@@ -449,6 +470,7 @@ pub fn remove_vcpu_all<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) {
 
 /// `hvm_destroy_all_ioreq_servers` (domain teardown, no pause): every server is disabled (I5)
 /// and freed. The per-domain state stays until [`domain_destroy`].
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn destroy_all<P: IoreqPlatform>(d: DomainRef) {
     if let Some(st) = DomainIoreq::<P>::get(d) {
         let mut reg = st.reg.write();
@@ -470,6 +492,7 @@ pub fn destroy_all<P: IoreqPlatform>(d: DomainRef) {
 /// Nothing may use `d`'s ioreq state during or after this call: no vCPU I/O, hypercall, DMOP or
 /// emulator path of `d` may be running or start (Xen: `hvm_domain_destroy`, after the domain's
 /// RCU grace period). The state's references are `'static` only by this contract.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe fn domain_destroy<P: IoreqPlatform>(d: DomainRef) {
     destroy_all::<P>(d);
     // SAFETY: the caller's contract: no reference to the ioreq state of `d` is in use or can be
@@ -479,6 +502,7 @@ pub unsafe fn domain_destroy<P: IoreqPlatform>(d: DomainRef) {
 
 /// `hvm_set_dm_domain`: re-plumbs the default server's channels to `domid`. No default server is
 /// not an error (the caller stores the param, used when the server is created).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn set_dm_domain<P: IoreqPlatform>(d: DomainRef, domid: u16) -> XenResult<()> {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return Ok(());
@@ -499,6 +523,7 @@ pub fn set_dm_domain<P: IoreqPlatform>(d: DomainRef, domid: u16) -> XenResult<()
 }
 
 /// `hvm_has_dm`: does the domain have any server?
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn has_dm<P: IoreqPlatform>(d: DomainRef) -> bool {
     DomainIoreq::<P>::get(d).is_some_and(|st| !st.reg.read().servers.is_empty())
 }
@@ -508,6 +533,7 @@ pub fn has_dm<P: IoreqPlatform>(d: DomainRef) -> bool {
 /// gfn pool: 32 sets the base, 33 (1..=64, else -EINVAL) sets that many low bits of the free
 /// mask (never clears), 5 and 6 with a non-zero frame mark their legacy frame. Other indices:
 /// nothing. Permission checks are the caller's.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn pool_set_param<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) -> XenResult<()> {
     use super::abi::{
         HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_IOREQ_SERVER_PFN,

@@ -18,6 +18,7 @@ use super::IoreqPlatform;
 /// Before Xen reads param `index` of `d` for the caller: reading 5/6/26 creates the default
 /// server (with the DM_DOMAIN param as emulator) if there is none. 32/33 read by the domain itself
 /// give -EPERM (B7) and read by anyone never create a server (B8). Other indices: nothing.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn get_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32) -> XenResult<()> {
     match index {
         HVM_PARAM_IOREQ_PFN | HVM_PARAM_BUFIOREQ_PFN | HVM_PARAM_BUFIOREQ_EVTCHN => {
@@ -44,6 +45,7 @@ pub fn get_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32) -> XenResult<(
 /// * 32 (pool base) and 33 (pool size 1..=64, OR-ed into the free mask), 13 (DM domain): not
 ///   settable by the domain itself (-EPERM).
 /// * 26: read-only (-EINVAL).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn set_param_hook<P: IoreqPlatform>(d: DomainRef, index: u32, value: u64) -> XenResult<u64> {
     match index {
         HVM_PARAM_IOREQ_SERVER_PFN => {

@@ -34,6 +34,7 @@ pub(crate) struct IoRanges<P: IoreqPlatform> {
 pub(crate) const RANGE_TYPE_NAMES: [&str; 3] = ["port", "memory", "pci"];
 
 impl<P: IoreqPlatform> IoRanges<P> {
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn new(target: DomainRef, server_id: u16, kind: &str) -> XenResult<Self> {
         // Formatted without allocating (`asprintf` in the C); at most 26 bytes, so never cut.
         let mut set = ExclusiveRangeset::<P>::new_named(

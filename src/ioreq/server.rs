@@ -187,6 +187,7 @@ const LEGACY_PARAMS: [u32; 2] = [HVM_PARAM_IOREQ_PFN, HVM_PARAM_BUFIOREQ_PFN];
 impl GmfnPool {
     /// Lowest free frame first; then, for a 4.17 registry, a legacy frame; -ENOMEM when none is
     /// left.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn alloc<P: IoreqPlatform>(&mut self, target: DomainRef) -> XenResult<u64> {
         if self.mask != 0 {
             let i = self.mask.trailing_zeros();
@@ -210,6 +211,7 @@ impl GmfnPool {
 
     /// Returns a frame to the pool (B1: the 2014 C cleared the bit instead, leaking the frame);
     /// a legacy frame (one of params 5 and 6, 4.17 registries only) to the legacy mask.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn free<P: IoreqPlatform>(&mut self, target: DomainRef, gmfn: u64) {
         if self.kind == RegistryKind::Xen417 {
             if let Some(i) = LEGACY_PARAMS
@@ -259,6 +261,7 @@ impl<P: IoreqPlatform> DomainIoreq<P> {
         SlotState::<IoreqKey>::get::<P>(d)
     }
 
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn get_or_init(d: DomainRef) -> XenResult<&'static Self> {
         SlotState::<IoreqKey>::get_or_init::<P>(d, || {
             Ok(Self {
@@ -314,6 +317,7 @@ impl<P: IoreqPlatform> Registry<P> {
 
     /// The id of a new server: the series' pre-incrementing 16-bit counter that skips ids still
     /// in use (`next_ioservid`), or 4.17's lowest free slot (-ENOSPC with eight servers).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn next_id(&mut self) -> XenResult<u16> {
         if self.kind == RegistryKind::Xen417 {
             return (0..MAX_NR_IOREQ_SERVERS)
@@ -334,6 +338,7 @@ impl<P: IoreqPlatform> Registry<P> {
 
     /// Links a new server in (space reserved by the caller): at the head (series), or before the
     /// first server with a lower id (4.17).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn insert(&mut self, s: Box<Server<P>>) {
         let at = match self.kind {
             RegistryKind::Series => 0,
@@ -350,6 +355,7 @@ impl<P: IoreqPlatform> Registry<P> {
 impl<P: IoreqPlatform> Server<P> {
     /// `hvm_ioreq_server_init` without the pages: rangesets, then every existing vCPU; unwinds
     /// on failure.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn new(
         target: DomainRef,
         domid: u16,
@@ -406,6 +412,7 @@ impl<P: IoreqPlatform> Server<P> {
     /// pool (lowest first, the synchronous page first), the default server from params 5 and 6.
     /// Pages already mapped from frames are kept; pages allocated by `alloc_frames` make it
     /// -EPERM. A failure leaves no synchronous page.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn map_gfn_pages(&mut self, pool: &mut GmfnPool) -> XenResult<()> {
         let mut rc = self.map_gfn_page(pool, false);
         if rc.is_ok() && self.has_ring() {
@@ -417,6 +424,7 @@ impl<P: IoreqPlatform> Server<P> {
         rc
     }
 
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn map_gfn_page(&mut self, pool: &mut GmfnPool, buf: bool) -> XenResult<()> {
         let slot = if buf { &self.bufioreq } else { &self.ioreq };
         if let Some(p) = slot {
@@ -462,6 +470,7 @@ impl<P: IoreqPlatform> Server<P> {
 
     /// Unmaps a page mapped from a guest frame and returns the frame to the pool; a page
     /// allocated as a frame stays.
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn unmap_gfn_page(&mut self, pool: &mut GmfnPool, buf: bool) {
         let slot = if buf {
             &mut self.bufioreq
@@ -479,6 +488,7 @@ impl<P: IoreqPlatform> Server<P> {
     /// Allocates the server's pages as frames of their own (`ioreq_server_alloc_pages`, for
     /// `XENMEM_acquire_resource`): pages already allocated are kept, pages mapped from guest
     /// frames make it -EPERM. A failure frees what this call allocated.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn alloc_frames(&mut self) -> XenResult<()> {
         let had_ioreq = self.ioreq.is_some();
         let mut rc = Self::alloc_frame(self.target, &mut self.ioreq);
@@ -491,6 +501,7 @@ impl<P: IoreqPlatform> Server<P> {
         rc
     }
 
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn alloc_frame(target: DomainRef, slot: &mut Option<IoreqPage<P>>) -> XenResult<()> {
         if let Some(p) = slot {
             return match p.origin {
@@ -507,6 +518,7 @@ impl<P: IoreqPlatform> Server<P> {
 
     /// `hvm_ioreq_server_deinit`: vCPUs (event channels), pages (their pool frames back),
     /// rangesets. Consumes the server.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn deinit(mut self: Box<Self>, pool: &mut GmfnPool) {
         self.remove_all_vcpus();
         self.unmap_gfn_page(pool, true);
@@ -523,6 +535,7 @@ impl<P: IoreqPlatform> Server<P> {
     }
 
     /// `hvm_ioreq_server_add_vcpu`.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn add_vcpu(&mut self, v: VcpuRef) -> XenResult<()> {
         self.vcpus.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         let vcpu_id = P::vcpu_id(v);
@@ -553,6 +566,7 @@ impl<P: IoreqPlatform> Server<P> {
         Ok(())
     }
 
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn release_vcpu(&mut self, sv: ServerVcpu) {
         if sv.vcpu_id == 0 && self.has_ring() {
             P::free_xen_evtchn(self.target, self.bufioreq_evtchn);
@@ -561,6 +575,7 @@ impl<P: IoreqPlatform> Server<P> {
     }
 
     /// `hvm_ioreq_server_remove_vcpu`: the first entry for `v`, if any.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn remove_vcpu(&mut self, v: VcpuRef) {
         if let Some(i) = self.vcpus.iter().position(|sv| sv.vcpu == v) {
             let sv = self.vcpus.remove(i);
@@ -568,6 +583,7 @@ impl<P: IoreqPlatform> Server<P> {
         }
     }
 
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn remove_all_vcpus(&mut self) {
         while let Some(sv) = (!self.vcpus.is_empty()).then(|| self.vcpus.remove(0)) {
             self.release_vcpu(sv);
@@ -576,6 +592,7 @@ impl<P: IoreqPlatform> Server<P> {
 
     /// `hvm_ioreq_server_enable`: a secondary server's pages leave the guest P2M (cleared), then
     /// every vCPU's port is published in its slot.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn enable(&mut self) {
         if self.enabled {
             return;
@@ -592,6 +609,7 @@ impl<P: IoreqPlatform> Server<P> {
     }
 
     /// `hvm_ioreq_server_disable`: pages cleared and put back (ring first), slots left zeroed.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn disable(&mut self) {
         if !self.enabled {
             return;
@@ -606,6 +624,7 @@ impl<P: IoreqPlatform> Server<P> {
 
     /// `hvm_remove_ioreq_gmfn`: the result is ignored, as in the C. Allocated pages are in no
     /// P2M and stay as they are.
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn remove_from_p2m(d: DomainRef, page: &IoreqPage<P>) {
         let Some(gfn) = page.gfn() else {
             return;
@@ -618,6 +637,7 @@ impl<P: IoreqPlatform> Server<P> {
 
     /// `hvm_add_ioreq_gmfn`: the result is ignored, as in the C. Allocated pages stay as they
     /// are.
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn add_to_p2m(d: DomainRef, page: &IoreqPage<P>) {
         let Some(gfn) = page.gfn() else {
             return;
@@ -629,6 +649,7 @@ impl<P: IoreqPlatform> Server<P> {
     }
 
     /// Replaces one channel by a fresh one to `remote` (`hvm_replace_event_channel`).
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn replace_evtchn(
         target: DomainRef,
         vcpu_id: u32,
@@ -642,6 +663,7 @@ impl<P: IoreqPlatform> Server<P> {
     }
 
     /// The default server's half of `hvm_set_dm_domain`.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub(crate) fn set_dm_domain(&mut self, domid: u16) -> XenResult<()> {
         let mut rc = Ok(());
         if self.domid != domid {

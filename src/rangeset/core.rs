@@ -119,6 +119,7 @@ impl PartialEq<&[Range]> for Ranges<'_> {
 impl RangeList {
     /// An empty, unlimited set. `name` is cut at its first NUL and at 31 bytes (strlcpy into
     /// `char[32]`); `None` gives `"(no name)"`. Allocates nothing.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn new(name: Option<&[u8]>, flags: RangesetFlags) -> Self {
         let src = name.unwrap_or(NO_NAME);
         let src = src.split(|&b| b == 0).next().unwrap_or(&[]);
@@ -238,6 +239,7 @@ impl RangeList {
     }
 
     /// Frees every range (what `rangeset_destroy` does before freeing the set).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn clear(&mut self) {
         let n = self.store.len();
         self.store = Store::new();
@@ -505,6 +507,7 @@ impl RangeList {
                   range or below 2^64 (checked), so `start + (size - 1)` and `e += size` cannot \
                   wrap"
     )]
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn claim_range(&mut self, size: u64) -> XenResult<u64> {
         if size == 0 {
             return Err(Errno::EINVAL); // R6
@@ -564,6 +567,7 @@ impl RangeList {
         clippy::arithmetic_side_effects,
         reason = "ranges have s <= e; `r.s + consumed` only when consumed <= e - s"
     )]
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn consume_ranges_with_limits(
         &mut self,
         mut cb: impl FnMut(u64, u64, &mut u64) -> i32,
@@ -593,6 +597,7 @@ impl RangeList {
 
     /// `rangeset_merge(self, other)`: adds every range of `other`, in ascending order, stopping at
     /// the first failure (ranges added before it stay, as in Xen).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn merge(&mut self, other: &RangeList) -> XenResult<()> {
         let rc = other.report_ranges(0, u64::MAX, |s, e| match self.add_range(s, e) {
             Ok(()) => 0,
@@ -635,6 +640,7 @@ impl RangeList {
     /// by commas (bounds as `print_limit` prints them: `%lx` or `%lu`), then ` }`; no newline.
     /// Handed to `out` in pieces (the name, then one call per range): a long set is never held in
     /// one buffer.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn print(&self, out: &mut dyn FnMut(&[Piece<'_>])) {
         let name = self.name();
         // R10: bytes that are not UTF-8 print as U+FFFD (the console takes text).

@@ -139,6 +139,7 @@ fn domain_list<P: Platform>(d: DomainRef) -> Option<&'static DomainRangesets<P>>
 
 /// `rangeset_domain_initialise`: gives `d` its (empty) list. Idempotent. -ENOMEM if the list or its
 /// lock cannot be allocated; sets for `d` then cannot be created (Xen's version cannot fail).
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
     ListSlot::get_or_init::<P>(d, || {
         Ok(DomainRangesets {
@@ -156,6 +157,7 @@ pub fn domain_initialise<P: Platform>(d: DomainRef) -> XenResult<()> {
 /// [`Rangeset`] dropped) or printed with `domain_printk` concurrently with this call, and
 /// every pointer C holds to a set of `d` it owns (`rangeset_new`) is dangling afterwards. The
 /// list's references are `'static` only by this contract.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe fn domain_destroy<P: Platform>(d: DomainRef) {
     // SAFETY: the caller's contract: nothing creates, destroys or prints `d`'s sets concurrently,
     // and those are the only users of the list reference.
@@ -177,6 +179,7 @@ pub unsafe fn domain_destroy<P: Platform>(d: DomainRef) {
 }
 
 /// `rangeset_domain_printk`: the domain's sets, newest first, one per line.
+#[cfg_attr(feature = "xen", optimize(size))]
 pub fn domain_printk<P: Platform>(d: DomainRef) {
     P::printk(&[
         Piece::Str("Rangesets belonging to domain "),
@@ -271,12 +274,14 @@ impl<P: Platform> LockedRangeset<P> {
     }
 
     /// `rangeset_claim_range` (see [`RangeList::claim_range`]): the start of the claimed block.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn claim_range(&self, size: u64) -> XenResult<u64> {
         self.write().claim_range(size)
     }
 
     /// `rangeset_consume_ranges` (see [`RangeList::consume_ranges`]); `cb` runs under the write
     /// lock.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn consume_ranges(&self, cb: impl FnMut(u64, u64, &mut u64) -> i32) -> i32 {
         let limit = &self.limit;
         self.write()
@@ -286,6 +291,7 @@ impl<P: Platform> LockedRangeset<P> {
     /// `rangeset_merge(self, other)`: adds every range of `other`. Both locks are taken in address
     /// order, so merges in opposite directions cannot deadlock. Merging a set into itself changes
     /// nothing and returns Ok (R8: Xen deadlocks there).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn merge(&self, other: &LockedRangeset<P>) -> XenResult<()> {
         if ptr::eq(self, other) {
             return Ok(());
@@ -303,6 +309,7 @@ impl<P: Platform> LockedRangeset<P> {
 
     /// `rangeset_swap`: exchanges the two sets' ranges (not names, flags or budgets), locking both
     /// in address order. Swapping a set with itself does nothing (R8: Xen deadlocks there).
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn swap(&self, other: &LockedRangeset<P>) {
         if ptr::eq(self, other) {
             return;
@@ -318,6 +325,7 @@ impl<P: Platform> LockedRangeset<P> {
     }
 
     /// Xen's (static) `rangeset_printk`: the set on one line, no newline.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn printk(&self) {
         let set = self.set.read();
         set.print(&mut |pieces| P::printk(pieces));
@@ -352,6 +360,7 @@ impl<P: Platform> Rangeset<P> {
     /// (`domain_initialise` was not called, failed, or `domain_destroy` already ran).
     /// Out of line: creation is rare, and its callers would otherwise each carry a copy.
     #[inline(never)]
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn new(
         domain: Option<DomainRef>,
         name: Option<&[u8]>,
@@ -381,6 +390,7 @@ impl<P: Platform> Rangeset<P> {
     /// [`Rangeset::new`] with a name made of pieces, e.g. `ioreq_server {id} port`; written into
     /// a 31-byte buffer (longer names are cut, as Xen cuts them), so nothing is allocated for the
     /// name.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn new_named(
         domain: Option<DomainRef>,
         name: &[Piece<'_>],
@@ -396,6 +406,7 @@ impl<P: Platform> Rangeset<P> {
 
     /// Hands ownership to C: the pointer is freed by `from_raw` + drop (`rangeset_destroy`) or, if
     /// the set is attached to a domain, by `domain_destroy`.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn into_raw(self) -> *mut LockedRangeset<P> {
         self.owned_by_c.store(true, Ordering::Release);
         let p = self.ptr.as_ptr();
@@ -408,6 +419,7 @@ impl<P: Platform> Rangeset<P> {
     /// # Safety
     /// `p` must come from `into_raw` and not have been freed (by `from_raw` + drop or by
     /// `domain_destroy`), and no other `Rangeset` may own it.
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub unsafe fn from_raw(p: *mut LockedRangeset<P>) -> Self {
         // SAFETY: the caller guarantees `p` is a live set from into_raw, hence non-null.
         let ptr = unsafe { NonNull::new_unchecked(p) };
@@ -435,6 +447,7 @@ pub struct ExclusiveRangeset<P: Platform> {
 
 impl<P: Platform> ExclusiveRangeset<P> {
     /// [`Rangeset::new_named`].
+    #[cfg_attr(feature = "xen", optimize(size))]
     pub fn new_named(
         domain: Option<DomainRef>,
         name: &[Piece<'_>],
@@ -499,6 +512,7 @@ impl<P: Platform> Deref for Rangeset<P> {
 }
 
 impl<P: Platform> Drop for Rangeset<P> {
+    #[cfg_attr(feature = "xen", optimize(size))]
     fn drop(&mut self) {
         if let Some(d) = self.domain() {
             // domain_destroy detaches this set (domain() is then None) and does not race with its

@@ -66,6 +66,7 @@ fn call_report(cb: ReportCb, s: u64, e: u64, ctxt: *mut c_void) -> c_int {
 /// # Safety
 /// `d` must be NULL or a live domain.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_domain_initialise(d: *mut domain) {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     if let Some(d) = unsafe { dom(d) } {
@@ -79,6 +80,7 @@ pub unsafe extern "C" fn rangeset_domain_initialise(d: *mut domain) {
 /// `d` must be NULL or a live domain; none of its sets may be created, destroyed or printed
 /// concurrently, and its sets must not be used afterwards ([`domain_destroy`]).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_domain_destroy(d: *mut domain) {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     if let Some(d) = unsafe { dom(d) } {
@@ -94,6 +96,7 @@ pub unsafe extern "C" fn rangeset_domain_destroy(d: *mut domain) {
 /// `d` must be NULL or a live, initialised domain; `name` NULL or a NUL-terminated string (at
 /// most 31 bytes of it are read).
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_new(
     d: *mut domain,
     name: *const c_char,
@@ -131,6 +134,7 @@ pub unsafe extern "C" fn rangeset_new(
 /// # Safety
 /// `r` must be NULL or a live set, not used afterwards.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_destroy(r: *mut rangeset) {
     if !r.is_null() {
         // SAFETY: a live pointer from rangeset_new (into_raw) is owned by the caller, who gives it
@@ -180,6 +184,7 @@ pub unsafe extern "C" fn rangeset_add_range(r: *mut rangeset, s: c_ulong, e: c_u
 /// # Safety
 /// `r` must be NULL or a live set; `s` NULL or writable.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_claim_range(
     r: *mut rangeset,
     size: c_ulong,
@@ -269,6 +274,7 @@ pub unsafe extern "C" fn rangeset_report_ranges(
 /// # Safety
 /// `r` must be NULL or a live set; `cb` valid for `ctxt`; `cb` must not touch `r`.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_consume_ranges(
     r: *mut rangeset,
     cb: Option<unsafe extern "C" fn(c_ulong, c_ulong, *mut c_void, *mut c_ulong) -> c_int>,
@@ -297,6 +303,7 @@ pub unsafe extern "C" fn rangeset_consume_ranges(
 /// # Safety
 /// `r1`, `r2` must be NULL or live sets.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_merge(r1: *mut rangeset, r2: *mut rangeset) -> c_int {
     // SAFETY: forwarded caller contract.
     let (a, b) = unsafe { (set(r1), set(r2)) };
@@ -343,6 +350,7 @@ pub unsafe extern "C" fn rangeset_contains_singleton(r: *mut rangeset, s: c_ulon
 /// # Safety
 /// `a`, `b` must be NULL or live sets.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_swap(a: *mut rangeset, b: *mut rangeset) {
     // SAFETY: forwarded caller contract.
     if let (Some(a), Some(b)) = unsafe { (set(a), set(b)) } {
@@ -355,6 +363,7 @@ pub unsafe extern "C" fn rangeset_swap(a: *mut rangeset, b: *mut rangeset) {
 /// # Safety
 /// `d` must be NULL or a live domain.
 #[no_mangle]
+#[cfg_attr(feature = "xen", optimize(size))]
 pub unsafe extern "C" fn rangeset_domain_printk(d: *mut domain) {
     // SAFETY: the function's contract: `d` is NULL or a live domain.
     if let Some(d) = unsafe { dom(d) } {
