@@ -342,7 +342,7 @@ pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port
     let Some(v) = (unsafe { vcp(v) }) else {
         return Errno::EINVAL.to_neg();
     };
-    match super::complete_io::<Active>(Active::vcpu_domain(v), v) {
+    match super::complete_vcpu_io::<Active>(v) {
         IoCompletion::Idle => HVM_IOREQ_IDLE,
         IoCompletion::Completed(r) => {
             if !resp.is_null() {

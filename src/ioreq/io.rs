@@ -217,22 +217,24 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
     let (Some(off), Some(page)) = (slot_offset(sv.vcpu_id), s.ioreq_page()) else {
         return Sent::NotPosted;
     };
-    let cur = read_slot(page, off);
-    if cur.state() != STATE_IOREQ_NONE {
+    // Only the two fields checked are read; the whole slot is overwritten below.
+    let state = slot_state(page, off);
+    if state != STATE_IOREQ_NONE {
         return emulator_broke_slot(
             s,
             sv.vcpu_id,
             " Device model set bad IO state ",
-            cur.state().into(),
+            state.into(),
         );
     }
     let port = sv.port;
-    if cur.vp_eport != port {
+    let slot_port = page.load_u32(off + offset_of!(IoreqSlot, vp_eport));
+    if slot_port != port {
         return emulator_broke_slot(
             s,
             sv.vcpu_id,
             " Device model set bad event channel ",
-            cur.vp_eport,
+            slot_port,
         );
     }
     // The request goes in with state NONE; READY is stored last, after the fence, so that the
@@ -299,6 +301,7 @@ pub enum Routed {
 
 /// Selects the server for `p` and sends it there, under one look at the registry: the guest's
 /// emulated I/O (`hvmemul_do_io`, stdvga). `p` may be rewritten into a PCI config request.
+#[inline]
 pub fn select_and_send<P: IoreqPlatform>(
     d: DomainRef,
     v: VcpuRef,
@@ -479,15 +482,25 @@ pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
 /// order; an answered request (IORESP_READY) is taken and its slot freed; a request still with
 /// the emulator means "wait on this port, then call again"; any other state the emulator wrote
 /// crashes the domain.
+pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
+    complete_io_at::<P>(d, v, P::vcpu_id(v))
+}
+
+/// [`complete_io`] for `v` alone, its domain and id resolved in one platform call (the C
+/// entry's path).
+pub fn complete_vcpu_io<P: IoreqPlatform>(v: VcpuRef) -> IoCompletion {
+    let (d, vcpu_id) = P::vcpu_domain_and_id(v);
+    complete_io_at::<P>(d, v, vcpu_id)
+}
+
 #[allow(
     clippy::arithmetic_side_effects,
     reason = "`off` comes from slot_offset (at most 127 * 32) plus a field offset below 32"
 )]
-pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
+fn complete_io_at<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, vcpu_id: u32) -> IoCompletion {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return IoCompletion::Idle;
     };
-    let vcpu_id = P::vcpu_id(v);
     let Some(off) = slot_offset(vcpu_id) else {
         return IoCompletion::Idle;
     };

@@ -60,6 +60,7 @@ pub use abi::IoreqSlot;
 pub use io::waiting;
 pub use io::{
     access_cf8, broadcast, broadcast_assist_req, buffered_io_send, complete_as_null, complete_io,
+    complete_vcpu_io,
     io_pending, select_and_send, select_server, send_assist_req, send_to_server, Route, Routed,
     Sent, X86EMUL_UNHANDLEABLE,
 };
