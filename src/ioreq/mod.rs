@@ -27,7 +27,8 @@
 //!   [`select_and_send`]`(d, v, &mut IoreqSlot, Route) -> Routed` (one look at the registry),
 //!   [`send_assist_req`]`(d, v, &mut IoreqSlot) -> bool`, [`broadcast_assist_req`]`(d, v, &IoreqSlot)`
 //! * [`buffered_io_send`]`(d, &mut IoreqSlot) -> bool` (false: send it synchronously)
-//! * [`io_pending`]`(d, v)`, [`has_dm`]`(d)`, [`complete_io`]`(d, v) -> IoCompletion`,
+//! * [`io_pending`]`(d, v)`, [`has_dm`]`(d)`, [`complete_io`]`(d, v) -> IoCompletion`
+//!   ([`complete_vcpu_io`]`(v)`: the same, `v`'s domain and id resolved in one platform call),
 //!   [`complete_as_null`]`(&mut IoreqSlot)`
 //!
 //! Introspection for tests: [`snapshot`]`(d) -> DomainSnapshot`.
@@ -60,9 +61,8 @@ pub use abi::IoreqSlot;
 pub use io::waiting;
 pub use io::{
     access_cf8, broadcast, broadcast_assist_req, buffered_io_send, complete_as_null, complete_io,
-    complete_vcpu_io,
-    io_pending, select_and_send, select_server, send_assist_req, send_to_server, Route, Routed,
-    Sent, X86EMUL_UNHANDLEABLE,
+    complete_vcpu_io, io_pending, select_and_send, select_server, send_assist_req, send_to_server,
+    Route, Routed, Sent, X86EMUL_UNHANDLEABLE,
 };
 pub use ops::{
     add_vcpu_all, create, create_server, destroy, destroy_all, destroy_server, domain_destroy,
