@@ -559,17 +559,22 @@ pub unsafe extern "C" fn hvm_ioreq_select_and_send(p: *mut ioreq, route: u32) ->
         HVM_IOREQ_ROUTE_MEM_TYPE => Route::MemType,
         _ => return HVM_IOREQ_NO_SERVER,
     };
-    let mut rc = HVM_IOREQ_NO_SERVER;
-    with_current_req(p, |d, v, req| {
-        rc = match super::select_and_send::<Active>(d, v, req, route) {
-            Routed::NoServer => HVM_IOREQ_NO_SERVER,
-            Routed::Sent(Sent::Deferred) => HVM_IOREQ_DEFERRED,
-            Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
-            Routed::Sent(Sent::Posted) if route == Route::ByRangeBuffered => X86EMUL_OKAY,
-            Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
-        };
-        true
-    });
+    let Some(v) = Active::current_vcpu() else {
+        return HVM_IOREQ_NO_SERVER;
+    };
+    // SAFETY: `p` is NULL or the caller's ioreq_t.
+    let Some(mut req) = (unsafe { read_req(p) }) else {
+        return HVM_IOREQ_NO_SERVER;
+    };
+    let rc = match super::select_and_send_vcpu::<Active>(v, &mut req, route) {
+        Routed::NoServer => HVM_IOREQ_NO_SERVER,
+        Routed::Sent(Sent::Deferred) => HVM_IOREQ_DEFERRED,
+        Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
+        Routed::Sent(Sent::Posted) if route == Route::ByRangeBuffered => X86EMUL_OKAY,
+        Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
+    };
+    // SAFETY: `p` was non-NULL (read_req succeeded) and is the caller's writable ioreq_t.
+    unsafe { write_req(p, &req) };
     rc
 }
 
