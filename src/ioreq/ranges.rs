@@ -79,18 +79,28 @@ impl<P: IoreqPlatform> IoRanges<P> {
             _ => (u64::MAX, 0),
         };
     }
-    #[inline]
+    /// Inlined up to the hinted range (selection's usual answer); the search is out of line.
+    #[inline(always)]
     pub(crate) fn contains_range(&self, s: u64, e: u64) -> bool {
         // Outside the bounds (or an empty set): in no range.
         if s < self.bounds.0 || e > self.bounds.1 {
             return false;
         }
-        let hint = self.hint.load(Ordering::Relaxed);
-        match self.set.get().containing_hinted(s, e, hint) {
+        if self
+            .set
+            .get()
+            .holds_at(self.hint.load(Ordering::Relaxed), s, e)
+        {
+            return true;
+        }
+        self.contains_searched(s, e)
+    }
+
+    #[inline(never)]
+    fn contains_searched(&self, s: u64, e: u64) -> bool {
+        match self.set.get().containing(s, e) {
             Some(i) => {
-                if i != hint {
-                    self.hint.store(i, Ordering::Relaxed);
-                }
+                self.hint.store(i, Ordering::Relaxed);
                 true
             }
             None => false,
