@@ -22,7 +22,8 @@ use super::IoreqPlatform;
 /// to [`MAX_NR_IO_RANGES`] ranges, attached to the target domain.
 ///
 /// Changed only through `&mut self`, i.e. under the registry's write lock; the lookups of the I/O
-/// path run under its read lock and so take no lock of their own ([`ExclusiveRangeset`]).
+/// path run with the registry held for reading (their vCPU's flag, or the read lock) and so take
+/// no lock of their own ([`ExclusiveRangeset`]).
 pub(crate) struct IoRanges<P: IoreqPlatform> {
     set: ExclusiveRangeset<P>,
     /// Index of the range the last successful lookup found: tried first, since a guest's accesses
