@@ -295,7 +295,10 @@ fn with_current_req(
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_send_assist_req(p: *mut ioreq) -> bool {
-    with_current_req(p, super::send_assist_req::<Active>)
+    // `send_assist_req` as the current vCPU is the range route of the export below (posted is
+    // RETRY there): one copy of that path in Xen.
+    // SAFETY: the function's contract is the callee's.
+    unsafe { hvm_ioreq_select_and_send(p, HVM_IOREQ_ROUTE_RANGE) == X86EMUL_RETRY }
 }
 
 /// `hvm_broadcast_assist_req` (current vCPU).
@@ -552,6 +555,7 @@ pub const HVM_IOREQ_DEFERRED: i32 = -2;
 /// # Safety
 /// `p` is NULL or a readable and writable `ioreq_t`.
 #[no_mangle]
+#[inline(never)]
 pub unsafe extern "C" fn hvm_ioreq_select_and_send(p: *mut ioreq, route: u32) -> i32 {
     let route = match route {
         HVM_IOREQ_ROUTE_RANGE => Route::ByRange,

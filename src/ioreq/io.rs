@@ -140,6 +140,17 @@ fn select_in<'a, P: IoreqPlatform>(
     reg.default_server()
 }
 
+/// [`select_in`] out of line: one copy for the callers off the guest's synchronous path.
+#[inline(never)]
+fn select_in_outlined<'a, P: IoreqPlatform>(
+    d: DomainRef,
+    reg: &'a Registry<P>,
+    cf8: u32,
+    p: &mut IoreqSlot,
+) -> Option<&'a Server<P>> {
+    select_in(d, reg, cf8, p)
+}
+
 fn selected<P: IoreqPlatform>(s: &Server<P>) -> Selected {
     Selected {
         id: s.id,
@@ -155,7 +166,7 @@ pub fn select_server<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> Optio
     let st = DomainIoreq::<P>::get(d)?;
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
-    select_in(d, &reg, cf8, p).map(selected)
+    select_in_outlined(d, &reg, cf8, p).map(selected)
 }
 
 /// [`select_server`] for `v`'s domain, as `v` (under its flag, as [`select_and_send_vcpu`]
@@ -264,6 +275,12 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
     Sent::Posted
 }
 
+/// [`send_to`] out of line: one copy for the callers off the guest's synchronous path.
+#[inline(never)]
+fn send_to_outlined<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> Sent {
+    send_to(s, v, proto)
+}
+
 /// `hvm_send_assist_req_to_ioreq_server`: posts `proto` in `v`'s slot of the server `to` (as
 /// selection named it) and signals the emulator. False (nothing sent) if the server is gone,
 /// the domain is shutting down, or the emulator corrupted the slot (state not NONE, or a port
@@ -281,7 +298,7 @@ pub fn send_to_server<P: IoreqPlatform>(
     reg.servers
         .iter()
         .find(|s| s.id == to.id && s.is_default == to.is_default)
-        .is_some_and(|s| send_to(s, v, proto) == Sent::Posted)
+        .is_some_and(|s| send_to_outlined(s, v, proto) == Sent::Posted)
 }
 
 /// `hvm_send_assist_req`: select, then send. False if no server takes it (see
@@ -383,7 +400,7 @@ pub fn broadcast<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &IoreqSlot, buff
         let sent = if buffered {
             send_buffered(s, &q)
         } else {
-            send_to(s, v, &mut q)
+            send_to_outlined(s, v, &mut q)
         };
         if sent == Sent::NotPosted {
             failed = failed.saturating_add(1);
@@ -400,7 +417,7 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
     };
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
-    select_in(d, &reg, cf8, p).is_some_and(|s| send_buffered(s, p) == Sent::Posted)
+    select_in_outlined(d, &reg, cf8, p).is_some_and(|s| send_buffered(s, p) == Sent::Posted)
 }
 
 /// Queues a write on `s`'s ring. Not posted: no ring, an unsuitable request (address above 20

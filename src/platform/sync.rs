@@ -186,15 +186,23 @@ impl<L: RawRwLock, T, const N: usize> VcpuRwLock<L, T, N> {
     /// Exclusive access: the platform lock for writing, then every vCPU flag down.
     pub fn write(&self) -> VcpuWriteGuard<'_, L, T> {
         let guard = self.lock.write();
+        self.wait_for_vcpu_readers();
+        VcpuWriteGuard {
+            guard,
+            writer: &self.writer,
+        }
+    }
+}
+
+impl<L: RawRwLock, T, const N: usize> VcpuRwLock<L, T, N> {
+    /// Raises `writer` and waits for every vCPU flag to be down (the writers' one copy of it).
+    #[inline(never)]
+    fn wait_for_vcpu_readers(&self) {
         self.writer.store(true, Ordering::SeqCst);
         for flag in &self.readers {
             while flag.load(Ordering::SeqCst) {
                 core::hint::spin_loop();
             }
-        }
-        VcpuWriteGuard {
-            guard,
-            writer: &self.writer,
         }
     }
 }
