@@ -70,7 +70,8 @@ impl<P: IoreqPlatform> IoRanges<P> {
         rc
     }
     /// Recomputes `bounds` after a change (a walk of at most `MAX_NR_IO_RANGES` ranges, under the
-    /// registry's write lock).
+    /// registry's write lock). One copy for both writers.
+    #[inline(never)]
     fn update_bounds(&mut self) {
         let ranges = self.set.get().ranges();
         let mut it = ranges.iter();
