@@ -307,7 +307,10 @@ fn with_current_req(
 /// Every pointer is NULL or valid (a live Xen object, or a readable/writable argument).
 #[no_mangle]
 pub unsafe extern "C" fn hvm_send_assist_req(p: *mut ioreq) -> bool {
-    with_current_req(p, super::send_assist_req::<Active>)
+    // `send_assist_req` as the current vCPU is the range route of the export below (posted is
+    // RETRY there): one copy of that path in Xen.
+    // SAFETY: the function's contract is the callee's.
+    unsafe { hvm_ioreq_select_and_send(p, HVM_IOREQ_ROUTE_RANGE) == X86EMUL_RETRY }
 }
 
 /// `hvm_broadcast_assist_req` (current vCPU).
@@ -354,7 +357,7 @@ pub unsafe extern "C" fn hvm_ioreq_complete(v: *mut vcpu, resp: *mut ioreq, port
     let Some(v) = (unsafe { vcp(v) }) else {
         return Errno::EINVAL.to_neg();
     };
-    match super::complete_io::<Active>(Active::vcpu_domain(v), v) {
+    match super::complete_vcpu_io::<Active>(v) {
         IoCompletion::Idle => HVM_IOREQ_IDLE,
         IoCompletion::Completed(r) => {
             if !resp.is_null() {
@@ -570,6 +573,7 @@ pub const HVM_IOREQ_DEFERRED: i32 = -2;
 /// # Safety
 /// `p` is NULL or a readable and writable `ioreq_t`.
 #[no_mangle]
+#[inline(never)]
 pub unsafe extern "C" fn hvm_ioreq_select_and_send(p: *mut ioreq, route: u32) -> i32 {
     let route = match route {
         HVM_IOREQ_ROUTE_RANGE => Route::ByRange,
@@ -577,17 +581,22 @@ pub unsafe extern "C" fn hvm_ioreq_select_and_send(p: *mut ioreq, route: u32) ->
         HVM_IOREQ_ROUTE_MEM_TYPE => Route::MemType,
         _ => return HVM_IOREQ_NO_SERVER,
     };
-    let mut rc = HVM_IOREQ_NO_SERVER;
-    with_current_req(p, |d, v, req| {
-        rc = match super::select_and_send::<Active>(d, v, req, route) {
-            Routed::NoServer => HVM_IOREQ_NO_SERVER,
-            Routed::Sent(Sent::Deferred) => HVM_IOREQ_DEFERRED,
-            Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
-            Routed::Sent(Sent::Posted) if route == Route::ByRangeBuffered => X86EMUL_OKAY,
-            Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
-        };
-        true
-    });
+    let Some(v) = Active::current_vcpu() else {
+        return HVM_IOREQ_NO_SERVER;
+    };
+    // SAFETY: `p` is NULL or the caller's ioreq_t.
+    let Some(mut req) = (unsafe { read_req(p) }) else {
+        return HVM_IOREQ_NO_SERVER;
+    };
+    let rc = match super::select_and_send_vcpu::<Active>(v, &mut req, route) {
+        Routed::NoServer => HVM_IOREQ_NO_SERVER,
+        Routed::Sent(Sent::Deferred) => HVM_IOREQ_DEFERRED,
+        Routed::Sent(Sent::NotPosted) => X86EMUL_UNHANDLEABLE,
+        Routed::Sent(Sent::Posted) if route == Route::ByRangeBuffered => X86EMUL_OKAY,
+        Routed::Sent(Sent::Posted) => X86EMUL_RETRY,
+    };
+    // SAFETY: `p` was non-NULL (read_req succeeded) and is the caller's writable ioreq_t.
+    unsafe { write_req(p, &req) };
     rc
 }
 

@@ -22,7 +22,8 @@ use crate::platform::console::Piece;
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::server::{
-    read_slot, slot_offset, slot_state, write_slot, BufioreqHandling, DomainIoreq, Registry, Server,
+    read_slot, slot_index, slot_of, slot_state, write_slot, BufioreqHandling, DomainIoreq,
+    Registry, Server,
 };
 use super::{IoCompletion, IoreqPlatform, Selected};
 
@@ -41,12 +42,14 @@ pub fn access_cf8<P: IoreqPlatform>(d: DomainRef, dir: u8, bytes: u32, val: u32)
 }
 
 /// `[first, last]` of `len` bytes at `first`; None for an empty or overflowing span.
+#[inline(always)]
 fn span(first: u64, len: u64) -> Option<(u64, u64)> {
     Some((first, first.checked_add(len.checked_sub(1)?)?))
 }
 
 /// Bytes touched by an MMIO request, honouring DF (B9): with DF set the elements descend from
 /// `addr`. None when the arithmetic overflows or nothing is touched.
+#[inline(always)]
 fn mmio_bytes(p: &IoreqSlot) -> Option<(u64, u64)> {
     let size = u64::from(p.size);
     let count = u64::from(p.count);
@@ -69,7 +72,9 @@ enum RangeKind {
 }
 
 /// Server selection (docs/series.md) on a locked registry; may rewrite `p` into a PCI config
-/// request.
+/// request. Inlined: it is the hot part of every guest access, and its callers pass it values
+/// they have in registers.
+#[inline(always)]
 fn select_in<'a, P: IoreqPlatform>(
     d: DomainRef,
     reg: &'a Registry<P>,
@@ -135,6 +140,17 @@ fn select_in<'a, P: IoreqPlatform>(
     reg.default_server()
 }
 
+/// [`select_in`] out of line: one copy for the callers off the guest's synchronous path.
+#[inline(never)]
+fn select_in_outlined<'a, P: IoreqPlatform>(
+    d: DomainRef,
+    reg: &'a Registry<P>,
+    cf8: u32,
+    p: &mut IoreqSlot,
+) -> Option<&'a Server<P>> {
+    select_in(d, reg, cf8, p)
+}
+
 fn selected<P: IoreqPlatform>(s: &Server<P>) -> Selected {
     Selected {
         id: s.id,
@@ -150,6 +166,16 @@ pub fn select_server<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> Optio
     let st = DomainIoreq::<P>::get(d)?;
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
+    select_in_outlined(d, &reg, cf8, p).map(selected)
+}
+
+/// [`select_server`] for `v`'s domain, as `v` (under its flag, as [`select_and_send_vcpu`]
+/// selects).
+pub fn select_server_vcpu<P: IoreqPlatform>(v: VcpuRef, p: &mut IoreqSlot) -> Option<Selected> {
+    let (d, vcpu_id) = P::vcpu_domain_and_id(v);
+    let st = DomainIoreq::<P>::get(d)?;
+    let cf8 = st.pci_cf8.load(Ordering::Relaxed);
+    let reg = st.reg.read_as_vcpu(vcpu_id);
     select_in(d, &reg, cf8, p).map(selected)
 }
 
@@ -202,10 +228,7 @@ fn emulator_broke_slot<P: IoreqPlatform>(
 }
 
 /// `hvm_send_assist_req_to_ioreq_server` on a locked registry.
-#[allow(
-    clippy::arithmetic_side_effects,
-    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
-)]
+#[inline(always)]
 fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> Sent {
     if !P::vcpu_start_shutdown_deferral(v) {
         return Sent::Deferred;
@@ -214,40 +237,48 @@ fn send_to<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -
         return Sent::NotPosted;
     };
     // A server enabled before its pages exist has nowhere to post (FIDELITY I113).
-    let (Some(off), Some(page)) = (slot_offset(sv.vcpu_id), s.ioreq_page()) else {
+    let Some(slot) = s.ioreq_page().and_then(|page| slot_of(page, sv.vcpu_id)) else {
         return Sent::NotPosted;
     };
-    let cur = read_slot(page, off);
-    if cur.state() != STATE_IOREQ_NONE {
+    // Only the two fields checked are read; the whole slot is overwritten below.
+    let state = slot_state(slot);
+    if state != STATE_IOREQ_NONE {
         return emulator_broke_slot(
             s,
             sv.vcpu_id,
             " Device model set bad IO state ",
-            cur.state().into(),
+            state.into(),
         );
     }
     let port = sv.port;
-    if cur.vp_eport != port {
+    let slot_port = slot.load_u32(offset_of!(IoreqSlot, vp_eport));
+    if slot_port != port {
         return emulator_broke_slot(
             s,
             sv.vcpu_id,
             " Device model set bad event channel ",
-            cur.vp_eport,
+            slot_port,
         );
     }
     // The request goes in with state NONE; READY is stored last, after the fence, so that the
     // emulator never sees a READY slot with stale fields.
     proto.set_state(STATE_IOREQ_NONE);
     proto.vp_eport = port;
-    write_slot(page, off, proto);
+    write_slot(slot, proto);
     P::prepare_wait_on_xen_evtchn(v, port);
     fence(Ordering::Release);
-    page.store_u8(
-        off + offset_of!(IoreqSlot, flags),
+    slot.store_u8(
+        offset_of!(IoreqSlot, flags),
         (proto.flags & !FLAG_STATE_MASK) | STATE_IOREQ_READY,
     );
     P::notify_xen_evtchn(s.target, port);
     Sent::Posted
+}
+
+/// [`send_to`] out of line: one copy for the callers off the guest's synchronous path.
+#[inline(never)]
+fn send_to_outlined<P: IoreqPlatform>(s: &Server<P>, v: VcpuRef, proto: &mut IoreqSlot) -> Sent {
+    send_to(s, v, proto)
 }
 
 /// `hvm_send_assist_req_to_ioreq_server`: posts `proto` in `v`'s slot of the server `to` (as
@@ -267,7 +298,7 @@ pub fn send_to_server<P: IoreqPlatform>(
     reg.servers
         .iter()
         .find(|s| s.id == to.id && s.is_default == to.is_default)
-        .is_some_and(|s| send_to(s, v, proto) == Sent::Posted)
+        .is_some_and(|s| send_to_outlined(s, v, proto) == Sent::Posted)
 }
 
 /// `hvm_send_assist_req`: select, then send. False if no server takes it (see
@@ -305,11 +336,34 @@ pub fn select_and_send<P: IoreqPlatform>(
     p: &mut IoreqSlot,
     route: Route,
 ) -> Routed {
+    select_and_send_at::<P>(d, v, P::vcpu_id(v), p, route)
+}
+
+/// [`select_and_send`] as `v`, its domain and id resolved in one platform call (the C entry's
+/// path).
+#[inline]
+pub fn select_and_send_vcpu<P: IoreqPlatform>(
+    v: VcpuRef,
+    p: &mut IoreqSlot,
+    route: Route,
+) -> Routed {
+    let (d, vcpu_id) = P::vcpu_domain_and_id(v);
+    select_and_send_at::<P>(d, v, vcpu_id, p, route)
+}
+
+#[inline(always)]
+fn select_and_send_at<P: IoreqPlatform>(
+    d: DomainRef,
+    v: VcpuRef,
+    vcpu_id: u32,
+    p: &mut IoreqSlot,
+    route: Route,
+) -> Routed {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return Routed::NoServer;
     };
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
-    let reg = st.reg.read();
+    let reg = st.reg.read_as_vcpu(vcpu_id);
     let server = match route {
         Route::ByRange | Route::ByRangeBuffered => select_in(d, &reg, cf8, p),
         Route::MemType => reg.mem_type_server.and_then(|(id, _)| reg.secondary(id)),
@@ -346,7 +400,7 @@ pub fn broadcast<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, p: &IoreqSlot, buff
         let sent = if buffered {
             send_buffered(s, &q)
         } else {
-            send_to(s, v, &mut q)
+            send_to_outlined(s, v, &mut q)
         };
         if sent == Sent::NotPosted {
             failed = failed.saturating_add(1);
@@ -363,7 +417,7 @@ pub fn buffered_io_send<P: IoreqPlatform>(d: DomainRef, p: &mut IoreqSlot) -> bo
     };
     let cf8 = st.pci_cf8.load(Ordering::Relaxed);
     let reg = st.reg.read();
-    select_in(d, &reg, cf8, p).is_some_and(|s| send_buffered(s, p) == Sent::Posted)
+    select_in_outlined(d, &reg, cf8, p).is_some_and(|s| send_buffered(s, p) == Sent::Posted)
 }
 
 /// Queues a write on `s`'s ring. Not posted: no ring, an unsuitable request (address above 20
@@ -465,13 +519,12 @@ pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return false;
     };
-    let Some(off) = slot_offset(P::vcpu_id(v)) else {
-        return false;
-    };
+    let vcpu_id = P::vcpu_id(v);
     let reg = st.reg.read();
     reg.servers.iter().any(|s| {
         s.ioreq_page()
-            .is_some_and(|page| slot_state(page, off) != STATE_IOREQ_NONE)
+            .and_then(|page| slot_of(page, vcpu_id))
+            .is_some_and(|slot| slot_state(slot) != STATE_IOREQ_NONE)
     })
 }
 
@@ -479,31 +532,38 @@ pub fn io_pending<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
 /// order; an answered request (IORESP_READY) is taken and its slot freed; a request still with
 /// the emulator means "wait on this port, then call again"; any other state the emulator wrote
 /// crashes the domain.
-#[allow(
-    clippy::arithmetic_side_effects,
-    reason = "`off` comes from slot_offset (at most 127 * 32) plus a field offset below 32"
-)]
 pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
+    complete_io_at::<P>(d, v, P::vcpu_id(v))
+}
+
+/// [`complete_io`] for `v` alone, its domain and id resolved in one platform call (the C
+/// entry's path).
+pub fn complete_vcpu_io<P: IoreqPlatform>(v: VcpuRef) -> IoCompletion {
+    let (d, vcpu_id) = P::vcpu_domain_and_id(v);
+    complete_io_at::<P>(d, v, vcpu_id)
+}
+
+fn complete_io_at<P: IoreqPlatform>(d: DomainRef, v: VcpuRef, vcpu_id: u32) -> IoCompletion {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return IoCompletion::Idle;
     };
-    let vcpu_id = P::vcpu_id(v);
-    let Some(off) = slot_offset(vcpu_id) else {
+    // A vCPU beyond the page has no slot in any server.
+    if slot_index(vcpu_id).is_none() {
         return IoCompletion::Idle;
-    };
-    let reg = st.reg.read();
+    }
+    let reg = st.reg.read_as_vcpu(vcpu_id);
     let mut done = None;
     for s in reg.servers.iter() {
-        let Some(page) = s.ioreq_page() else {
+        let Some(slot) = s.ioreq_page().and_then(|page| slot_of(page, vcpu_id)) else {
             continue;
         };
-        match slot_state(page, off) {
+        match slot_state(slot) {
             STATE_IOREQ_NONE => {}
             STATE_IORESP_READY => {
                 fence(Ordering::Acquire);
-                let mut resp = read_slot(page, off);
-                let flags = page.load_u8(off + offset_of!(IoreqSlot, flags));
-                page.store_u8(off + offset_of!(IoreqSlot, flags), flags & !FLAG_STATE_MASK);
+                let mut resp = read_slot(slot);
+                let flags = slot.load_u8(offset_of!(IoreqSlot, flags));
+                slot.store_u8(offset_of!(IoreqSlot, flags), flags & !FLAG_STATE_MASK);
                 resp.set_state(STATE_IOREQ_NONE);
                 done = Some(resp);
             }
@@ -514,19 +574,7 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
                     return IoCompletion::Wait { port: sv.port };
                 }
             }
-            bad => {
-                P::printk(&[
-                    Piece::Str("d"),
-                    Piece::Dec(P::domain_id(d).into()),
-                    Piece::Str("v"),
-                    Piece::Dec(vcpu_id.into()),
-                    Piece::Str(" Weird HVM iorequest state "),
-                    Piece::Dec(bad.into()),
-                    Piece::Str(".\n"),
-                ]);
-                P::domain_crash(d);
-                return IoCompletion::Crashed;
-            }
+            bad => return weird_state::<P>(d, vcpu_id, bad),
         }
     }
     match done {
@@ -535,22 +583,35 @@ pub fn complete_io<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> IoCompletion {
     }
 }
 
+/// The emulator left a state no request can be in: say what, crash the guest.
+#[cold]
+fn weird_state<P: IoreqPlatform>(d: DomainRef, vcpu_id: u32, bad: u8) -> IoCompletion {
+    P::printk(&[
+        Piece::Str("d"),
+        Piece::Dec(P::domain_id(d).into()),
+        Piece::Str("v"),
+        Piece::Dec(vcpu_id.into()),
+        Piece::Str(" Weird HVM iorequest state "),
+        Piece::Dec(bad.into()),
+        Piece::Str(".\n"),
+    ]);
+    P::domain_crash(d);
+    IoCompletion::Crashed
+}
+
 /// Whether a request of `v` is still with an emulator (posted or being processed, not yet
 /// answered): the condition a vCPU waiting for its answer re-checks.
 pub fn waiting<P: IoreqPlatform>(d: DomainRef, v: VcpuRef) -> bool {
     let Some(st) = DomainIoreq::<P>::get(d) else {
         return false;
     };
-    let Some(off) = slot_offset(P::vcpu_id(v)) else {
-        return false;
-    };
+    let vcpu_id = P::vcpu_id(v);
     let reg = st.reg.read();
     reg.servers.iter().any(|s| {
-        s.ioreq_page().is_some_and(|page| {
-            matches!(
-                slot_state(page, off),
-                STATE_IOREQ_READY | STATE_IOREQ_INPROCESS
-            )
-        })
+        s.ioreq_page()
+            .and_then(|page| slot_of(page, vcpu_id))
+            .is_some_and(|slot| {
+                matches!(slot_state(slot), STATE_IOREQ_READY | STATE_IOREQ_INPROCESS)
+            })
     })
 }

@@ -22,12 +22,15 @@
 //!
 //! Guest side ([`io`]; docs/series.md, Server selection):
 //! * [`access_cf8`]`(d, dir, bytes, val)` (always `X86EMUL_UNHANDLEABLE`)
-//! * [`select_server`]`(d, &mut IoreqSlot) -> Option<Selected>` (may rewrite to PCI_CONFIG)
+//! * [`select_server`]`(d, &mut IoreqSlot) -> Option<Selected>` (may rewrite to PCI_CONFIG;
+//!   [`select_server_vcpu`]`(v, ..)`: the same for `v`'s domain, read as `v`)
 //! * [`send_to_server`]`(d, v, Selected, &mut IoreqSlot) -> bool`,
-//!   [`select_and_send`]`(d, v, &mut IoreqSlot, Route) -> Routed` (one look at the registry),
+//!   [`select_and_send`]`(d, v, &mut IoreqSlot, Route) -> Routed` (one look at the registry;
+//!   [`select_and_send_vcpu`]`(v, ..)`: `v`'s domain and id resolved once),
 //!   [`send_assist_req`]`(d, v, &mut IoreqSlot) -> bool`, [`broadcast_assist_req`]`(d, v, &IoreqSlot)`
 //! * [`buffered_io_send`]`(d, &mut IoreqSlot) -> bool` (false: send it synchronously)
-//! * [`io_pending`]`(d, v)`, [`has_dm`]`(d)`, [`complete_io`]`(d, v) -> IoCompletion`,
+//! * [`io_pending`]`(d, v)`, [`has_dm`]`(d)`, [`complete_io`]`(d, v) -> IoCompletion`
+//!   ([`complete_vcpu_io`]`(v)`: the same, `v`'s domain and id resolved in one platform call),
 //!   [`complete_as_null`]`(&mut IoreqSlot)`
 //!
 //! Introspection for tests: [`snapshot`]`(d) -> DomainSnapshot`.
@@ -60,8 +63,8 @@ pub use abi::IoreqSlot;
 pub use io::waiting;
 pub use io::{
     access_cf8, broadcast, broadcast_assist_req, buffered_io_send, complete_as_null, complete_io,
-    io_pending, select_and_send, select_server, send_assist_req, send_to_server, Route, Routed,
-    Sent, X86EMUL_UNHANDLEABLE,
+    complete_vcpu_io, io_pending, select_and_send, select_and_send_vcpu, select_server,
+    select_server_vcpu, send_assist_req, send_to_server, Route, Routed, Sent, X86EMUL_UNHANDLEABLE,
 };
 pub use ops::{
     add_vcpu_all, create, create_server, destroy, destroy_all, destroy_server, domain_destroy,

@@ -24,7 +24,7 @@ use core::ptr::NonNull;
 use super::abi::STATE_IOREQ_NONE;
 use super::ranges::IoRanges;
 use super::server::{
-    slot_offset, slot_state, BufioreqHandling, DomainIoreq, IoreqPage, Registry, Server,
+    slot_of, slot_state, BufioreqHandling, DomainIoreq, IoreqPage, Registry, Server,
 };
 use super::{IoreqPlatform, ServerInfo};
 
@@ -155,8 +155,8 @@ fn release_waiters<P: IoreqPlatform>(s: &Server<P>) {
         return;
     };
     for sv in &s.vcpus {
-        if let Some(off) = slot_offset(sv.vcpu_id) {
-            if slot_state(page, off) != STATE_IOREQ_NONE {
+        if let Some(slot) = slot_of(page, sv.vcpu_id) {
+            if slot_state(slot) != STATE_IOREQ_NONE {
                 P::vcpu_unblock(sv.vcpu);
             }
         }

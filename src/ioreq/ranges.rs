@@ -22,13 +22,18 @@ use super::IoreqPlatform;
 /// to [`MAX_NR_IO_RANGES`] ranges, attached to the target domain.
 ///
 /// Changed only through `&mut self`, i.e. under the registry's write lock; the lookups of the I/O
-/// path run under its read lock and so take no lock of their own ([`ExclusiveRangeset`]).
+/// path run with the registry held for reading (their vCPU's flag, or the read lock) and so take
+/// no lock of their own ([`ExclusiveRangeset`]).
 pub(crate) struct IoRanges<P: IoreqPlatform> {
     set: ExclusiveRangeset<P>,
     /// Index of the range the last successful lookup found: tried first, since a guest's accesses
     /// tend to stay on one device. Only a hint (any value gives the same answers); relaxed, and
     /// stored only when it changes, so that vCPUs hitting one range do not bounce its line.
     hint: AtomicUsize,
+    /// The lowest start and the highest end of the set (`(u64::MAX, 0)` when empty), kept by the
+    /// writers: an access outside them is in no range, which is what selection finds for every
+    /// server but the one that claims it.
+    bounds: (u64, u64),
 }
 
 pub(crate) const RANGE_TYPE_NAMES: [&str; 3] = ["port", "memory", "pci"];
@@ -51,22 +56,54 @@ impl<P: IoreqPlatform> IoRanges<P> {
         Ok(Self {
             set,
             hint: AtomicUsize::new(0),
+            bounds: (u64::MAX, 0),
         })
     }
 
     pub(crate) fn add_range(&mut self, s: u64, e: u64) -> XenResult<()> {
-        self.set.add_range(s, e)
+        let rc = self.set.add_range(s, e);
+        self.update_bounds();
+        rc
     }
     pub(crate) fn remove_range(&mut self, s: u64, e: u64) -> XenResult<()> {
-        self.set.remove_range(s, e)
+        let rc = self.set.remove_range(s, e);
+        self.update_bounds();
+        rc
     }
+    /// Recomputes `bounds` after a change (a walk of at most `MAX_NR_IO_RANGES` ranges, under the
+    /// registry's write lock). One copy for both writers.
+    #[inline(never)]
+    fn update_bounds(&mut self) {
+        let ranges = self.set.get().ranges();
+        let mut it = ranges.iter();
+        self.bounds = match (it.next(), it.last()) {
+            (Some(first), Some(last)) => (first.s, last.e),
+            (Some(only), None) => (only.s, only.e),
+            _ => (u64::MAX, 0),
+        };
+    }
+    /// Inlined up to the hinted range (selection's usual answer); the search is out of line.
+    #[inline(always)]
     pub(crate) fn contains_range(&self, s: u64, e: u64) -> bool {
-        let hint = self.hint.load(Ordering::Relaxed);
-        match self.set.get().containing_hinted(s, e, hint) {
+        // Outside the bounds (or an empty set): in no range.
+        if s < self.bounds.0 || e > self.bounds.1 {
+            return false;
+        }
+        if self
+            .set
+            .get()
+            .holds_at(self.hint.load(Ordering::Relaxed), s, e)
+        {
+            return true;
+        }
+        self.contains_searched(s, e)
+    }
+
+    #[inline(never)]
+    fn contains_searched(&self, s: u64, e: u64) -> bool {
+        match self.set.get().containing(s, e) {
             Some(i) => {
-                if i != hint {
-                    self.hint.store(i, Ordering::Relaxed);
-                }
+                self.hint.store(i, Ordering::Relaxed);
                 true
             }
             None => false,

@@ -6,7 +6,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::mem::offset_of;
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::AtomicU32;
 
 use crate::errno::{Errno, XenResult};
@@ -15,8 +15,8 @@ use crate::ioreq::abi::{
     HVM_PARAM_IOREQ_PFN, NR_IO_RANGE_TYPES, SHARED_IOPAGE_SLOTS,
 };
 use crate::platform::domain::{IoreqKey, RegistryKind, SlotState, SlotValue};
-use crate::platform::memory::{GuestPageMapping, SharedPage};
-use crate::platform::sync::RwLock;
+use crate::platform::memory::{GuestPageMapping, SharedBlock, SharedPage};
+use crate::platform::sync::{RwLock, VcpuRwLock};
 use crate::platform::{DomainRef, VcpuRef};
 
 use super::ranges::{IoRanges, RANGE_TYPE_NAMES};
@@ -115,58 +115,58 @@ pub(crate) struct Server<P: IoreqPlatform> {
     pub(crate) buf_lock: RwLock<P::RwLock, ()>,
 }
 
-/// Byte offset of `vcpu_id`'s slot in the shared page; None beyond the page. Offsets it returns
-/// are at most 127 * 32, so adding a field offset (< 32) to one cannot overflow.
-pub(crate) fn slot_offset(vcpu_id: u32) -> Option<usize> {
-    let i = usize::try_from(vcpu_id).ok()?;
-    (i < SHARED_IOPAGE_SLOTS)
-        .then_some(i)?
-        .checked_mul(core::mem::size_of::<IoreqSlot>())
+/// A vCPU's slot of a server's shared page, bounds-checked once ([`SharedPage::block`]).
+pub(crate) type Slot<'a> = SharedBlock<'a, { size_of::<IoreqSlot>() }>;
+
+/// The index of `vcpu_id`'s slot in a shared page; None beyond the page.
+pub(crate) fn slot_index(vcpu_id: u32) -> Option<usize> {
+    usize::try_from(vcpu_id)
+        .ok()
+        .filter(|&i| i < SHARED_IOPAGE_SLOTS)
 }
 
-/// Reads a whole slot from a shared page (each field once).
-#[allow(
-    clippy::arithmetic_side_effects,
-    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
-)]
-pub(crate) fn read_slot(page: SharedPage<'_>, off: usize) -> IoreqSlot {
-    let [pad_lo, pad_hi, flags, type_] = page
-        .load_u32(off + offset_of!(IoreqSlot, pad0))
-        .to_le_bytes();
+/// `vcpu_id`'s slot of `page`; None beyond the page.
+#[inline]
+pub(crate) fn slot_of(page: SharedPage<'_>, vcpu_id: u32) -> Option<Slot<'_>> {
+    page.block(slot_index(vcpu_id)?)
+}
+
+/// Reads a whole slot (each field once).
+#[inline]
+pub(crate) fn read_slot(slot: Slot<'_>) -> IoreqSlot {
+    let [pad_lo, pad_hi, flags, type_] = slot.load_u32(offset_of!(IoreqSlot, pad0)).to_le_bytes();
     IoreqSlot {
-        addr: page.load_u64(off + offset_of!(IoreqSlot, addr)),
-        data: page.load_u64(off + offset_of!(IoreqSlot, data)),
-        count: page.load_u32(off + offset_of!(IoreqSlot, count)),
-        size: page.load_u32(off + offset_of!(IoreqSlot, size)),
-        vp_eport: page.load_u32(off + offset_of!(IoreqSlot, vp_eport)),
+        addr: slot.load_u64(offset_of!(IoreqSlot, addr)),
+        data: slot.load_u64(offset_of!(IoreqSlot, data)),
+        count: slot.load_u32(offset_of!(IoreqSlot, count)),
+        size: slot.load_u32(offset_of!(IoreqSlot, size)),
+        vp_eport: slot.load_u32(offset_of!(IoreqSlot, vp_eport)),
         pad0: u16::from_le_bytes([pad_lo, pad_hi]),
         flags,
         type_,
     }
 }
 
-/// Writes a whole slot to a shared page (each field once, `flags` with the rest of its word).
-/// Callers that hand the slot to the emulator store the state byte again, last, after a fence.
-#[allow(
-    clippy::arithmetic_side_effects,
-    reason = "`off` comes from slot_offset (at most 127 * 32) plus field offsets below 32"
-)]
-pub(crate) fn write_slot(page: SharedPage<'_>, off: usize, s: &IoreqSlot) {
+/// Writes a whole slot (each field once, `flags` with the rest of its word). Callers that hand
+/// the slot to the emulator store the state byte again, last, after a fence.
+#[inline]
+pub(crate) fn write_slot(slot: Slot<'_>, s: &IoreqSlot) {
     let [pad_lo, pad_hi] = s.pad0.to_le_bytes();
-    page.store_u64(off + offset_of!(IoreqSlot, addr), s.addr);
-    page.store_u64(off + offset_of!(IoreqSlot, data), s.data);
-    page.store_u32(off + offset_of!(IoreqSlot, count), s.count);
-    page.store_u32(off + offset_of!(IoreqSlot, size), s.size);
-    page.store_u32(off + offset_of!(IoreqSlot, vp_eport), s.vp_eport);
-    page.store_u32(
-        off + offset_of!(IoreqSlot, pad0),
+    slot.store_u64(offset_of!(IoreqSlot, addr), s.addr);
+    slot.store_u64(offset_of!(IoreqSlot, data), s.data);
+    slot.store_u32(offset_of!(IoreqSlot, count), s.count);
+    slot.store_u32(offset_of!(IoreqSlot, size), s.size);
+    slot.store_u32(offset_of!(IoreqSlot, vp_eport), s.vp_eport);
+    slot.store_u32(
+        offset_of!(IoreqSlot, pad0),
         u32::from_le_bytes([pad_lo, pad_hi, s.flags, s.type_]),
     );
 }
 
 /// The state nibble of a slot.
-pub(crate) fn slot_state(page: SharedPage<'_>, off: usize) -> u8 {
-    page.load_u8(off.saturating_add(offset_of!(IoreqSlot, flags))) & FLAG_STATE_MASK
+#[inline]
+pub(crate) fn slot_state(slot: Slot<'_>) -> u8 {
+    slot.load_u8(offset_of!(IoreqSlot, flags)) & FLAG_STATE_MASK
 }
 
 /// The gmfn pool of secondary servers (`ioreq_gmfn.{base,mask}`, Xen 4.17's
@@ -247,7 +247,9 @@ pub(crate) const MAX_NR_IOREQ_SERVERS: u16 = 8;
 
 /// What a domain has of ioreq servers (`d->arch.hvm_domain.ioreq_server` and friends).
 pub(crate) struct DomainIoreq<P: IoreqPlatform> {
-    pub(crate) reg: RwLock<P::RwLock, Registry<P>>,
+    /// The guest I/O path reads it under its vCPU's flag (`read_as_vcpu`, one atomic operation
+    /// instead of the shared lock's two), everything else under the platform lock.
+    pub(crate) reg: VcpuRwLock<P::RwLock, Registry<P>, SHARED_IOPAGE_SLOTS>,
     /// The last 4-byte write to port 0xcf8.
     pub(crate) pci_cf8: AtomicU32,
 }
@@ -265,7 +267,7 @@ impl<P: IoreqPlatform> DomainIoreq<P> {
     pub(crate) fn get_or_init(d: DomainRef) -> XenResult<&'static Self> {
         SlotState::<IoreqKey>::get_or_init::<P>(d, || {
             Ok(Self {
-                reg: RwLock::new(Registry {
+                reg: VcpuRwLock::new(Registry {
                     kind: P::ioreq_registry_kind(),
                     servers: Vec::new(),
                     id_counter: 0,
@@ -529,8 +531,8 @@ impl<P: IoreqPlatform> Server<P> {
 
     /// Writes our record of `sv`'s port into its slot (`hvm_update_ioreq_evtchn`).
     fn update_evtchn(&self, sv: &ServerVcpu) {
-        if let (Some(off), Some(page)) = (slot_offset(sv.vcpu_id), self.ioreq_page()) {
-            page.store_u32(off.saturating_add(offset_of!(IoreqSlot, vp_eport)), sv.port);
+        if let Some(slot) = self.ioreq_page().and_then(|p| slot_of(p, sv.vcpu_id)) {
+            slot.store_u32(offset_of!(IoreqSlot, vp_eport), sv.port);
         }
     }
 

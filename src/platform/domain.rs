@@ -127,6 +127,12 @@ pub trait HvmDomains {
     /// `v->domain`.
     fn vcpu_domain(v: VcpuRef) -> DomainRef;
 
+    /// `v->domain` and `v->vcpu_id` together: the I/O path resolves its vCPU once per call. A
+    /// platform where that is one look-up overrides this.
+    fn vcpu_domain_and_id(v: VcpuRef) -> (DomainRef, u32) {
+        (Self::vcpu_domain(v), Self::vcpu_id(v))
+    }
+
     /// `current`: the vCPU the hypervisor runs on behalf of (guest I/O paths only).
     fn current_vcpu() -> Option<VcpuRef>;
 

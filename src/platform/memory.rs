@@ -170,7 +170,7 @@ macro_rules! shared_access {
     };
 }
 
-impl SharedPage<'_> {
+impl<'a> SharedPage<'a> {
     fn at<A>(&self, off: usize) -> Option<*mut <A as AtomicWidth>::Int>
     where
         A: AtomicWidth,
@@ -200,12 +200,76 @@ impl SharedPage<'_> {
         }
     }
 
+    /// Block `index` of `N` bytes (`N` a multiple of 8): `[index * N, index * N + N)`; None past
+    /// the end of the page or for a page not mapped. Its bounds are checked here, once; accesses
+    /// inside it at constant offsets (a struct's fields) then check nothing once inlined.
+    #[inline]
+    pub fn block<const N: usize>(&self, index: usize) -> Option<SharedBlock<'a, N>> {
+        let va = self.va?;
+        let off = index.checked_mul(N)?;
+        if N == 0 || N % 8 != 0 || off.checked_add(N)? > PAGE_SIZE {
+            return None;
+        }
+        Some(SharedBlock {
+            base: NonNull::new(va.as_ptr().wrapping_add(off))?,
+            _l: PhantomData,
+        })
+    }
+
     /// `clear_page`: zeroes the page.
     pub fn clear(&self) {
         for off in (0..PAGE_SIZE).step_by(8) {
             self.store_u64(off, 0);
         }
     }
+}
+
+/// An `N`-byte block of a shared page ([`SharedPage::block`]): inside the page and 8-byte aligned
+/// (the page is, and `N` is a multiple of 8). Accesses past `N` or misaligned are ignored (loads
+/// give 0), as the page's.
+#[derive(Clone, Copy)]
+pub struct SharedBlock<'a, const N: usize> {
+    base: NonNull<u8>,
+    _l: PhantomData<&'a ()>,
+}
+
+macro_rules! block_access {
+    ($load:ident, $store:ident, $t:ty, $atomic:ty) => {
+        #[inline]
+        pub fn $load(&self, off: usize) -> $t {
+            match self.at::<$atomic>(off) {
+                // SAFETY: `at` checked that `p` is inside the block (so inside the mapped page,
+                // `block`'s check) and aligned; as for SharedPage's loads otherwise.
+                Some(p) => unsafe { <$atomic>::from_ptr(p) }.load(Ordering::Relaxed),
+                None => 0,
+            }
+        }
+        #[inline]
+        pub fn $store(&self, off: usize, v: $t) {
+            if let Some(p) = self.at::<$atomic>(off) {
+                // SAFETY: as for the load.
+                unsafe { <$atomic>::from_ptr(p) }.store(v, Ordering::Relaxed)
+            }
+        }
+    };
+}
+
+impl<const N: usize> SharedBlock<'_, N> {
+    #[inline]
+    fn at<A>(&self, off: usize) -> Option<*mut <A as AtomicWidth>::Int>
+    where
+        A: AtomicWidth,
+    {
+        let w = core::mem::size_of::<A::Int>();
+        if off.checked_rem(w) != Some(0) || off.checked_add(w)? > N {
+            return None;
+        }
+        Some(self.base.as_ptr().wrapping_add(off).cast())
+    }
+
+    block_access!(load_u8, store_u8, u8, AtomicU8);
+    block_access!(load_u32, store_u32, u32, AtomicU32);
+    block_access!(load_u64, store_u64, u64, AtomicU64);
 }
 
 /// Maps an atomic type to its integer.

@@ -7,6 +7,7 @@
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::errno::XenResult;
 
@@ -115,5 +116,146 @@ impl<L: RawRwLock, T> DerefMut for WriteGuard<'_, L, T> {
 impl<L: RawRwLock, T> Drop for WriteGuard<'_, L, T> {
     fn drop(&mut self) {
         self.lock.raw.write_unlock();
+    }
+}
+
+/// Data behind a platform rwlock whose hot readers, the vCPUs on the guest I/O path, each own a
+/// flag (the idea of Xen's `percpu_rwlock`, per vCPU): such a reader raises its flag with one
+/// compare-exchange and lowers it with a plain release store, where the shared lock costs two
+/// locked read-modify-writes. A writer takes the platform lock for writing, raises `writer` and
+/// waits for every flag to be down before it touches the data. Other readers, and a vCPU whose
+/// flag is already up (a nested or concurrent use of the same id) or whose id has no flag, take
+/// the platform lock for reading.
+///
+/// Why it excludes: reader and writer each store their own word, then load the other's, all
+/// sequentially consistent; in that single order one of the two loads comes after the other
+/// side's store, so either the reader sees `writer` up and backs out, or the writer sees the
+/// flag up and waits for the release store that lowers it.
+pub struct VcpuRwLock<L: RawRwLock, T, const N: usize> {
+    lock: RwLock<L, T>,
+    writer: AtomicBool,
+    readers: [AtomicBool; N],
+}
+
+// SAFETY: as RwLock's: the data is reached only through guards; flag readers get `&T` (T: Sync),
+// only the write guard gives `&mut T` (T: Send), and only once no flag reader is left.
+unsafe impl<L: RawRwLock + Send + Sync, T: Send + Sync, const N: usize> Sync
+    for VcpuRwLock<L, T, N>
+{
+}
+// SAFETY: moving the lock moves the data with it.
+unsafe impl<L: RawRwLock + Send, T: Send, const N: usize> Send for VcpuRwLock<L, T, N> {}
+
+impl<L: RawRwLock, T, const N: usize> VcpuRwLock<L, T, N> {
+    pub fn new(data: T) -> XenResult<Self> {
+        Ok(Self {
+            lock: RwLock::new(data)?,
+            writer: AtomicBool::new(false),
+            readers: [const { AtomicBool::new(false) }; N],
+        })
+    }
+
+    /// Shared access through the platform lock (the control paths).
+    pub fn read(&self) -> ReadGuard<'_, L, T> {
+        self.lock.read()
+    }
+
+    /// Shared access for vCPU `id` (the guest I/O path): its flag if free, else the platform lock.
+    pub fn read_as_vcpu(&self, id: u32) -> VcpuReadGuard<'_, L, T> {
+        let flag = usize::try_from(id).ok().and_then(|i| self.readers.get(i));
+        if let Some(flag) = flag {
+            if flag
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                if !self.writer.load(Ordering::SeqCst) {
+                    // SAFETY: our flag is up and `writer` was down after it went up: a writer
+                    // that comes later waits for the flag (see the type's comment) before it
+                    // makes a `&mut T`, and one that was here has lowered `writer` only after
+                    // its last use of `&mut T` (VcpuWriteGuard's drop). So no `&mut T` exists
+                    // while the guard lives.
+                    let data = unsafe { &*self.lock.data.get() };
+                    return VcpuReadGuard::Flag { flag, data };
+                }
+                flag.store(false, Ordering::Release);
+            }
+        }
+        VcpuReadGuard::Shared(self.lock.read())
+    }
+
+    /// Exclusive access: the platform lock for writing, then every vCPU flag down.
+    pub fn write(&self) -> VcpuWriteGuard<'_, L, T> {
+        let guard = self.lock.write();
+        self.wait_for_vcpu_readers();
+        VcpuWriteGuard {
+            guard,
+            writer: &self.writer,
+        }
+    }
+}
+
+impl<L: RawRwLock, T, const N: usize> VcpuRwLock<L, T, N> {
+    /// Raises `writer` and waits for every vCPU flag to be down (the writers' one copy of it).
+    #[inline(never)]
+    fn wait_for_vcpu_readers(&self) {
+        self.writer.store(true, Ordering::SeqCst);
+        for flag in &self.readers {
+            while flag.load(Ordering::SeqCst) {
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// A vCPU's shared access ([`VcpuRwLock::read_as_vcpu`]).
+pub enum VcpuReadGuard<'a, L: RawRwLock, T> {
+    /// Under the vCPU's flag, lowered on drop.
+    Flag { flag: &'a AtomicBool, data: &'a T },
+    /// Under the platform lock.
+    Shared(ReadGuard<'a, L, T>),
+}
+
+impl<L: RawRwLock, T> Deref for VcpuReadGuard<'_, L, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Self::Flag { data, .. } => data,
+            Self::Shared(g) => g,
+        }
+    }
+}
+
+impl<L: RawRwLock, T> Drop for VcpuReadGuard<'_, L, T> {
+    fn drop(&mut self) {
+        if let Self::Flag { flag, .. } = self {
+            flag.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Exclusive access ([`VcpuRwLock::write`]).
+pub struct VcpuWriteGuard<'a, L: RawRwLock, T> {
+    guard: WriteGuard<'a, L, T>,
+    writer: &'a AtomicBool,
+}
+
+impl<L: RawRwLock, T> Deref for VcpuWriteGuard<'_, L, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<L: RawRwLock, T> DerefMut for VcpuWriteGuard<'_, L, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<L: RawRwLock, T> Drop for VcpuWriteGuard<'_, L, T> {
+    fn drop(&mut self) {
+        // No `&mut T` is used past this point; flag readers may come back in before the platform
+        // lock (dropped with `guard`, right after) is released.
+        self.writer.store(false, Ordering::Release);
     }
 }

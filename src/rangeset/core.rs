@@ -421,17 +421,24 @@ impl RangeList {
     /// above `s`.
     #[inline(always)]
     pub fn containing_hinted(&self, s: u64, e: u64, hint: usize) -> Option<usize> {
-        // (s <= e: R4 makes a reversed range contained nowhere.)
-        let holds = |r: &Range| s <= e && r.s <= s && e <= r.e;
-        let hit = match self.store.single() {
-            Some(h) => h.get(hint).is_some_and(holds),
-            None => self.store.get(Pos::unpack(hint)).is_some_and(holds),
-        };
-        if hit {
+        if self.holds_at(hint, s, e) {
             // (`hint` is a valid handle: unpacking and packing give it back.)
             return Some(hint);
         }
         self.containing(s, e)
+    }
+
+    /// Whether the range of handle `hint` (any value: none may be there) holds `[s, e]`: the
+    /// first step of [`RangeList::containing_hinted`], for callers that keep the search out of
+    /// line.
+    #[inline(always)]
+    pub fn holds_at(&self, hint: usize, s: u64, e: u64) -> bool {
+        // (s <= e: R4 makes a reversed range contained nowhere.)
+        let holds = |r: &Range| s <= e && r.s <= s && e <= r.e;
+        match self.store.single() {
+            Some(h) => h.get(hint).is_some_and(holds),
+            None => self.store.get(Pos::unpack(hint)).is_some_and(holds),
+        }
     }
 
     /// `rangeset_overlaps_range`: does any range meet `[s, e]`?

@@ -439,8 +439,8 @@ impl<P: Platform> Rangeset<P> {
 /// `&mut`.
 ///
 /// For sets embedded in a structure with its own lock: the ioreq servers' sets, changed only under
-/// the registry's write lock and read on every guest I/O under its read lock, which then is the
-/// only lock the read path takes.
+/// the registry's write lock and read on every guest I/O with the registry held for reading,
+/// which then is the only lock the read path takes.
 pub struct ExclusiveRangeset<P: Platform> {
     b: Rangeset<P>,
 }

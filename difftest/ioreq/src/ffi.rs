@@ -643,6 +643,7 @@ pub fn layout_probe(ver: &str) -> Option<std::vec::Vec<(std::string::String, u64
 pub mod bench {
     use super::*;
     use xen_ioreq_rs::ioreq::IoreqSlot;
+    use xen_ioreq_rs::platform::domain::HvmDomains;
     use xen_ioreq_rs::platform::host::HostPlatform;
     use xen_ioreq_rs::platform::DomainRef;
 
@@ -707,18 +708,22 @@ pub mod bench {
     /// The Rust side's selection alone, an out-of-line C entry point for the driver's selection
     /// loop: the crate exports no select-only function (Xen's I/O path selects and sends in one
     /// call, `hvm_ioreq_select_and_send`, which the round trip times), so this calls the core's
-    /// selection as that export does.
+    /// selection as that export does: as the current vCPU, in its domain (`d`, the guest, whose
+    /// vcpu 0 the bench makes current; without a current vCPU, in `d` under the shared lock).
     ///
     /// # Safety
     /// `d` is a live host domain; `p` a readable and writable `ioreq_t`.
     #[no_mangle]
     pub unsafe extern "C" fn bench_rust_select(d: *mut c_void, p: *mut IoreqSlot) -> bool {
+        // SAFETY: the caller's contract for `p`.
+        let p = unsafe { &mut *p };
+        if let Some(v) = HostPlatform::current_vcpu() {
+            return xen_ioreq_rs::ioreq::select_server_vcpu::<HostPlatform>(v, p).is_some();
+        }
         // SAFETY: the caller's contract: a live host domain.
         let Some(d) = (unsafe { DomainRef::from_ptr(d) }) else {
             return false;
         };
-        // SAFETY: the caller's contract for `p`.
-        let p = unsafe { &mut *p };
         xen_ioreq_rs::ioreq::select_server::<HostPlatform>(d, p).is_some()
     }
 

@@ -2,10 +2,10 @@
 //! ask about, and counters for pauses and RCU locks so tests see imbalances.
 //!
 //! A `DomainRef` (`VcpuRef`) of this platform is the address of a registry entry, and this module
-//! never dereferences one: every use looks the address up in this thread's registry first, so a
-//! handle to a destroyed domain (or removed vCPU, or one of another thread) panics instead of
-//! reaching freed memory, and a nested [`HostDomain::with`] on one domain panics instead of
-//! aliasing it.
+//! dereferences one only once it has found it in this thread's registry (the last domain found is
+//! remembered until it is destroyed), so a handle to a destroyed domain (or removed vCPU, or one
+//! of another thread) panics instead of reaching freed memory, and a nested [`HostDomain::with`]
+//! on one domain panics instead of aliasing it.
 
 use core::cell::{Cell, RefCell, RefMut};
 use core::ffi::c_void;
@@ -79,8 +79,9 @@ std::thread_local! {
     static REGISTRY_KIND: Cell<RegistryKind> = const { Cell::new(RegistryKind::Series) };
     // The last domain and vCPU resolved: the I/O path asks about the same few handles over and
     // over, and the bench times it against Xen's pointer dereferences. `destroy` and
-    // `remove_vcpu` forget what they unregister, so the caches never resolve a dead handle.
-    static LAST_ENTRY: RefCell<Option<Rc<DomainEntry>>> = const { RefCell::new(None) };
+    // `remove_vcpu` forget what they unregister, so the caches never resolve a dead handle. Plain
+    // `Cell`s of `Copy` values: no destructor, so reading one is a single thread-local load.
+    static LAST_ENTRY: Cell<Option<DomainRef>> = const { Cell::new(None) };
     static LAST_VCPU: Cell<Option<(VcpuRef, DomainRef, u32)>> = const { Cell::new(None) };
 }
 
@@ -100,18 +101,10 @@ fn entry_ref(e: &Rc<DomainEntry>) -> DomainRef {
 /// The live entry `d` names on this thread (kept alive by the returned `Rc` even if the domain
 /// is destroyed meanwhile).
 fn entry(d: DomainRef) -> Rc<DomainEntry> {
-    if let Some(e) = LAST_ENTRY.with(|c| c.borrow().as_ref().filter(|e| names(d, e)).cloned()) {
-        return e;
-    }
     let e = DOMAINS
         .with(|l| l.borrow().iter().find(|e| names(d, e)).cloned())
         .unwrap_or_else(|| panic!("host platform: {d:?} is not a live domain of this thread"));
-    // Not while a `with_entry` reader holds the cache: it stays as it is then.
-    LAST_ENTRY.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            *c = Some(e.clone());
-        }
-    });
+    LAST_ENTRY.with(|c| c.set(Some(d)));
     e
 }
 
@@ -119,19 +112,17 @@ fn names(d: DomainRef, e: &Rc<DomainEntry>) -> bool {
     Rc::as_ptr(e).cast::<c_void>() == d.as_ptr().cast_const()
 }
 
-/// `f` on the live entry `d` names, without taking a reference to it when it is the cached one
-/// (the leaf accessors of the I/O path).
+/// `f` on the live entry `d` names: the leaf accessors of the I/O path. The cached handle is used
+/// as the entry's address without a search; `f` must not destroy a domain.
 fn with_entry<R>(d: DomainRef, f: impl FnOnce(&DomainEntry) -> R) -> R {
-    let mut f = Some(f);
-    let hit = LAST_ENTRY.with(|c| match c.borrow().as_ref() {
-        Some(e) if names(d, e) => f.take().map(|f| f(e)),
-        _ => None,
-    });
-    match (hit, f) {
-        (Some(r), _) => r,
-        (None, Some(f)) => f(&entry(d)),
-        (None, None) => unreachable!("f runs on a cache hit only, which returns its result"),
+    if LAST_ENTRY.with(|c| c.get()) == Some(d) {
+        // SAFETY: the cache only ever holds a handle `entry` resolved in the registry, and
+        // `destroy` clears it before the registry drops its `Rc`; so `d` is the address of a
+        // live `DomainEntry` (an `Rc`'s value does not move), which stays live while `f` runs
+        // since the accessors that pass `f` destroy nothing. Only shared references are made.
+        return f(unsafe { &*d.as_ptr().cast_const().cast::<DomainEntry>() });
     }
+    f(&entry(d))
 }
 
 impl HostDomain {
@@ -167,7 +158,7 @@ impl HostDomain {
     /// their slots first.
     pub fn destroy(d: DomainRef) {
         let e = entry(d);
-        LAST_ENTRY.with(|c| *c.borrow_mut() = None);
+        LAST_ENTRY.with(|c| c.set(None));
         if LAST_VCPU
             .with(|c| c.get())
             .is_some_and(|(_, vd, _)| vd == d)
@@ -333,10 +324,18 @@ fn vcpu_is(b: &HostVcpu, v: VcpuRef) -> bool {
     core::ptr::from_ref(b).cast::<c_void>() == v.as_ptr().cast_const()
 }
 
+/// `v`'s domain and id, if `v` is a live vCPU of this thread. Inlined: on the I/O path it is
+/// the cached vCPU, one thread-local load and a compare.
+#[inline]
 fn host_vcpu_checked(v: VcpuRef) -> Option<(DomainRef, u32)> {
-    if let Some((_, d, id)) = LAST_VCPU.with(|c| c.get()).filter(|&(lv, _, _)| lv == v) {
-        return Some((d, id));
+    match LAST_VCPU.with(|c| c.get()) {
+        Some((lv, d, id)) if lv == v => Some((d, id)),
+        _ => host_vcpu_search(v),
     }
+}
+
+#[inline(never)]
+fn host_vcpu_search(v: VcpuRef) -> Option<(DomainRef, u32)> {
     let found = VCPUS.with(|l| {
         l.borrow()
             .iter()
@@ -349,9 +348,18 @@ fn host_vcpu_checked(v: VcpuRef) -> Option<(DomainRef, u32)> {
     found
 }
 
+#[inline]
 fn host_vcpu(v: VcpuRef) -> (DomainRef, u32) {
-    host_vcpu_checked(v)
-        .unwrap_or_else(|| panic!("host platform: {v:?} is not a live vCPU of this thread"))
+    match host_vcpu_checked(v) {
+        Some(found) => found,
+        None => not_a_vcpu(v),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_vcpu(v: VcpuRef) -> ! {
+    panic!("host platform: {v:?} is not a live vCPU of this thread")
 }
 
 impl HvmDomains for HostPlatform {
@@ -382,6 +390,10 @@ impl HvmDomains for HostPlatform {
         host_vcpu(v).0
     }
 
+    fn vcpu_domain_and_id(v: VcpuRef) -> (DomainRef, u32) {
+        host_vcpu(v)
+    }
+
     fn current_vcpu() -> Option<VcpuRef> {
         CURRENT_VCPU.with(|c| c.get())
     }
@@ -399,12 +411,12 @@ impl HvmDomains for HostPlatform {
     }
 
     fn domain_crash(d: DomainRef) {
-        HostDomain::with(d, |h| h.crashes += 1);
+        with_entry(d, |e| e.props.borrow_mut().crashes += 1);
     }
 
     fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool {
         let (d, _) = host_vcpu(v);
-        HostDomain::with(d, |h| !h.shutting_down)
+        with_entry(d, |e| !e.props.borrow().shutting_down)
     }
 
     fn vcpu_unblock(v: VcpuRef) {
@@ -413,7 +425,7 @@ impl HvmDomains for HostPlatform {
     }
 
     fn cf8_extended_registers(d: DomainRef) -> bool {
-        HostDomain::with(d, |h| h.cf8_extended)
+        with_entry(d, |e| e.props.borrow().cf8_extended)
     }
 
     fn ioreq_registry_kind() -> RegistryKind {

@@ -98,4 +98,50 @@ mod tests {
         // Both kinds of guard leave the word at 0.
         assert_eq!(lock.write().0, writes);
     }
+
+    /// The same with the vCPU-flag lock: threads read as vCPUs 0-2 (two of them sharing vCPU 2,
+    /// so one finds its flag taken and reads under the shared lock) or through the shared lock,
+    /// and write; the totals come out exact and every flag is down at the end.
+    #[test]
+    fn vcpu_flag_readers_and_writers_exclude_each_other() {
+        use crate::platform::sync::{VcpuReadGuard, VcpuRwLock};
+        let lock = Arc::new(VcpuRwLock::<HostRwLock, (u64, u64), 4>::new((0, 0)).unwrap());
+        let threads: std::vec::Vec<_> = (0..5u32)
+            .map(|t| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for i in 0..20_000u64 {
+                        if (i + u64::from(t)) % 5 == 0 {
+                            let mut g = lock.write();
+                            g.0 += 1;
+                            core::hint::spin_loop();
+                            g.1 += 1;
+                        } else if t == 4 {
+                            let g = lock.read();
+                            assert_eq!(g.0, g.1);
+                        } else {
+                            let g = lock.read_as_vcpu(t.min(2));
+                            assert_eq!(g.0, g.1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let writes: u64 = (0..5u64)
+            .map(|t| (0..20_000u64).filter(|i| (i + t) % 5 == 0).count() as u64)
+            .sum();
+        assert_eq!(*lock.read(), (writes, writes));
+        // A nested read as the same vCPU, and an id without a flag, use the shared lock; all
+        // guards dropped, a writer gets in.
+        let outer = lock.read_as_vcpu(1);
+        assert!(matches!(outer, VcpuReadGuard::Flag { .. }));
+        assert!(matches!(lock.read_as_vcpu(1), VcpuReadGuard::Shared(_)));
+        assert!(matches!(lock.read_as_vcpu(4), VcpuReadGuard::Shared(_)));
+        drop(outer);
+        assert_eq!(lock.write().0, writes);
+        assert!(matches!(lock.read_as_vcpu(1), VcpuReadGuard::Flag { .. }));
+    }
 }
