@@ -169,11 +169,11 @@ impl<L: RawRwLock, T, const N: usize> VcpuRwLock<L, T, N> {
                 .is_ok()
             {
                 if !self.writer.load(Ordering::SeqCst) {
-                    // SAFETY: our flag is up and `writer` was down after it went up: a writer
-                    // that comes later waits for the flag (see the type's comment) before it
-                    // makes a `&mut T`, and one that was here has lowered `writer` only after
-                    // its last use of `&mut T` (VcpuWriteGuard's drop). So no `&mut T` exists
-                    // while the guard lives.
+                    // Our flag is up and `writer` was down after it went up: a writer that
+                    // comes later waits for the flag (see the type's comment) before it makes a
+                    // `&mut T`, and one that was here has lowered `writer` only after its last
+                    // use of `&mut T` (VcpuWriteGuard's drop).
+                    // SAFETY: so no `&mut T` exists while the guard lives.
                     let data = unsafe { &*self.lock.data.get() };
                     return VcpuReadGuard::Flag { flag, data };
                 }

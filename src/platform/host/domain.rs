@@ -113,14 +113,18 @@ fn names(d: DomainRef, e: &Rc<DomainEntry>) -> bool {
 }
 
 /// `f` on the live entry `d` names: the leaf accessors of the I/O path. The cached handle is used
-/// as the entry's address without a search; `f` must not destroy a domain.
-fn with_entry<R>(d: DomainRef, f: impl FnOnce(&DomainEntry) -> R) -> R {
+/// as the entry's address without a search.
+///
+/// # Safety
+/// `f` must not destroy a domain (the entry it is given must outlive it).
+unsafe fn with_entry<R>(d: DomainRef, f: impl FnOnce(&DomainEntry) -> R) -> R {
     if LAST_ENTRY.with(|c| c.get()) == Some(d) {
-        // SAFETY: the cache only ever holds a handle `entry` resolved in the registry, and
-        // `destroy` clears it before the registry drops its `Rc`; so `d` is the address of a
-        // live `DomainEntry` (an `Rc`'s value does not move), which stays live while `f` runs
-        // since the accessors that pass `f` destroy nothing. Only shared references are made.
-        return f(unsafe { &*d.as_ptr().cast_const().cast::<DomainEntry>() });
+        // The cache only ever holds a handle `entry` resolved in the registry, and `destroy`
+        // clears it before the registry drops its `Rc`; so `d` is the address of a live
+        // `DomainEntry` (an `Rc`'s value does not move), which `f` leaves alive (the contract).
+        // SAFETY: `d` is a live `DomainEntry` for the whole call; only `&` is made.
+        let e = unsafe { &*d.as_ptr().cast_const().cast::<DomainEntry>() };
+        return f(e);
     }
     f(&entry(d))
 }
@@ -216,20 +220,24 @@ impl HostDomain {
 
 impl Domains for HostPlatform {
     fn domain_id(d: DomainRef) -> u16 {
-        with_entry(d, |e| e.id)
+        // SAFETY: the closure only reads the entry; it destroys nothing.
+        unsafe { with_entry(d, |e| e.id) }
     }
 
     fn domain_slot(d: DomainRef, slot: DomainSlot) -> NonNull<*mut c_void> {
-        with_entry(d, |e| {
-            let word = e
-                .slots
-                .get(slot as usize)
-                .unwrap_or_else(|| unreachable!("NR_DOMAIN_SLOTS covers every DomainSlot"));
-            // The word lives in the registered entry until `destroy`, which the components'
-            // slot contracts order after their last use; an `AtomicPtr` is a `*mut c_void` in
-            // memory.
-            NonNull::from(word).cast()
-        })
+        // SAFETY: the closure only reads the entry; it destroys nothing.
+        unsafe {
+            with_entry(d, |e| {
+                let word = e
+                    .slots
+                    .get(slot as usize)
+                    .unwrap_or_else(|| unreachable!("NR_DOMAIN_SLOTS covers every DomainSlot"));
+                // The word lives in the registered entry until `destroy`, which the components'
+                // slot contracts order after their last use; an `AtomicPtr` is a `*mut c_void` in
+                // memory.
+                NonNull::from(word).cast()
+            })
+        }
     }
 
     fn current_domain() -> DomainRef {
@@ -252,11 +260,13 @@ impl Domains for HostPlatform {
     }
 
     fn is_hvm(d: DomainRef) -> bool {
-        with_entry(d, |e| e.props.borrow().is_hvm)
+        // SAFETY: the closure only reads the entry; it destroys nothing.
+        unsafe { with_entry(d, |e| e.props.borrow().is_hvm) }
     }
 
     fn is_dying(d: DomainRef) -> bool {
-        with_entry(d, |e| e.props.borrow().is_dying)
+        // SAFETY: the closure only reads the entry; it destroys nothing.
+        unsafe { with_entry(d, |e| e.props.borrow().is_dying) }
     }
 
     fn xsm_dm_priv(d: DomainRef, _op: u32) -> XenResult<()> {
@@ -271,11 +281,13 @@ impl Domains for HostPlatform {
     }
 
     fn pause(d: DomainRef) {
-        with_entry(d, |e| e.props.borrow_mut().pause_count += 1);
+        // SAFETY: the closure only counts in the entry's properties; it destroys nothing.
+        unsafe { with_entry(d, |e| e.props.borrow_mut().pause_count += 1) };
     }
 
     fn unpause(d: DomainRef) {
-        with_entry(d, |e| e.props.borrow_mut().pause_count -= 1);
+        // SAFETY: the closure only counts in the entry's properties; it destroys nothing.
+        unsafe { with_entry(d, |e| e.props.borrow_mut().pause_count -= 1) };
     }
 }
 
@@ -411,12 +423,14 @@ impl HvmDomains for HostPlatform {
     }
 
     fn domain_crash(d: DomainRef) {
-        with_entry(d, |e| e.props.borrow_mut().crashes += 1);
+        // SAFETY: the closure only counts in the entry's properties; it destroys nothing.
+        unsafe { with_entry(d, |e| e.props.borrow_mut().crashes += 1) };
     }
 
     fn vcpu_start_shutdown_deferral(v: VcpuRef) -> bool {
         let (d, _) = host_vcpu(v);
-        with_entry(d, |e| !e.props.borrow().shutting_down)
+        // SAFETY: the closure only reads the entry; it destroys nothing.
+        unsafe { with_entry(d, |e| !e.props.borrow().shutting_down) }
     }
 
     fn vcpu_unblock(v: VcpuRef) {
@@ -425,7 +439,8 @@ impl HvmDomains for HostPlatform {
     }
 
     fn cf8_extended_registers(d: DomainRef) -> bool {
-        with_entry(d, |e| e.props.borrow().cf8_extended)
+        // SAFETY: the closure only reads the entry; it destroys nothing.
+        unsafe { with_entry(d, |e| e.props.borrow().cf8_extended) }
     }
 
     fn ioreq_registry_kind() -> RegistryKind {
